@@ -1,0 +1,164 @@
+"""The dataset type every loader returns, and the AudioSet class-labels file format."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factsheet.errors import InputError
+
+
+@dataclass(frozen=True)
+class ClassLabel:
+    """One row of AudioSet's ``class_labels_indices.csv`` (index, mid, display_name).
+
+    ``category`` is the top-level ontology category (e.g. ``"Music"``) where known.
+    """
+
+    index: int
+    mid: str
+    display_name: str
+    category: str | None = None
+
+
+@dataclass
+class AudioDataset:
+    """Clips with multi-hot labels and per-clip metadata.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier used in reports.
+    sample_rate : int
+        Hz; every clip is already at this rate.
+    clips : list of ndarray
+        ``n_clips`` mono float32 waveforms in [-1, 1], each shape (n_samples_i,);
+        lengths may differ (see :func:`fit_length`).
+    labels : ndarray
+        Shape (n_clips, n_classes), uint8 multi-hot; column j is ``class_labels[j]``.
+    class_labels : list of ClassLabel
+        Ordered by ``index`` (0..n_classes-1).
+    metadata : pandas.DataFrame
+        ``n_clips`` rows in clip order; column ``clip_id`` (unique str) plus any
+        group columns (voice_type, n_events, snr_db, ...).
+    card : dict
+        The dataset card: description, source, split, counts, known skews. JSON-able.
+    """
+
+    name: str
+    sample_rate: int
+    clips: list[np.ndarray]
+    labels: np.ndarray
+    class_labels: list[ClassLabel]
+    metadata: pd.DataFrame
+    card: dict = field(default_factory=dict)
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.clips)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_labels)
+
+    def sha256(self) -> str:
+        """Content hash of clips, labels, label names and metadata (order-sensitive)."""
+        h = hashlib.sha256()
+        for clip in self.clips:
+            a = np.ascontiguousarray(clip, dtype=np.float32)
+            h.update(np.int64(a.size).tobytes())
+            h.update(a.tobytes())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.uint8).tobytes())
+        for c in self.class_labels:
+            h.update(f"{c.index}\t{c.mid}\t{c.display_name}\n".encode())
+        h.update(self.metadata.to_csv(index=False, lineterminator="\n").encode())
+        return h.hexdigest()
+
+
+def fit_length(clips: list[np.ndarray], *, n_samples: int) -> tuple[np.ndarray, dict]:
+    """Bring every clip to ``n_samples`` by repeating (tiling) short clips and cutting long ones.
+
+    Parameters
+    ----------
+    clips : list of ndarray
+        Mono waveforms, shapes (n_i,), n_i >= 1.
+    n_samples : int
+        Target length in samples.
+
+    Returns
+    -------
+    waveforms : ndarray, shape (n_clips, n_samples), float32
+    counts : dict
+        ``{"repeated": int, "cut": int, "unchanged": int}``.
+    """
+    out = np.empty((len(clips), n_samples), dtype=np.float32)
+    counts = {"repeated": 0, "cut": 0, "unchanged": 0}
+    for i, clip in enumerate(clips):
+        n = clip.shape[0]
+        if n == n_samples:
+            out[i] = clip
+            counts["unchanged"] += 1
+        elif n > n_samples:
+            out[i] = clip[:n_samples]
+            counts["cut"] += 1
+        else:
+            reps = -(-n_samples // n)
+            out[i] = np.tile(clip, reps)[:n_samples]
+            counts["repeated"] += 1
+    return out, counts
+
+
+def read_class_labels(path: str | Path) -> list[ClassLabel]:
+    """Read a ``class_labels_indices.csv`` file (columns index, mid, display_name[, category]).
+
+    Raises
+    ------
+    InputError
+        Missing file or column, non-integer or non-contiguous index, duplicate name.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source=str(path), reason=f"cannot read class-labels file ({exc.__class__.__name__})") from None
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows:
+        raise InputError(source=str(path), reason="class-labels file has no rows")
+    for col in ("index", "mid", "display_name"):
+        if col not in rows[0]:
+            raise InputError(source=str(path), field=f"column {col}", reason="missing column")
+    labels: list[ClassLabel] = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows, start=2):
+        try:
+            index = int(row["index"])
+        except (TypeError, ValueError):
+            raise InputError(source=str(path), field=f"row {i}, column index", value=row["index"],
+                             reason="not an integer") from None
+        if index != len(labels):
+            raise InputError(source=str(path), field=f"row {i}, column index", value=index,
+                             reason=f"indices must run 0..n-1 in order (expected {len(labels)})")
+        name = (row["display_name"] or "").strip()
+        if not name or name in seen:
+            raise InputError(source=str(path), field=f"row {i}, column display_name", value=name,
+                             reason="empty or duplicate class name")
+        seen.add(name)
+        category = (row.get("category") or "").strip() or None
+        labels.append(ClassLabel(index=index, mid=(row["mid"] or "").strip(), display_name=name, category=category))
+    return labels
+
+
+def write_class_labels(path: str | Path, class_labels: list[ClassLabel], *, with_category: bool = False) -> None:
+    """Write ``class_labels_indices.csv`` (AudioSet format; optional extra ``category`` column)."""
+    fields = ["index", "mid", "display_name"] + (["category"] if with_category else [])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(fields)
+        for c in class_labels:
+            row = [c.index, c.mid, c.display_name] + ([c.category or ""] if with_category else [])
+            w.writerow(row)
