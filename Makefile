@@ -1,0 +1,33 @@
+# audio-factsheet: two commands for a newcomer.
+#   make factsheet   install into .venv (if needed) and write the demo FactSheet to reports/out/demo/
+#   make test        install into .venv (if needed) and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install factsheet test model bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+factsheet: $(STAMP)
+	$(BIN)/factsheet run --config configs/demo.toml --out reports/out/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+model: $(STAMP)
+	$(BIN)/python -m factsheet.models.train --out factsheet/models/default
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_adapter.py
+
+clean:
+	rm -rf reports/out build dist .pytest_cache

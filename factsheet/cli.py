@@ -1,0 +1,110 @@
+"""Command line: ``factsheet run --config CONFIG.toml --out DIR`` (also ``python -m factsheet``).
+
+Bad input (config, WAV, CSV, model) prints one line naming the file, field and value and
+exits with code 2; no traceback, and no earlier report is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EPILOG = """\
+commands:
+  run      evaluate a model on a dataset and write factsheet.json / .html / .md,
+           predictions.csv and plots/ into --out
+  schema   print the FactSheet JSON Schema
+
+exit codes: 0 success, 2 bad input (one line on stderr naming file, field and value).
+
+The config is TOML with sections [factsheet] (prose of the descriptive sections),
+[model] (source = "default" | "keras", path, class_labels, sample_rate, clip_seconds,
+wrapper = "blackbox" | "tensorflow", batch_size), [dataset] (kind = "synthetic" | "folder";
+synthetic: split, n_clips, seed, min_seconds, max_seconds; folder: wav_dir, csv,
+class_labels, file_column, labels_column, label_separator) and [metrics]
+(bootstrap_resamples, confidence, seed). Relative paths are relative to the config file.
+See configs/demo.toml and the README.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="factsheet", description="FactSheets for audio classifiers: performance, "
+                                "bias and robustness, computed and traceable.", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from factsheet import __version__
+
+    p.add_argument("--version", action="version", version=f"audio-factsheet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="compute a FactSheet", formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Evaluate the configured model on the configured dataset and write the "
+                                     "FactSheet (JSON, HTML, Markdown), per-clip predictions and plots.")
+    run.add_argument("--config", required=True, type=Path, help="run configuration (TOML)")
+    run.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    sub.add_parser("schema", help="print the FactSheet JSON Schema")
+    return p
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore", message="PyTorch not found")
+
+
+def cmd_run(args) -> int:
+    from factsheet.config import load_config
+    from factsheet.pipeline import run
+    from factsheet.render import write_report
+
+    t0 = time.perf_counter()
+    cfg = load_config(args.config)
+    sheet, artefacts = run(cfg, progress=not args.quiet)
+    written = write_report(args.out, sheet, artefacts)
+    if not args.quiet:
+        p = sheet.performance
+        print(f"mAP {p.mAP:.3f}  mean AUC {p.mean_auc:.3f}  d' {p.d_prime:.3f}  "
+              f"({p.n_clips} clips, {p.n_classes_evaluated} classes)")
+        for rel in sorted(written):
+            print(f"wrote {written[rel]}")
+        print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from factsheet.document import load_schema
+
+    print(json.dumps(load_schema(), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _quiet_tensorflow()
+    from factsheet.errors import InputError
+
+    try:
+        return {"run": cmd_run, "schema": cmd_schema}[args.command](args)
+    except InputError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `factsheet schema | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Run configuration: TOML validated into dataclasses at the edge.
+
+Every problem (unknown key, wrong type, bad value, missing file) is raised as one
+:class:`~factsheet.errors.InputError` naming the file, the key and the value.
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from factsheet.errors import InputError
+
+
+@dataclass(frozen=True)
+class ProseConfig:
+    """Free text of the FactSheet's descriptive sections (the seed FactSheet's wording by default)."""
+
+    model_name: str = "Audio Classifier"
+    overview: str = ""
+    purpose: str = ""
+    intended_domain: str = ""
+    training_data: str = ""
+    model_information: str = ""
+    inputs_outputs: str = ""
+    test_data: str = ""
+    bias: str = ""
+    robustness: str = ""
+    domain_shift: str = ""
+    optimal_conditions: str = ""
+    poor_conditions: str = ""
+    explanation: str = ""
+    contact: str = ""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to evaluate and how to wrap it for ART.
+
+    ``source = "default"`` is the committed demo model; ``"keras"`` a ``.keras`` (loaded with
+    safe_mode) or legacy ``.h5`` file whose input is a raw waveform (batch, n_samples) float32
+    in [-1, 1] and whose output is (batch, n_classes) scores.
+    """
+
+    source: Literal["default", "keras"] = "default"
+    path: Path | None = None
+    class_labels: Path | None = None
+    sample_rate: int = 16000
+    clip_seconds: float | None = None
+    wrapper: Literal["blackbox", "tensorflow"] = "blackbox"
+    batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where the evaluation clips come from."""
+
+    kind: Literal["synthetic", "folder"] = "synthetic"
+    # synthetic
+    split: Literal["train", "eval"] = "eval"
+    n_clips: int = 600
+    seed: int = 1
+    min_seconds: float = 1.0
+    max_seconds: float = 2.0
+    # folder
+    wav_dir: Path | None = None
+    csv: Path | None = None
+    class_labels: Path | None = None
+    file_column: str = "file"
+    labels_column: str = "labels"
+    label_separator: str = ";"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Confidence intervals for the performance metrics."""
+
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: what the CLI's ``--config`` file holds."""
+
+    factsheet: ProseConfig = field(default_factory=ProseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    path: Path | None = None  # the config file itself (not a TOML key)
+
+    def to_dict(self) -> dict:
+        """JSON-able view (paths as strings), used in the FactSheet's provenance."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "path":
+                continue
+            section = getattr(self, f.name)
+            out[f.name] = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(section).items()}
+        return out
+
+
+_SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig}
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run config.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, TOML syntax error, unknown section or key, wrong type, bad value,
+        or a referenced file that does not exist.
+    """
+    path = Path(path)
+    src = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(source=src, reason="config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source=src, reason=f"cannot read config file ({exc.__class__.__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(source=src, reason=f"invalid TOML: {exc}") from None
+    return config_from_dict(raw, source=src, base_dir=path.parent)
+
+
+def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
+    """Validate a parsed TOML mapping into a :class:`RunConfig` (see :func:`load_config`)."""
+    sections = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            raise InputError(source=source, field=f"[{name}]", reason=f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise InputError(source=source, field=name, value=value, reason="must be a [section] table")
+        sections[name] = _build(_SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
+    cfg = RunConfig(**sections, path=Path(source))
+    _check_semantics(cfg, source=source)
+    return cfg
+
+
+def _build(cls, values: dict, *, source: str, section: str, base_dir: Path):
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        where = f"{section}.{key}"
+        if key not in known:
+            raise InputError(source=source, field=where, reason=f"unknown key (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(hints[key], value, source=source, where=where, base_dir=base_dir)
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, *, source: str, where: str, base_dir: Path):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, source=source, where=where, base_dir=base_dir)
+    if origin is Literal:
+        if value not in args:
+            raise InputError(source=source, field=where, value=value,
+                             reason=f"must be one of {', '.join(repr(a) for a in args)}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise InputError(source=source, field=where, value=value, reason="must be a non-empty path string")
+        p = Path(value)
+        return p if p.is_absolute() else (base_dir / p)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InputError(source=source, field=where, value=value, reason="must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(source=source, field=where, value=value, reason="must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(source=source, field=where, value=value, reason="must be a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InputError(source=source, field=where, value=value, reason="must be a string")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {where}")  # a bug, not bad input
+
+
+def _check_semantics(cfg: RunConfig, *, source: str) -> None:
+    def bad(where, value, reason):
+        raise InputError(source=source, field=where, value=value, reason=reason)
+
+    m, d, mt = cfg.model, cfg.dataset, cfg.metrics
+    if m.sample_rate <= 0:
+        bad("model.sample_rate", m.sample_rate, "must be a positive number of Hz")
+    if m.clip_seconds is not None and m.clip_seconds < 0.975:
+        bad("model.clip_seconds", m.clip_seconds, "must be >= 0.975 s (one 0.96 s example)")
+    if m.batch_size < 1:
+        bad("model.batch_size", m.batch_size, "must be >= 1")
+    if m.source == "keras":
+        if m.path is None:
+            bad("model.path", None, "required when model.source = 'keras'")
+        if m.class_labels is None:
+            bad("model.class_labels", None, "required when model.source = 'keras'")
+        if m.clip_seconds is None:
+            bad("model.clip_seconds", None, "required when model.source = 'keras'")
+    for where, p in (("model.path", m.path), ("model.class_labels", m.class_labels)):
+        if m.source == "keras" and p is not None and not p.is_file():
+            bad(where, str(p), "file not found")
+    if d.kind == "synthetic":
+        if d.n_clips < 1:
+            bad("dataset.n_clips", d.n_clips, "must be >= 1")
+        if not 0 < d.min_seconds <= d.max_seconds:
+            bad("dataset.min_seconds", d.min_seconds, f"must be > 0 and <= dataset.max_seconds ({d.max_seconds})")
+    else:
+        for where, p, want_dir in (("dataset.wav_dir", d.wav_dir, True), ("dataset.csv", d.csv, False),
+                                   ("dataset.class_labels", d.class_labels, False)):
+            if p is None:
+                bad(where, None, "required when dataset.kind = 'folder'")
+            if not (p.is_dir() if want_dir else p.is_file()):
+                bad(where, str(p), "folder not found" if want_dir else "file not found")
+    if mt.bootstrap_resamples < 0:
+        bad("metrics.bootstrap_resamples", mt.bootstrap_resamples, "must be >= 0 (0 disables intervals)")
+    if not 0 < mt.confidence < 1:
+        bad("metrics.confidence", mt.confidence, "must be strictly between 0 and 1")

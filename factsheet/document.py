@@ -1,0 +1,188 @@
+"""The FactSheet document: a dataclass tree, serialised to JSON (the source of truth).
+
+Sections follow the seed FactSheet (IBM MAX Audio Classifier) in order. A section that
+this run did not compute is a :class:`TextSection` with ``status = "not_evaluated"`` and
+the reason, never blank. The JSON Schema for ``SCHEMA_VERSION`` ships in
+``factsheet/schema/`` and every written FactSheet is validated against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+
+SCHEMA_VERSION = "1.0.0"
+NOT_EVALUATED = "not evaluated in this run"
+
+
+@dataclass
+class TextSection:
+    """A section that is prose only in this run.
+
+    ``status`` is ``"not_evaluated"`` (with ``reason``) or ``"stated"`` (prose given in the
+    config, not measured).
+    """
+
+    status: str
+    text: str
+    reason: str | None = None
+
+
+@dataclass
+class ModelSection:
+    name: str
+    overview: str
+    purpose: str
+    intended_domain: str
+    information: str
+    inputs_outputs: str
+    source: str
+    file: str
+    sha256: str
+    sample_rate: int
+    clip_samples: int
+    clip_seconds: float
+    n_classes: int
+    n_parameters: int | None
+    estimator: dict
+
+
+@dataclass
+class TrainingDataSection:
+    text: str
+    card: dict | None
+
+
+@dataclass
+class DatasetSection:
+    """The evaluation ("Test data") set."""
+
+    name: str
+    kind: str
+    text: str
+    n_clips: int
+    sha256: str
+    sample_rate: int
+    length_policy: dict
+    card: dict
+    class_labels: list[dict]
+    single_label: bool
+
+
+@dataclass
+class Interval:
+    """A bootstrap percentile interval; ``n_used`` replicates had a finite value."""
+
+    low: float | None
+    high: float | None
+    n_used: int
+
+
+@dataclass
+class ClassPerformance:
+    label: str
+    index: int
+    category: str | None
+    support: int
+    evaluable: bool
+    ap: float | None
+    auc: float | None
+    d_prime: float | None
+
+
+@dataclass
+class PerformanceSection:
+    status: str
+    definitions: dict[str, str]
+    n_clips: int
+    mAP: float | None
+    mean_auc: float | None
+    d_prime: float | None
+    mean_class_d_prime: float | None
+    confidence: float
+    n_bootstrap: int
+    ci: dict[str, Interval | None]
+    n_classes_evaluated: int
+    n_classes_excluded: int
+    excluded_classes: list[str]
+    per_class: list[ClassPerformance]
+    single_label: dict | None = None
+
+
+@dataclass
+class Provenance:
+    tool: str
+    tool_version: str
+    schema_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    config_path: str | None
+    config_sha256: str | None
+    config: dict
+    seeds: dict
+    model_sha256: str
+    dataset_sha256: str
+    libraries: dict
+    platform: str
+    started_at: str
+    finished_at: str
+    timings_s: dict
+
+
+@dataclass
+class FactSheet:
+    schema_version: str
+    title: str
+    model: ModelSection
+    training_data: TrainingDataSection
+    dataset: DatasetSection
+    performance: PerformanceSection | TextSection
+    bias: TextSection
+    robustness: TextSection
+    domain_shift: TextSection
+    optimal_conditions: TextSection
+    poor_conditions: TextSection
+    explanation: TextSection
+    contact: str
+    provenance: Provenance
+    outputs: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict; non-finite floats become ``null`` (JSON has no NaN or infinity)."""
+        return _finite(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def not_evaluated(text: str, *, reason: str = NOT_EVALUATED) -> TextSection:
+    """A section this run did not compute, with the configured prose kept beside the reason."""
+    return TextSection(status="not_evaluated", text=text, reason=reason)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return _finite(obj.item())
+    return obj
+
+
+def load_schema() -> dict:
+    """The JSON Schema of this ``SCHEMA_VERSION`` (shipped in the package)."""
+    text = resources.files("factsheet.schema").joinpath(f"factsheet-{SCHEMA_VERSION}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate(doc: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` if ``doc`` does not match the schema."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)

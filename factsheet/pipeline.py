@@ -1,0 +1,206 @@
+"""One FactSheet run: config -> dataset -> ART estimator -> evaluations -> FactSheet -> files.
+
+Each stage is a function; this module only wires them in order and times them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+
+from factsheet import __version__
+from factsheet.config import RunConfig
+from factsheet.datasets.base import AudioDataset, fit_length
+from factsheet.document import (SCHEMA_VERSION, DatasetSection, FactSheet, ModelSection, Provenance,
+                                TextSection, TrainingDataSection, not_evaluated)
+from factsheet.errors import InputError
+from factsheet.models.adapter import LoadedModel, load_model, make_estimator, predict_scores
+from factsheet.performance import evaluate_performance
+
+LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras", "adversarial-robustness-toolbox",
+             "jinja2", "scikit-learn", "jsonschema", "matplotlib")
+
+
+def load_dataset(cfg: RunConfig) -> AudioDataset:
+    """The evaluation dataset the config names, at the model's sample rate."""
+    d = cfg.dataset
+    if d.kind == "synthetic":
+        from factsheet.datasets.synthetic import make_synthetic
+
+        return make_synthetic(split=d.split, n_clips=d.n_clips, seed=d.seed, sample_rate=cfg.model.sample_rate,
+                              min_seconds=d.min_seconds, max_seconds=d.max_seconds)
+    from factsheet.datasets.folder import load_folder
+
+    return load_folder(wav_dir=d.wav_dir, csv_path=d.csv, class_labels_path=d.class_labels,
+                       sample_rate=cfg.model.sample_rate, file_column=d.file_column, labels_column=d.labels_column,
+                       label_separator=d.label_separator)
+
+
+def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str) -> None:
+    """The dataset's classes must be the model's output columns, in the same order."""
+    want = [c.display_name for c in model.class_labels]
+    have = [c.display_name for c in dataset.class_labels]
+    if want != have:
+        first = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+        shown = have[first] if first < len(have) else None
+        raise InputError(source=source, field=f"class {first}", value=shown,
+                         reason=f"dataset classes differ from the model's ({len(have)} vs {len(want)} classes; "
+                                f"model expects {want[first] if first < len(want) else None!r} here)")
+
+
+def run(cfg: RunConfig, *, progress: bool = False) -> tuple[FactSheet, dict]:
+    """Compute a FactSheet.
+
+    Returns
+    -------
+    factsheet : FactSheet
+    artefacts : dict
+        ``{"scores": (n_clips, n_classes) float32, "labels": (n_clips, n_classes) uint8,
+        "dataset": AudioDataset, "model": LoadedModel}`` for the per-clip predictions file.
+    """
+    started = _now()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    model = load_model(cfg.model)
+    timings["load_model"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    dataset = load_dataset(cfg)
+    check_labels_match(dataset, model, source=str(cfg.dataset.class_labels or cfg.path or "dataset"))
+    waveforms, length_counts = fit_length(dataset.clips, n_samples=model.clip_samples)
+    timings["load_dataset"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    estimator = make_estimator(model, wrapper=cfg.model.wrapper)
+    scores = predict_scores(estimator, waveforms, batch_size=cfg.model.batch_size, progress=progress)
+    if not np.all(np.isfinite(scores)):
+        raise InputError(source=str(model.path), field="output", value="non-finite",
+                         reason=f"model returned NaN or inf for {int((~np.isfinite(scores)).any(axis=1).sum())} clips")
+    timings["predict"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    performance = evaluate_performance(
+        y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels,
+        n_bootstrap=cfg.metrics.bootstrap_resamples, confidence=cfg.metrics.confidence, seed=cfg.metrics.seed)
+    timings["performance"] = time.perf_counter() - t
+
+    prose = cfg.factsheet
+    sheet = FactSheet(
+        schema_version=SCHEMA_VERSION,
+        title=f"FactSheet: {prose.model_name}",
+        model=_model_section(cfg, model, estimator),
+        training_data=TrainingDataSection(text=prose.training_data, card=model.card.get("training_data_card")),
+        dataset=_dataset_section(cfg, dataset, model, length_counts),
+        performance=performance,
+        bias=not_evaluated(prose.bias, reason=f"{_NE}: per-class and per-group bias breakdowns are not implemented yet"),
+        robustness=not_evaluated(prose.robustness, reason=f"{_NE}: the HopSkipJump attack is not implemented yet"),
+        domain_shift=not_evaluated(prose.domain_shift),
+        optimal_conditions=_stated_or_not(prose.optimal_conditions),
+        poor_conditions=_stated_or_not(prose.poor_conditions),
+        explanation=_stated_or_not(prose.explanation),
+        contact=prose.contact,
+        provenance=None,  # filled below, once the end time is known
+    )
+    timings = {k: round(v, 3) for k, v in timings.items()}
+    sheet.provenance = _provenance(cfg, model, dataset, started=started, timings=timings)
+    return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model}
+
+
+_NE = "not evaluated in this run"
+
+
+def _stated_or_not(text: str) -> TextSection:
+    if text.strip():
+        return TextSection(status="stated", text=text, reason="stated in the config; not measured in this run")
+    return not_evaluated("")
+
+
+def _model_section(cfg: RunConfig, model: LoadedModel, estimator) -> ModelSection:
+    p = cfg.factsheet
+    try:
+        n_params = int(model.keras_model.count_params())
+    except Exception:  # noqa: BLE001 - unbuilt user models cannot count
+        n_params = None
+    return ModelSection(
+        name=p.model_name, overview=p.overview, purpose=p.purpose, intended_domain=p.intended_domain,
+        information=p.model_information, inputs_outputs=p.inputs_outputs, source=model.source,
+        file=model.path.name, sha256=model.sha256, sample_rate=model.sample_rate, clip_samples=model.clip_samples,
+        clip_seconds=model.clip_samples / model.sample_rate, n_classes=len(model.class_labels), n_parameters=n_params,
+        estimator={"art_class": type(estimator).__name__, "input_shape": list(estimator.input_shape),
+                   "nb_classes": int(estimator.nb_classes), "clip_values": [float(v) for v in estimator.clip_values],
+                   "preprocessing": None, "batch_size": cfg.model.batch_size},
+    )
+
+
+def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, counts: dict) -> DatasetSection:
+    from factsheet.metrics import is_single_label
+
+    n = model.clip_samples
+    policy = dict(counts, n_samples=n,
+                  text=(f"Every clip is brought to the model's input length of {n} samples "
+                        f"({n / model.sample_rate:g} s): shorter clips are repeated (tiled) and cut, longer clips "
+                        f"are cut at the end. {counts['repeated']} clips were repeated, {counts['cut']} cut, "
+                        f"{counts['unchanged']} unchanged."))
+    return DatasetSection(
+        name=dataset.name, kind=cfg.dataset.kind, text=cfg.factsheet.test_data, n_clips=dataset.n_clips,
+        sha256=dataset.sha256(), sample_rate=dataset.sample_rate, length_policy=policy, card=dataset.card,
+        class_labels=[{"index": c.index, "mid": c.mid, "display_name": c.display_name, "category": c.category}
+                      for c in dataset.class_labels],
+        single_label=bool(is_single_label(dataset.labels)),
+    )
+
+
+def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, started: str,
+                timings: dict) -> Provenance:
+    config_sha = None
+    if cfg.path is not None and Path(cfg.path).is_file():
+        config_sha = hashlib.sha256(Path(cfg.path).read_bytes()).hexdigest()
+    commit, dirty = _git_state()
+    seeds = {"metrics.seed": cfg.metrics.seed}
+    if cfg.dataset.kind == "synthetic":
+        seeds["dataset.seed"] = cfg.dataset.seed
+    if model.source == "default":
+        seeds["model.training_seed"] = model.card.get("training_config", {}).get("seed")
+    return Provenance(
+        tool="audio-factsheet", tool_version=__version__, schema_version=SCHEMA_VERSION, git_commit=commit,
+        git_dirty=dirty, config_path=str(cfg.path) if cfg.path else None, config_sha256=config_sha,
+        config=cfg.to_dict(), seeds=seeds, model_sha256=model.sha256, dataset_sha256=dataset.sha256(),
+        libraries=_library_versions(), platform=f"{platform.python_implementation()} {sys.version.split()[0]} "
+                                               f"on {platform.system()} {platform.machine()}",
+        started_at=started, finished_at=_now(), timings_s=timings,
+    )
+
+
+def _library_versions() -> dict:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """Commit and dirtiness of the checkout this code runs from (None outside a git checkout)."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,180 @@
+"""Renderers: FactSheet dict -> HTML and Markdown via Jinja2 templates (autoescape on), and the
+files of a report written atomically.
+
+Templates only format; every number is computed before rendering.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from factsheet.document import FactSheet, validate
+
+SECTION_ORDER = [
+    ("model_name", "Model Name"), ("overview", "Overview"), ("purpose", "Purpose"),
+    ("intended_domain", "Intended Domain"), ("training_data", "Training Data"),
+    ("model_information", "Model Information"), ("inputs_outputs", "Inputs and Outputs"),
+    ("performance", "Performance Metrics"), ("bias", "Bias"), ("robustness", "Robustness"),
+    ("domain_shift", "Domain Shift"), ("test_data", "Test Data"), ("optimal_conditions", "Optimal Conditions"),
+    ("poor_conditions", "Poor Conditions"), ("explanation", "Explanation"), ("contact", "Contact Information"),
+    ("provenance", "Provenance"),
+]
+
+
+def template_dir() -> Path:
+    """Templates: inside the installed wheel (``factsheet/_templates``) or the checkout's ``reports/templates``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_templates", here.parent / "reports" / "templates"):
+        if (candidate / "factsheet.html.j2").is_file():
+            return candidate
+    raise FileNotFoundError("FactSheet templates not found (neither factsheet/_templates nor reports/templates)")
+
+
+def fmt_num(value, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; ``None`` (not computed, or infinite) as an em dash."""
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def fmt_ci(interval, digits: int = 3) -> str:
+    """``[low, high]`` of an interval dict, or an em dash."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return "\u2014"
+    return f"[{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
+
+
+def md_cell(value) -> str:
+    """Text safe inside a Markdown table cell: HTML-escaped, pipes and newlines neutralised."""
+    text = str(escape("" if value is None else value))
+    return text.replace("|", "&#124;").replace("\r", " ").replace("\n", " ").replace("`", "&#96;")
+
+
+def md_text(value) -> str:
+    """Prose safe in Markdown: HTML-escaped so tags stay text."""
+    return str(escape("" if value is None else value))
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(template_dir())), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(num=fmt_num, ci=fmt_ci, md_cell=md_cell, md_text=md_text)
+    return env
+
+
+def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
+    """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
+    plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
+    return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=SECTION_ORDER)
+
+
+def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
+    """The Markdown report; plots are image files next to it."""
+    return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=SECTION_ORDER)
+
+
+def per_class_ap_svg(doc: dict) -> str | None:
+    """Horizontal bars of per-class AP (sorted) with AUC markers, as SVG text (deterministic)."""
+    perf = doc["performance"]
+    if perf.get("status") != "evaluated":
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in perf["per_class"] if r["evaluable"]]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["ap"])
+    labels = [r["label"] for r in rows]
+    with matplotlib.rc_context({"svg.hashsalt": "audio-factsheet", "svg.fonttype": "path", "font.size": 9}):
+        fig, ax = plt.subplots(figsize=(6.4, 0.28 * len(rows) + 1.2))
+        y = np.arange(len(rows))
+        ax.barh(y, [r["ap"] for r in rows], color="#4c72b0", label="AP")
+        ax.scatter([r["auc"] for r in rows], y, color="#dd8452", marker="|", s=120, label="ROC AUC", zorder=3)
+        ax.set_yticks(y, labels)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("score (0-1)")
+        ax.set_title(f"Per-class AP (bars) and ROC AUC (ticks); mAP = {perf['mAP']:.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE for inline use
+
+
+def predictions_csv(artefacts: dict) -> str:
+    """Per-clip predictions for auditors: clip_id, true labels, top-1 label, one score column per class.
+
+    Scores are float32 written with 9 significant digits, which round-trips float32 exactly.
+    """
+    ds = artefacts["dataset"]
+    scores = artefacts["scores"]
+    names = [c.display_name for c in ds.class_labels]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["clip_id", "true_labels", "top1_label"] + [f"score:{n}" for n in names])
+    for i, clip_id in enumerate(ds.metadata["clip_id"]):
+        true = ";".join(n for n, y in zip(names, ds.labels[i]) if y)
+        w.writerow([clip_id, true, names[int(np.argmax(scores[i]))]] + [f"{float(v):.9g}" for v in scores[i]])
+    return buf.getvalue()
+
+
+def write_report(out_dir: str | Path, sheet: FactSheet, artefacts: dict | None = None) -> dict[str, Path]:
+    """Render everything in memory, validate the JSON, then replace the files one by one atomically.
+
+    A failure while rendering leaves any earlier report in ``out_dir`` untouched.
+    """
+    out_dir = Path(out_dir)
+    sheet.outputs = {"json": "factsheet.json", "html": "factsheet.html", "markdown": "factsheet.md"}
+    if artefacts is not None:
+        sheet.outputs["predictions"] = "predictions.csv"
+    doc = sheet.to_dict()
+    svg = per_class_ap_svg(doc)
+    plots_svg = {"per_class_ap": svg} if svg else {}
+    if svg:
+        doc["outputs"]["plot_per_class_ap"] = "plots/per_class_ap.svg"
+        sheet.outputs = doc["outputs"]
+    validate(doc)
+    files: dict[str, str] = {"factsheet.json": sheet.to_json()}
+    files["factsheet.html"] = render_html(doc, plots_svg=plots_svg)
+    files["factsheet.md"] = render_markdown(doc, plot_files={k: f"plots/{k}.svg" for k in plots_svg})
+    for k, text in plots_svg.items():
+        files[f"plots/{k}.svg"] = text
+    if artefacts is not None:
+        files["predictions.csv"] = predictions_csv(artefacts)
+    written = {}
+    for rel, text in files.items():
+        written[rel] = atomic_write_text(out_dir / rel, text)
+    return written
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
