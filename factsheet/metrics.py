@@ -1,6 +1,6 @@
 """Audio classification metrics: tagging (mAP, AUC, d'), single-label reports, bootstrap CIs.
 
-Conventions (see ``shared/notes/audio-metrics-and-max.md``):
+Conventions (see ``/work/shared/notes/audio-metrics-and-max.md``):
 
 * mAP and mean AUC are macro averages: per-class values, then the plain mean over classes.
 * Only *evaluable* classes enter the means: a class needs at least one positive and at
@@ -97,106 +97,50 @@ def _check_tagging_inputs(y_true: object, y_score: object) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------------------
 
 
-def _sort_rows(s_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row of scores ascending and mark where each tie group starts.
+@dataclass(frozen=True, eq=False)
+class _Ranked:
+    """Each class's clips sorted by score, reduced to what AP and AUC need per positive.
 
-    Parameters
+    Built by :func:`_rank` from one sort per class.  For the ``K`` positive (class, clip)
+    pairs, in class order and, within a class, in ascending score order:
+
+    Attributes
     ----------
-    s_rows : ndarray, shape (m, n)
-        Scores, one row per class.
-
-    Returns
-    -------
     order : ndarray of intp, shape (m, n)
-        ``s_rows[r, order[r]]`` is ascending.  The order within a tie group is
-        unspecified (the fast non-stable sort is used): every quantity computed from it
-        treats a tie group as a unit, so the results do not depend on it.
-    is_first : ndarray of bool, shape (m, n)
-        True where a sorted position starts a new group of equal scores.
+        Clip indices of each class sorted by ascending score (order within a tie group is
+        unspecified; nothing below depends on it).
+    n_pos : ndarray of int64, shape (m,)
+        Positives per class.
+    first : ndarray of int64, shape (m,)
+        Index (into the K positives) of each class's first positive.
+    row, clip : ndarray of int64, shape (K,)
+        Class and original clip index of each positive.
+    start, stop : ndarray of int64, shape (K,)
+        Sorted positions where the positive's tie group starts and one past where it ends.
+    k_start, k_stop : ndarray of int64, shape (K,)
+        Index (into the K positives) of the first positive at or above ``start`` and at
+        or above ``stop``: ``k_start - first[row]`` positives of the class score below the
+        group, ``k_stop - first[row]`` score at or below it.
     """
-    order = np.argsort(s_rows, axis=-1)
-    ss = np.take_along_axis(s_rows, order, axis=-1)
-    is_first = np.empty(ss.shape, dtype=bool)
-    is_first[..., :1] = True
-    np.not_equal(ss[..., 1:], ss[..., :-1], out=is_first[..., 1:])
-    return order, is_first
+
+    order: np.ndarray
+    n_pos: np.ndarray
+    first: np.ndarray
+    row: np.ndarray
+    clip: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    k_start: np.ndarray
+    k_stop: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_classes, n_clips)."""
+        return self.order.shape
 
 
-def _ap_auc_sorted(
-    pos_w: np.ndarray, neg_w: np.ndarray, is_first: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """AP and AUC from (weighted) labels already sorted ascending by score.
-
-    Parameters
-    ----------
-    pos_w, neg_w : ndarray of float64, shape (..., n)
-        Weight of each sorted clip as a positive / as a negative (a clip is one or the
-        other).  Plain metrics use 1/0 weights; a bootstrap replicate uses how many
-        times each clip was drawn, which equals computing on the resampled clips.
-    is_first : ndarray of bool, broadcastable to shape (..., n)
-        Tie-group starts from :func:`_sort_rows`.
-
-    Returns
-    -------
-    ap, auc : ndarray, shape (...)
-        Average precision (NaN without positives) and ROC AUC (NaN without positives
-        or without negatives).
-    n_pos, n_neg : ndarray, shape (...)
-        Total positive and negative weight.
-
-    Notes
-    -----
-    For the group of clips sharing a score ``t``: ``cp_start``/``cn_start`` are the
-    positive/negative weight strictly below ``t`` and ``cn_end`` the negative weight at
-    or below ``t``.  Then
-
-    * AP  = sum_i pos_i * precision(t_i) / P, precision(t) = (P - cp_start) /
-      (P + N - cp_start - cn_start) -- scikit-learn's step-wise AP, one precision per
-      distinct threshold;
-    * AUC = sum_i pos_i * (cn_start + cn_end) / 2 / (P * N) -- negatives below count 1,
-      tied negatives 1/2: the Mann-Whitney U with average ranks.
-
-    The group-start (group-end) value is spread over the group with a running maximum
-    (reversed running minimum) of the cumulative sums, which are non-decreasing.
-    """
-    cp = np.cumsum(pos_w, axis=-1)
-    cn = np.cumsum(neg_w, axis=-1)
-    n_pos = cp[..., -1].copy()
-    n_neg = cn[..., -1].copy()
-
-    # Exclusive cumulative sums taken only at group starts, then carried over each group.
-    cp_start = np.zeros(np.broadcast_shapes(cp.shape, is_first.shape))
-    cp_start[..., 1:] = np.where(is_first[..., 1:], cp[..., :-1], 0.0)
-    np.maximum.accumulate(cp_start, axis=-1, out=cp_start)
-    cn_start = np.zeros_like(cp_start)
-    cn_start[..., 1:] = np.where(is_first[..., 1:], cn[..., :-1], 0.0)
-    np.maximum.accumulate(cn_start, axis=-1, out=cn_start)
-
-    # Inclusive negative sum at each group's end, carried back over the group.
-    is_last = np.ones(cp_start.shape, dtype=bool)
-    is_last[..., :-1] = is_first[..., 1:]
-    cn_end = np.where(is_last, cn, np.inf)[..., ::-1]
-    cn_end = np.minimum.accumulate(cn_end, axis=-1)[..., ::-1]
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        above = (n_pos + n_neg)[..., None] - cp_start - cn_start
-        precision = np.divide(
-            n_pos[..., None] - cp_start, above, out=np.zeros_like(above), where=above > 0
-        )
-        ap = np.einsum("...i,...i->...", pos_w, precision) / n_pos
-        u = np.einsum("...i,...i->...", pos_w, cn_start + cn_end) * 0.5
-        auc = u / (n_pos * n_neg)
-    ap = np.where(n_pos > 0, ap, np.nan)
-    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-    return ap, auc, n_pos, n_neg
-
-
-def _ap_auc_rows(y_rows: np.ndarray, s_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AP and AUC of each row (class) from one sort, working only at the positives.
-
-    Same quantities as :func:`_ap_auc_sorted` with 0/1 weights, but each positive's
-    tie group is found with ``searchsorted`` instead of full-length running extrema,
-    which is about twice as fast when positives are sparse (as in AudioSet).
+def _rank(y_rows: np.ndarray, s_rows: np.ndarray) -> _Ranked:
+    """Sort each class's scores once and locate every positive's tie group.
 
     Parameters
     ----------
@@ -207,37 +151,120 @@ def _ap_auc_rows(y_rows: np.ndarray, s_rows: np.ndarray) -> tuple[np.ndarray, np
 
     Returns
     -------
-    ap, auc : ndarray of float64, shape (m,)
+    _Ranked
     """
     m, n = s_rows.shape
-    order, is_first = _sort_rows(s_rows)
-    y_sorted = np.take_along_axis(y_rows, order, axis=-1)
+    order = np.argsort(s_rows, axis=-1)  # non-stable: results are the same for any tie order
+    ss = np.take_along_axis(s_rows, order, axis=-1)
+    is_first = np.empty(ss.shape, dtype=bool)
+    is_first[:, :1] = True
+    np.not_equal(ss[:, 1:], ss[:, :-1], out=is_first[:, 1:])
+    del ss
     # Flat positions (row * n + sorted position) of group starts and of positives; every
     # row starts a group, so a positive's group never reaches into the next row.
     starts = np.flatnonzero(is_first)
-    pos = np.flatnonzero(y_sorted)
+    pos = np.flatnonzero(np.take_along_axis(y_rows, order, axis=-1))
     row = pos // n
     n_pos = np.bincount(row, minlength=m)
-    n_neg = n - n_pos
     group = np.searchsorted(starts, pos, side="right") - 1
-    start = starts[group]  # flat index of the group's first clip
-    stop = np.append(starts, m * n)[group + 1]  # flat index one past the group's last clip
-    first_pos_of_row = np.cumsum(n_pos) - n_pos  # index into ``pos`` of each row's first positive
-    before = first_pos_of_row[row]
-    cp_start = np.searchsorted(pos, start, side="left") - before  # positives below the group
-    cp_stop = np.searchsorted(pos, stop, side="left") - before  # positives at or below it
-    start -= row * n
-    stop -= row * n
-    cn_start = start - cp_start  # negatives below the group
-    cn_stop = stop - cp_stop  # negatives at or below it
-    precision = (n_pos[row] - cp_start) / (n - start)  # among clips scoring >= the group
+    start = starts[group]
+    stop = np.append(starts, m * n)[group + 1]
+    return _Ranked(
+        order=order,
+        n_pos=n_pos,
+        first=np.cumsum(n_pos) - n_pos,
+        row=row,
+        clip=order.ravel()[pos],
+        start=start - row * n,
+        stop=stop - row * n,
+        k_start=np.searchsorted(pos, start, side="left"),
+        k_stop=np.searchsorted(pos, stop, side="left"),
+    )
+
+
+def _ap_auc_ranked(r: _Ranked) -> tuple[np.ndarray, np.ndarray]:
+    """AP and AUC of each class (every clip counted once).
+
+    For a positive whose tie group spans sorted positions [start, stop):
+
+    * AP  = mean over positives of precision at the group's threshold,
+      (P - positives below) / (n - start) -- scikit-learn's step-wise AP, one
+      precision per distinct threshold;
+    * AUC = sum over positives of (negatives below + negatives at or below) / 2 / (P N)
+      -- tied negatives count 1/2: the Mann-Whitney U with average ranks.
+
+    Returns
+    -------
+    ap, auc : ndarray of float64, shape (m,)
+        NaN where a class has no positives (AP) or lacks positives or negatives (AUC).
+    """
+    m, n = r.shape
+    before = r.first[r.row]
+    cp_start = r.k_start - before  # positives below the group
+    cp_stop = r.k_stop - before  # positives at or below it
+    cn = (r.start - cp_start) + (r.stop - cp_stop)  # negatives below + at or below
+    precision = (r.n_pos[r.row] - cp_start) / (n - r.start)
+    n_neg = n - r.n_pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        ap = np.bincount(row, weights=precision, minlength=m) / n_pos
-        u = 0.5 * np.bincount(row, weights=(cn_start + cn_stop).astype(np.float64), minlength=m)
-        auc = u / (n_pos * n_neg)
+        ap = np.bincount(r.row, weights=precision, minlength=m) / r.n_pos
+        auc = 0.5 * np.bincount(r.row, weights=cn.astype(np.float64), minlength=m) / (r.n_pos * n_neg)
+    ap = np.where(r.n_pos > 0, ap, np.nan)
+    auc = np.where((r.n_pos > 0) & (n_neg > 0), auc, np.nan)
+    return ap, auc
+
+
+def _ap_auc_weighted(
+    r: _Ranked, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """AP and AUC of each class under clip weights, for several weight vectors at once.
+
+    A bootstrap replicate is the weight vector "times each clip was drawn": the
+    weighted metrics equal the metrics on the resampled clips (copies of a clip tie
+    with each other), with no re-sorting.  Same formulas as :func:`_ap_auc_ranked` with
+    counts replaced by sums of weights; equal to scikit-learn's ``sample_weight``.
+
+    Parameters
+    ----------
+    r : _Ranked
+    w : ndarray of float64, shape (b, n)
+        Non-negative weight of each clip, one row per replicate.
+
+    Returns
+    -------
+    ap, auc : ndarray of float64, shape (b, m)
+    n_pos, n_neg : ndarray of float64, shape (b, m)
+        Positive and negative weight per replicate and class.
+    """
+    m, n = r.shape
+    b = w.shape[0]
+    cw = np.cumsum(w[:, r.order], axis=-1)  # (b, m, n): weight at or below each position
+    total = cw[:, :, -1]
+    pw = w[:, r.clip]  # (b, K) weight of each positive
+    cp = np.zeros((b, pw.shape[1] + 1))
+    np.cumsum(pw, axis=-1, out=cp[:, 1:])  # cp[:, k]: weight of positives 0..k-1
+    n_pos = cp[:, r.first + r.n_pos] - cp[:, r.first]
+    n_neg = total - n_pos
+    base = cp[:, r.first[r.row]]
+    cp_start = cp[:, r.k_start] - base
+    cp_stop = cp[:, r.k_stop] - base
+    cw_start = np.where(r.start > 0, cw[:, r.row, np.maximum(r.start - 1, 0)], 0.0)
+    cw_stop = cw[:, r.row, r.stop - 1]
+    cn = (cw_start - cp_start) + (cw_stop - cp_stop)
+    above = total[:, r.row] - cw_start  # weight scoring at or above the group
+    precision = np.divide(
+        n_pos[:, r.row] - cp_start, above, out=np.zeros_like(above), where=above > 0
+    )
+    key = (np.arange(b)[:, None] * m + r.row).ravel()  # (replicate, class) of each term
+
+    def per_class(x: np.ndarray) -> np.ndarray:
+        return np.bincount(key, weights=x.ravel(), minlength=b * m).reshape(b, m)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = per_class(pw * precision) / n_pos
+        auc = 0.5 * per_class(pw * cn) / (n_pos * n_neg)
     ap = np.where(n_pos > 0, ap, np.nan)
     auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-    return ap, auc
+    return ap, auc, n_pos, n_neg
 
 
 def _ap_auc_batch(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,9 +287,8 @@ def _ap_auc_batch(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     step = max(1, _BLOCK_ELEMENTS // n_clips)
     for lo in range(0, n_classes, step):
         hi = min(lo + step, n_classes)
-        ap[lo:hi], auc[lo:hi] = _ap_auc_rows(
-            np.ascontiguousarray(y[:, lo:hi].T), np.ascontiguousarray(s[:, lo:hi].T)
-        )
+        ranked = _rank(np.ascontiguousarray(y[:, lo:hi].T), np.ascontiguousarray(s[:, lo:hi].T))
+        ap[lo:hi], auc[lo:hi] = _ap_auc_ranked(ranked)
     return ap, auc
 
 
@@ -340,9 +366,12 @@ def d_prime(auc: object) -> np.ndarray | np.float64:
     ValueError
         A (non-NaN) value lies outside [0, 1].
 
-    Examples
-    --------
-    The MAX FactSheet's d' 2.621 is ``d_prime(0.96808)``, i.e. taken from the mean AUC.
+    Notes
+    -----
+    Published figures are d' of the *unrounded* mean AUC, so recomputing d' from a
+    printed AUC can miss the last digit: the MAX FactSheet's AUC 0.968 / d' 2.621 is
+    ``d_prime(0.96808) = 2.62096`` (``d_prime(0.968) = 2.6194``); LEAN's mAUC 0.944 /
+    d' 2.251 is an AUC near 0.94427 (``d_prime(0.944) = 2.2476``).
     """
     a = np.asarray(auc, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -788,8 +817,7 @@ def bootstrap_tagging_ci(
     point = tagging_metrics(y, s)
 
     # Sort every class once; each replicate only re-weights the sorted clips.
-    order, is_first = _sort_rows(np.ascontiguousarray(s.T))  # (c, n)
-    y_sorted = np.take_along_axis(np.ascontiguousarray(y.T), order, axis=-1)  # (c, n)
+    ranked = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
 
     values = {k: np.empty(n_resamples) for k in TAGGING_STATISTICS}
     block = max(1, _BLOCK_ELEMENTS // (n_clips * n_classes))
@@ -797,9 +825,7 @@ def bootstrap_tagging_ci(
     for lo in range(0, n_resamples, block):
         hi = min(lo + block, n_resamples)
         counts = np.stack([np.bincount(next(draws), minlength=n_clips) for _ in range(lo, hi)])
-        w = counts.astype(np.float64)[:, order]  # (b, c, n), each class in its sorted order
-        pos_w = np.where(y_sorted, w, 0.0)
-        ap, auc, n_pos, n_neg = _ap_auc_sorted(pos_w, w - pos_w, is_first)
+        ap, auc, n_pos, n_neg = _ap_auc_weighted(ranked, counts.astype(np.float64))
         summary = _summarise(ap, auc, (n_pos > 0) & (n_neg > 0))
         for k in TAGGING_STATISTICS:
             values[k][lo:hi] = summary[k]

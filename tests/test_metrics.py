@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -158,6 +158,18 @@ def test_many_seeds(seed):
     assert_matches_sklearn(y, s)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_is_mann_whitney_with_average_ranks(seed):
+    rng = np.random.default_rng(300 + seed)
+    y = random_labels(rng, 200, 4, prevalence=0.3).astype(bool)
+    s = np.round(rng.random((200, 4)) + 0.2 * y, 1)
+    ranks = rankdata(s, axis=0)  # average ranks for ties
+    n_pos = y.sum(axis=0)
+    n_neg = y.shape[0] - n_pos
+    u = (ranks * y).sum(axis=0) - n_pos * (n_pos + 1) / 2
+    np.testing.assert_allclose(roc_auc(y, s), u / (n_pos * n_neg), rtol=0, atol=1e-12)
+
+
 def test_float32_scores_and_uint8_labels():
     rng = np.random.default_rng(7)
     y = random_labels(rng, 500, 5).astype(np.uint8)
@@ -185,19 +197,27 @@ def test_many_classes_in_several_blocks(monkeypatch):
 
 def test_weighted_kernel_matches_sklearn_sample_weight():
     rng = np.random.default_rng(10)
-    n = 120
-    y = rng.random(n) < 0.3
-    y[:2] = [True, False]
-    s = np.round(rng.random(n) + 0.3 * y, 1)
-    w = rng.integers(0, 4, size=n).astype(float)
-    w[:2] = 1.0
-    order, is_first = M._sort_rows(s[None, :])
-    ys, ws = y[order[0]], w[order[0]]
-    pos_w = np.where(ys, ws, 0.0)
-    ap, auc, n_pos, n_neg = M._ap_auc_sorted(pos_w[None], (ws - pos_w)[None], is_first)
-    assert ap[0] == pytest.approx(average_precision_score(y, s, sample_weight=w), abs=TOL)
-    assert auc[0] == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=TOL)
-    assert n_pos[0] == w[y].sum() and n_neg[0] == w[~y].sum()
+    n, c = 120, 4
+    y = rng.random((n, c)) < 0.3
+    y[:2] = [[True], [False]]
+    s = np.round(rng.random((n, c)) + 0.3 * y, 1)
+    w = rng.integers(0, 4, size=(3, n)).astype(float)  # three weight vectors (replicates)
+    w[:, :2] = 1.0
+    ranked = M._rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    ap, auc, n_pos, n_neg = M._ap_auc_weighted(ranked, w)
+    assert ap.shape == auc.shape == (3, c)
+    for b in range(3):
+        for j in range(c):
+            ref_ap = average_precision_score(y[:, j], s[:, j], sample_weight=w[b])
+            ref_auc = roc_auc_score(y[:, j], s[:, j], sample_weight=w[b])
+            assert ap[b, j] == pytest.approx(ref_ap, abs=TOL)
+            assert auc[b, j] == pytest.approx(ref_auc, abs=TOL)
+            assert n_pos[b, j] == w[b, y[:, j]].sum() and n_neg[b, j] == w[b, ~y[:, j]].sum()
+    # Unit weights reproduce the unweighted kernel.
+    ap1, auc1, _, _ = M._ap_auc_weighted(ranked, np.ones((1, n)))
+    ap0, auc0 = M._ap_auc_ranked(ranked)
+    np.testing.assert_allclose(ap1[0], ap0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(auc1[0], auc0, rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
