@@ -49,11 +49,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CPU-feature notes) kept off stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
     import warnings
 
     warnings.filterwarnings("ignore", message="PyTorch not found")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def cmd_run(args) -> int:
@@ -90,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _quiet_tensorflow()
     from factsheet.errors import InputError
+
+    if args.command == "run":
+        _quiet_tensorflow()
 
     try:
         return {"run": cmd_run, "schema": cmd_schema}[args.command](args)

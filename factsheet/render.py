@@ -59,12 +59,12 @@ def fmt_ci(interval, digits: int = 3) -> str:
 def md_cell(value) -> str:
     """Text safe inside a Markdown table cell: HTML-escaped, pipes and newlines neutralised."""
     text = str(escape("" if value is None else value))
-    return text.replace("|", "&#124;").replace("\r", " ").replace("\n", " ").replace("`", "&#96;")
+    return Markup(text.replace("|", "&#124;").replace("\r", " ").replace("\n", " ").replace("`", "&#96;"))
 
 
 def md_text(value) -> str:
-    """Prose safe in Markdown: HTML-escaped so tags stay text."""
-    return str(escape("" if value is None else value))
+    """Prose safe in Markdown: HTML-escaped so tags stay text (returned as Markup: escaped once)."""
+    return escape("" if value is None else value)
 
 
 def _env() -> Environment:

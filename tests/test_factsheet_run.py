@@ -1,0 +1,160 @@
+"""End to end: config -> FactSheet files, checked against scikit-learn, the schema and the CLI contract."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import ndtri
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from factsheet.cli import main
+from factsheet.document import validate
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[factsheet]
+model_name = "Small test run"
+contact = "nobody"
+[dataset]
+kind = "synthetic"
+split = "eval"
+n_clips = 90
+seed = 5
+[metrics]
+bootstrap_resamples = 200
+seed = 3
+"""
+
+
+def run_cli(config: Path, out: Path) -> int:
+    return main(["run", "--config", str(config), "--out", str(out), "--quiet"])
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    cfg = d / "small.toml"
+    cfg.write_text(SMALL)
+    assert run_cli(cfg, d / "out") == 0
+    return cfg, d / "out"
+
+
+def load(out: Path) -> dict:
+    return json.loads((out / "factsheet.json").read_text())
+
+
+def test_writes_every_output(small_run):
+    _, out = small_run
+    for name in ("factsheet.json", "factsheet.html", "factsheet.md", "predictions.csv", "plots/per_class_ap.svg"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_json_validates_and_has_key_paths(small_run):
+    doc = load(small_run[1])
+    validate(doc)
+    assert doc["schema_version"] == "1.0.0"
+    for key in ("model", "dataset", "bias", "robustness", "domain_shift", "explanation", "provenance"):
+        assert key in doc
+    perf = doc["performance"]
+    assert {"mAP", "mean_auc", "d_prime"} <= perf.keys()
+    assert {"label", "ap", "auc", "d_prime", "support"} <= perf["per_class"][0].keys()
+    assert doc["robustness"]["status"] == "not_evaluated"
+    assert "not evaluated in this run" in doc["robustness"]["reason"]
+    assert doc["provenance"]["model_sha256"] == doc["model"]["sha256"]
+    assert doc["dataset"]["n_clips"] == 90
+
+
+def read_predictions(out: Path):
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [k[len("score:"):] for k in rows[0] if k.startswith("score:")]
+    scores = np.array([[float(r[f"score:{n}"]) for n in names] for r in rows])
+    y = np.array([[n in r["true_labels"].split(";") for n in names] for r in rows], dtype=int)
+    return names, y, scores
+
+
+def test_metrics_equal_sklearn_from_saved_predictions(small_run):
+    out = small_run[1]
+    doc = load(out)
+    names, y, scores = read_predictions(out)
+    assert names == [c["display_name"] for c in doc["dataset"]["class_labels"]]
+    keep = [j for j in range(len(names)) if 0 < y[:, j].sum() < len(y)]
+    ap = [average_precision_score(y[:, j], scores[:, j]) for j in keep]
+    auc = [roc_auc_score(y[:, j], scores[:, j]) for j in keep]
+    perf = doc["performance"]
+    assert perf["n_classes_evaluated"] == len(keep)
+    assert perf["mAP"] == pytest.approx(np.mean(ap), abs=1e-9)
+    assert perf["mean_auc"] == pytest.approx(np.mean(auc), abs=1e-9)
+    assert perf["d_prime"] == pytest.approx(np.sqrt(2) * ndtri(np.mean(auc)), abs=1e-9)
+    for row, j in zip([r for r in perf["per_class"] if r["evaluable"]], keep):
+        assert row["ap"] == pytest.approx(average_precision_score(y[:, j], scores[:, j]), abs=1e-9)
+        assert row["support"] == int(y[:, j].sum())
+    lo, hi = perf["ci"]["mAP"]["low"], perf["ci"]["mAP"]["high"]
+    assert lo < perf["mAP"] < hi
+
+
+def strip_volatile(doc: dict) -> dict:
+    pv = doc["provenance"]
+    for k in ("started_at", "finished_at", "timings_s"):
+        pv.pop(k)
+    return doc
+
+
+def test_same_config_same_json(small_run, tmp_path):
+    cfg, out = small_run
+    assert run_cli(cfg, tmp_path / "again") == 0
+    assert strip_volatile(load(out)) == strip_volatile(load(tmp_path / "again"))
+    assert (out / "predictions.csv").read_bytes() == (tmp_path / "again" / "predictions.csv").read_bytes()
+    assert (out / "plots/per_class_ap.svg").read_bytes() == (tmp_path / "again" / "plots/per_class_ap.svg").read_bytes()
+
+
+def test_html_is_self_contained_and_ordered(small_run):
+    html = (small_run[1] / "factsheet.html").read_text()
+    assert 'http-equiv="Content-Security-Policy"' in html
+    assert "<script" not in html.lower()
+    assert 'src="http' not in html and 'href="http' not in html and "url(" not in html
+    order = ["Model Name", "Overview", "Purpose", "Intended Domain", "Training Data", "Model Information",
+             "Inputs and Outputs", "Performance Metrics", "Bias", "Robustness", "Domain Shift", "Test Data",
+             "Optimal Conditions", "Poor Conditions", "Explanation", "Contact Information", "Provenance"]
+    positions = [html.index(f"<h2>{t}</h2>") for t in order]
+    assert positions == sorted(positions)
+    assert "Not evaluated in this run." in html
+    md = (small_run[1] / "factsheet.md").read_text()
+    assert "| Mean Average Precision (mAP) |" in md and "## Robustness" in md
+
+
+def test_bad_config_exits_2_with_one_line_and_keeps_old_report(small_run, tmp_path):
+    _, out = small_run
+    before = (out / "factsheet.json").read_bytes()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[dataset]\nn_clips = -4\n")
+    proc = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(bad), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0] and "dataset.n_clips" in lines[0] and "-4" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert (out / "factsheet.json").read_bytes() == before
+
+
+def test_render_failure_leaves_old_report(small_run, tmp_path, monkeypatch):
+    import factsheet.render as render
+
+    cfg, out = small_run
+    target = tmp_path / "keep"
+    assert run_cli(cfg, target) == 0
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+
+    def boom(*a, **k):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(render, "render_markdown", boom)
+    with pytest.raises(RuntimeError):
+        run_cli(cfg, target)
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
