@@ -16,19 +16,6 @@ from factsheet.document import validate
 
 REPO = Path(__file__).resolve().parents[1]
 
-SMALL = """
-[factsheet]
-model_name = "Small test run"
-contact = "nobody"
-[dataset]
-kind = "synthetic"
-split = "eval"
-n_clips = 90
-seed = 5
-[metrics]
-bootstrap_resamples = 200
-seed = 3
-"""
 
 
 def run_cli(config: Path, out: Path) -> int:
@@ -37,9 +24,9 @@ def run_cli(config: Path, out: Path) -> int:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
+    """The demo FactSheet exactly as `make factsheet` writes it."""
     d = tmp_path_factory.mktemp("run")
-    cfg = d / "small.toml"
-    cfg.write_text(SMALL)
+    cfg = REPO / "configs" / "demo.toml"
     assert run_cli(cfg, d / "out") == 0
     return cfg, d / "out"
 
@@ -67,7 +54,7 @@ def test_json_validates_and_has_key_paths(small_run):
     assert doc["robustness"]["status"] == "not_evaluated"
     assert "not evaluated in this run" in doc["robustness"]["reason"]
     assert doc["provenance"]["model_sha256"] == doc["model"]["sha256"]
-    assert doc["dataset"]["n_clips"] == 90
+    assert doc["dataset"]["n_clips"] == 600
 
 
 def read_predictions(out: Path):
@@ -118,7 +105,8 @@ def test_html_is_self_contained_and_ordered(small_run):
     html = (small_run[1] / "factsheet.html").read_text()
     assert 'http-equiv="Content-Security-Policy"' in html
     assert "<script" not in html.lower()
-    assert 'src="http' not in html and 'href="http' not in html and "url(" not in html
+    assert 'src="http' not in html and 'href="http' not in html
+    assert html.count("url(") == html.count("url(#")  # only in-document references (SVG clip paths)
     order = ["Model Name", "Overview", "Purpose", "Intended Domain", "Training Data", "Model Information",
              "Inputs and Outputs", "Performance Metrics", "Bias", "Robustness", "Domain Shift", "Test Data",
              "Optimal Conditions", "Poor Conditions", "Explanation", "Contact Information", "Provenance"]

@@ -92,3 +92,16 @@ def test_class_mismatch_is_one_line(user_setup, tmp_path):
     p.write_text(cfg)
     assert main(["run", "--config", str(p), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_wav_is_one_line_exit_2(user_setup, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(user_setup, d, ignore=shutil.ignore_patterns("out"))
+    victim = sorted((d / "wavs").glob("*.wav"))[0]
+    victim.write_bytes(b"RIFF\x00\x00not really a wav")
+    assert main(["run", "--config", str(d / "run.toml"), "--out", str(d / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and victim.name in err[0] and "clips.csv" in err[0]
+    assert not (d / "out").exists()

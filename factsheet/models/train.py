@@ -85,7 +85,7 @@ def train(*, out_dir: Path, config: dict = TRAINING_CONFIG, verbose: int = 2) ->
         "library_versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
     }
     (out_dir / "demo_classifier.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    write_class_labels(out_dir / "class_labels_indices.csv", train_ds.class_labels, with_category=True)
+    write_class_labels(out_dir / "class_labels_indices.csv", train_ds.class_labels)
     return record
 
 
