@@ -119,19 +119,24 @@ def per_class_ap_svg(doc: dict) -> str | None:
 
 
 def predictions_csv(artefacts: dict) -> str:
-    """Per-clip predictions for auditors: clip_id, true labels, top-1 label, one score column per class.
+    """Per-clip predictions for auditors: clip_id, true labels, top-1 label, the clip's metadata
+    (``meta:<column>``) and one ``score:<class>`` column per class.
 
     Scores are float32 written with 9 significant digits, which round-trips float32 exactly.
     """
     ds = artefacts["dataset"]
     scores = artefacts["scores"]
     names = [c.display_name for c in ds.class_labels]
+    meta = ds.metadata.drop(columns=["clip_id"])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["clip_id", "true_labels", "top1_label"] + [f"score:{n}" for n in names])
+    w.writerow(["clip_id", "true_labels", "top1_label"] + [f"meta:{c}" for c in meta.columns]
+               + [f"score:{n}" for n in names])
+    meta_rows = meta.astype(str).to_numpy().tolist()
     for i, clip_id in enumerate(ds.metadata["clip_id"]):
         true = ";".join(n for n, y in zip(names, ds.labels[i]) if y)
-        w.writerow([clip_id, true, names[int(np.argmax(scores[i]))]] + [f"{float(v):.9g}" for v in scores[i]])
+        w.writerow([clip_id, true, names[int(np.argmax(scores[i]))]] + meta_rows[i]
+                   + [f"{float(v):.9g}" for v in scores[i]])
     return buf.getvalue()
 
 

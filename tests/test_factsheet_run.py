@@ -61,6 +61,7 @@ def read_predictions(out: Path):
     with open(out / "predictions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     names = [k[len("score:"):] for k in rows[0] if k.startswith("score:")]
+    assert {"meta:voice_type", "meta:n_events", "meta:snr_db"} <= rows[0].keys()
     scores = np.array([[float(r[f"score:{n}"]) for n in names] for r in rows])
     y = np.array([[n in r["true_labels"].split(";") for n in names] for r in rows], dtype=int)
     return names, y, scores
