@@ -137,10 +137,9 @@ def _percentiles_of_sorted(xs: np.ndarray, q: np.ndarray) -> np.ndarray:
     hi = np.where(np.isposinf(hi), lo, hi)  # keeps the g == 0 case at lo (inf * 0 would be NaN)
     with np.errstate(invalid="ignore"):
         diff = hi - lo
-        out = lo + diff * g
-        np.subtract(hi, diff * (1 - g), out=out, where=np.broadcast_to(g >= 0.5, out.shape))  # numpy's _lerp
+        out = np.where(g >= 0.5, hi - diff * (1 - g), lo + diff * g)  # numpy's _lerp, same roundings
     out[touches_inf] = np.inf
-    return out
+    return out[()] if out.ndim == 0 else out
 
 
 def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np.ndarray:
@@ -157,7 +156,8 @@ def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np
     Returns
     -------
     ndarray, shape ``percentiles.shape + norms.shape[1:]``
-        ``(n_percentiles,)`` or ``(n_percentiles, T)``, in the unit of ``norms``.  Equal to
+        ``(n_percentiles,)`` or ``(n_percentiles, T)`` (a numpy float for a scalar percentile of
+        1-D norms), in the unit of ``norms``.  Equal to
         ``np.percentile(norms, percentiles, axis=0)`` on finite data; ``+inf`` where the
         interpolation gives an infinite norm a positive weight (the limit of the finite
         percentile as the failures' norm grows without bound), never NaN.

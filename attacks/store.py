@@ -214,7 +214,7 @@ class RunStore:
             for auditing.
         busy_timeout : float
             Seconds a write waits for another process's write lock.
-        synchronous : {"FULL", "NORMAL"}
+        synchronous : {"FULL", "NORMAL", "EXTRA"}
             SQLite ``synchronous`` level (see the module docstring).
         """
         expected = run_key_for(settings)
@@ -227,7 +227,7 @@ class RunStore:
             )
         sync = synchronous.upper()
         if sync not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
+            raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'EXTRA', not {synchronous!r}")
         path = Path(path)
         settings_json = canonical_json(settings)
 
@@ -244,7 +244,6 @@ class RunStore:
                     "put the output directory on a local file system",
                 )
             conn.execute(f"PRAGMA synchronous = {sync}")
-            conn.execute("PRAGMA foreign_keys = ON")
             with _transaction(conn):
                 for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT first
                     if statement.strip():
@@ -293,10 +292,11 @@ class RunStore:
             )
             if cur.rowcount == 1:
                 return True
-            (stored,) = conn.execute(
+            # fetchall, not fetchone: a half-read SELECT would hold its read snapshot open
+            ((stored,),) = conn.execute(
                 "SELECT result_json FROM results WHERE run_key = ? AND norm = ? AND clip_id = ?",
                 (self.run_key, norm, clip_id),
-            ).fetchone()
+            ).fetchall()
         if stored == text:
             return False
         raise ConflictingResultError(
@@ -320,11 +320,13 @@ class RunStore:
     def is_done(self, clip_id: str, norm: str) -> bool:
         """Whether ``clip_id`` has a committed result for this run key and ``norm``."""
         conn = self._connection()
-        row = conn.execute(
+        _check_id("clip_id", clip_id)
+        _check_id("norm", norm)
+        rows = conn.execute(
             "SELECT 1 FROM results WHERE run_key = ? AND norm = ? AND clip_id = ?",
             (self.run_key, norm, clip_id),
-        ).fetchone()
-        return row is not None
+        ).fetchall()
+        return bool(rows)
 
     def other_run_keys(self) -> dict[str, int]:
         """Other run keys in the file and how many results each holds (never reused here).
@@ -342,10 +344,10 @@ class RunStore:
 
     def settings_of(self, run_key: str) -> dict | None:
         """The settings stored for ``run_key`` (e.g. to show what changed); ``None`` if absent."""
-        row = self._connection().execute(
+        rows = self._connection().execute(
             "SELECT settings_json FROM runs WHERE run_key = ?", (run_key,)
-        ).fetchone()
-        return None if row is None else json.loads(row[0])
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None
 
     # ---- closing ---------------------------------------------------------------------
 

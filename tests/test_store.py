@@ -422,3 +422,32 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
     assert set(resumed["2"]) == set(reference["2"]) and set(resumed["inf"]) == set(reference["inf"])
     assert same_bits(resumed, reference)
     assert _count(path) == 2 * n_clips
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_store_refuses_use_from_a_forked_child(tmp_path):
+    store = open_store(tmp_path)
+    try:
+        pid = os.fork()
+        if pid == 0:  # child: must not touch the parent's connection
+            code = 1
+            try:
+                store.is_done("c", "2")
+            except RuntimeError as exc:
+                code = 0 if "one per worker process" in str(exc) else 2
+            finally:
+                store.close()  # must not close the parent's connection
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.put(clip_id="c", norm="2", result={"d": 1.0}) is True  # parent unaffected
+    finally:
+        store.close()
+
+
+def test_synchronous_level(tmp_path):
+    for level, code in (("FULL", 2), ("normal", 1)):
+        with RunStore.open(tmp_path / f"{level}.sqlite", run_key=None, settings=SETTINGS, synchronous=level) as s:
+            assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == code
+    with pytest.raises(ValueError, match="synchronous"):
+        RunStore.open(tmp_path / "x.sqlite", run_key=None, settings=SETTINGS, synchronous="OFF")
