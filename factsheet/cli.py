@@ -43,12 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                                      "FactSheet (JSON, HTML, Markdown), per-clip predictions and plots.")
     run.add_argument("--config", required=True, type=Path, help="run configuration (TOML)")
     run.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="attack worker processes (default: robustness.workers, 0 there = one per core); "
+                          "results do not depend on it")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     sub.add_parser("schema", help="print the FactSheet JSON Schema")
     return p
 
 
-def _quiet_tensorflow() -> None:
+def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up chatter (oneDNN, CPU-feature notes) kept off stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
@@ -71,17 +74,30 @@ def _quiet_tensorflow() -> None:
 
 def cmd_run(args) -> int:
     from factsheet.config import load_config
+    from factsheet.errors import InputError
     from factsheet.pipeline import run
     from factsheet.render import write_report
 
     t0 = time.perf_counter()
     cfg = load_config(args.config)
-    sheet, artefacts = run(cfg, progress=not args.quiet)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(source="--workers", value=args.workers, reason="must be >= 1")
+    sheet, artefacts = run(cfg, out_dir=args.out, workers=args.workers, progress=not args.quiet)
     written = write_report(args.out, sheet, artefacts)
     if not args.quiet:
         p = sheet.performance
         print(f"mAP {p.mAP:.3f}  mean AUC {p.mean_auc:.3f}  d' {p.d_prime:.3f}  "
               f"({p.n_clips} clips, {p.n_classes_evaluated} classes)")
+        rob = sheet.robustness
+        if rob.status == "evaluated":
+            for norm, block in rob.hopskipjump.items():
+                med = next((r for r in block["percentiles"] if r["percentile"] == 50.0), None)
+                shown = "" if med is None or med["value_int16"] is None else \
+                    f", median {med['value_int16']:.1f} (16-bit PCM), SNR {med['snr_db']:.1f} dB"
+                print(f"HopSkipJump {norm}: {block['n_success']}/{block['n_attacked']} clips fooled{shown}")
+            rs = sheet.provenance.run_store
+            print(f"attack: {sheet.provenance.timings_s['robustness']:.1f} s with {rs['workers']} workers "
+                  f"({rs['reused_results']} results reused from {rs['store']})")
         for rel in sorted(written):
             print(f"wrote {written[rel]}")
         print(f"done in {time.perf_counter() - t0:.1f} s")
@@ -106,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from factsheet.errors import InputError
 
     if args.command == "run":
-        _quiet_tensorflow()
+        import_tensorflow_quietly()
 
     try:
         return {"run": cmd_run, "schema": cmd_schema}[args.command](args)

@@ -87,6 +87,27 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class RobustnessConfig:
+    """HopSkipJump (ART) settings; see :class:`attacks.runner.AttackSettings`."""
+
+    enabled: bool = False
+    norms: tuple[str, ...] = ("l2", "linf")
+    iterations: int = 10
+    k: int = 11
+    n_clips: int = 64
+    init_eval: int = 100
+    max_eval: int = 10000
+    init_size: int = 100
+    batch_size: int = 512
+    seed: int = 0
+    max_queries_per_clip: int = 50000
+    max_seconds_per_clip: float = 300.0
+    mode: Literal["exact", "fast"] = "exact"
+    percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
+    workers: int = 0
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run: what the CLI's ``--config`` file holds."""
 
@@ -94,6 +115,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     path: Path | None = None  # the config file itself (not a TOML key)
 
     def to_dict(self) -> dict:
@@ -103,11 +125,13 @@ class RunConfig:
             if f.name == "path":
                 continue
             section = getattr(self, f.name)
-            out[f.name] = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(section).items()}
+            out[f.name] = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                           for k, v in dataclasses.asdict(section).items()}
         return out
 
 
-_SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig}
+_SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
+             "robustness": RobustnessConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -169,6 +193,10 @@ def _coerce(hint, value, *, source: str, where: str, base_dir: Path):
             raise InputError(source=source, field=where, value=value,
                              reason=f"must be one of {', '.join(repr(a) for a in args)}")
         return value
+    if origin is tuple:
+        if not isinstance(value, list) or not value:
+            raise InputError(source=source, field=where, value=value, reason="must be a non-empty list")
+        return tuple(_coerce(args[0], v, source=source, where=where, base_dir=base_dir) for v in value)
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise InputError(source=source, field=where, value=value, reason="must be a non-empty path string")
@@ -226,6 +254,25 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
                 bad(where, None, "required when dataset.kind = 'folder'")
             if not (p.is_dir() if want_dir else p.is_file()):
                 bad(where, str(p), "folder not found" if want_dir else "file not found")
+    r = cfg.robustness
+    for name in ("iterations", "n_clips", "init_eval", "max_eval", "init_size", "batch_size", "max_queries_per_clip"):
+        if getattr(r, name) < 1:
+            bad(f"robustness.{name}", getattr(r, name), "must be >= 1")
+    for norm in r.norms:
+        if norm not in ("l2", "linf"):
+            bad("robustness.norms", list(r.norms), "each norm must be 'l2' or 'linf'")
+    if len(set(r.norms)) != len(r.norms):
+        bad("robustness.norms", list(r.norms), "norms must not repeat")
+    if r.k < 1:
+        bad("robustness.k", r.k, "must be >= 1 (the iteration at which fitted curves are evaluated)")
+    if r.max_eval < r.init_eval:
+        bad("robustness.max_eval", r.max_eval, f"must be >= robustness.init_eval ({r.init_eval})")
+    if r.max_seconds_per_clip <= 0:
+        bad("robustness.max_seconds_per_clip", r.max_seconds_per_clip, "must be > 0")
+    if r.workers < 0:
+        bad("robustness.workers", r.workers, "must be >= 0 (0: one per core)")
+    if any(not 0 < p < 100 for p in r.percentiles) or list(r.percentiles) != sorted(set(r.percentiles)):
+        bad("robustness.percentiles", list(r.percentiles), "must be increasing, distinct, strictly between 0 and 100")
     if mt.bootstrap_resamples < 0:
         bad("metrics.bootstrap_resamples", mt.bootstrap_resamples, "must be >= 0 (0 disables intervals)")
     if not 0 < mt.confidence < 1:

@@ -113,6 +113,17 @@ class PerformanceSection:
 
 
 @dataclass
+class RobustnessSection:
+    """HopSkipJump results; ``hopskipjump`` maps ``"l2"`` / ``"linf"`` to per-norm blocks
+    (see :func:`attacks.summary.summarise_norm`)."""
+
+    status: str
+    definitions: dict
+    settings: dict
+    hopskipjump: dict
+
+
+@dataclass
 class Provenance:
     tool: str
     tool_version: str
@@ -130,6 +141,7 @@ class Provenance:
     started_at: str
     finished_at: str
     timings_s: dict
+    run_store: dict | None = None
 
 
 @dataclass
@@ -141,7 +153,7 @@ class FactSheet:
     dataset: DatasetSection
     performance: PerformanceSection | TextSection
     bias: TextSection
-    robustness: TextSection
+    robustness: RobustnessSection | TextSection
     domain_shift: TextSection
     optimal_conditions: TextSection
     poor_conditions: TextSection

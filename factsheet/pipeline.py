@@ -56,15 +56,19 @@ def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str
                                 f"model expects {want[first] if first < len(want) else None!r} here)")
 
 
-def run(cfg: RunConfig, *, progress: bool = False) -> tuple[FactSheet, dict]:
+def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = None,
+        progress: bool = False) -> tuple[FactSheet, dict]:
     """Compute a FactSheet.
+
+    ``out_dir`` holds the attack run store (resume); ``workers`` overrides
+    ``robustness.workers`` (0 or None there: one per core).
 
     Returns
     -------
     factsheet : FactSheet
     artefacts : dict
         ``{"scores": (n_clips, n_classes) float32, "labels": (n_clips, n_classes) uint8,
-        "dataset": AudioDataset, "model": LoadedModel}`` for the per-clip predictions file.
+        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files.
     """
     started = _now()
     timings: dict[str, float] = {}
@@ -93,6 +97,15 @@ def run(cfg: RunConfig, *, progress: bool = False) -> tuple[FactSheet, dict]:
     timings["performance"] = time.perf_counter() - t
 
     prose = cfg.factsheet
+    plots: dict[str, str] = {}
+    run_store = None
+    if cfg.robustness.enabled:
+        robustness, plots, run_store = _robustness(cfg, model, waveforms, dataset, scores, out_dir=out_dir,
+                                                   workers=workers, progress=progress)
+        timings["robustness"] = run_store.pop("seconds")
+    else:
+        robustness = not_evaluated(prose.robustness,
+                                   reason=f"{_NE}: robustness.enabled is false in the config")
     sheet = FactSheet(
         schema_version=SCHEMA_VERSION,
         title=f"FactSheet: {prose.model_name}",
@@ -101,7 +114,7 @@ def run(cfg: RunConfig, *, progress: bool = False) -> tuple[FactSheet, dict]:
         dataset=_dataset_section(cfg, dataset, model, length_counts),
         performance=performance,
         bias=not_evaluated(prose.bias, reason=f"{_NE}: per-class and per-group bias breakdowns are not implemented yet"),
-        robustness=not_evaluated(prose.robustness, reason=f"{_NE}: the HopSkipJump attack is not implemented yet"),
+        robustness=robustness,
         domain_shift=not_evaluated(prose.domain_shift),
         optimal_conditions=_stated_or_not(prose.optimal_conditions),
         poor_conditions=_stated_or_not(prose.poor_conditions),
@@ -111,7 +124,24 @@ def run(cfg: RunConfig, *, progress: bool = False) -> tuple[FactSheet, dict]:
     )
     timings = {k: round(v, 3) for k, v in timings.items()}
     sheet.provenance = _provenance(cfg, model, dataset, started=started, timings=timings)
-    return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model}
+    sheet.provenance.run_store = run_store
+    return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model, "plots": plots}
+
+
+def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, dataset: AudioDataset,
+                scores: np.ndarray, *, out_dir: Path | None, workers: int | None, progress: bool):
+    from attacks.robustness import evaluate_robustness, settings_from_config
+    from attacks.runner import default_workers
+    from factsheet.document import RobustnessSection
+    from factsheet.models.adapter import model_spec
+
+    n_workers = workers if workers else (cfg.robustness.workers or default_workers())
+    section, plots, run_info = evaluate_robustness(
+        model=model, model_spec=model_spec(model), waveforms=waveforms, dataset=dataset, scores=scores,
+        settings=settings_from_config(cfg.robustness), out_dir=Path(out_dir or "."), workers=n_workers,
+        dataset_sha256=dataset.sha256(), n_bootstrap=cfg.metrics.bootstrap_resamples,
+        confidence=cfg.metrics.confidence, bootstrap_seed=cfg.metrics.seed, progress=progress)
+    return RobustnessSection(**section), plots, run_info
 
 
 _NE = "not evaluated in this run"
@@ -165,6 +195,8 @@ def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, st
         config_sha = hashlib.sha256(Path(cfg.path).read_bytes()).hexdigest()
     commit, dirty = _git_state()
     seeds = {"metrics.seed": cfg.metrics.seed}
+    if cfg.robustness.enabled:
+        seeds["robustness.seed"] = cfg.robustness.seed
     if cfg.dataset.kind == "synthetic":
         seeds["dataset.seed"] = cfg.dataset.seed
     if model.source == "default":

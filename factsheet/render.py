@@ -152,9 +152,10 @@ def write_report(out_dir: str | Path, sheet: FactSheet, artefacts: dict | None =
     doc = sheet.to_dict()
     svg = per_class_ap_svg(doc)
     plots_svg = {"per_class_ap": svg} if svg else {}
-    if svg:
-        doc["outputs"]["plot_per_class_ap"] = "plots/per_class_ap.svg"
-        sheet.outputs = doc["outputs"]
+    plots_svg.update((artefacts or {}).get("plots", {}))
+    for name in plots_svg:
+        sheet.outputs[f"plot_{name}"] = f"plots/{name}.svg"
+    doc["outputs"] = dict(sheet.outputs)
     validate(doc)
     files: dict[str, str] = {"factsheet.json": sheet.to_json()}
     files["factsheet.html"] = render_html(doc, plots_svg=plots_svg)

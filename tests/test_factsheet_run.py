@@ -24,9 +24,12 @@ def run_cli(config: Path, out: Path) -> int:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    """The demo FactSheet exactly as `make factsheet` writes it."""
+    """The demo config as `make factsheet` runs it, less the attack (tested in test_robustness_run.py)."""
     d = tmp_path_factory.mktemp("run")
-    cfg = REPO / "configs" / "demo.toml"
+    text = (REPO / "configs" / "demo.toml").read_text()
+    assert "\nenabled = true\n" in text
+    cfg = d / "demo_no_attack.toml"
+    cfg.write_text(text.replace("\nenabled = true\n", "\nenabled = false\n"))
     assert run_cli(cfg, d / "out") == 0
     return cfg, d / "out"
 

@@ -190,3 +190,24 @@ def predict_scores(estimator, waveforms: np.ndarray, *, batch_size: int, progres
     for s in tqdm(starts, desc="predict", unit="batch", disable=not progress, leave=False):
         out.append(np.asarray(estimator.predict(waveforms[s:s + batch_size], batch_size=batch_size), np.float32))
     return np.concatenate(out, axis=0) if out else np.zeros((0, estimator.nb_classes), np.float32)
+
+
+def model_spec(model: LoadedModel) -> dict:
+    """A small picklable description from which a worker process reloads the same model."""
+    return {"source": model.source, "path": str(model.path), "labels": [c.__dict__ for c in model.class_labels],
+            "sample_rate": model.sample_rate, "clip_samples": model.clip_samples, "sha256": model.sha256}
+
+
+def load_from_spec(spec: dict) -> LoadedModel:
+    """Reload a model described by :func:`model_spec`; refuses a file whose hash changed."""
+    if spec["source"] == "default":
+        model = load_default_model()
+    else:
+        model = LoadedModel(keras_model=load_keras_model(spec["path"]),
+                            class_labels=[ClassLabel(**c) for c in spec["labels"]], sample_rate=spec["sample_rate"],
+                            clip_samples=spec["clip_samples"], source=spec["source"], path=Path(spec["path"]),
+                            sha256=file_sha256(spec["path"]))
+    if model.sha256 != spec["sha256"]:
+        raise InputError(source=spec["path"], reason="model file changed while the run was in progress")
+    model.clip_samples = spec["clip_samples"]
+    return model

@@ -1,0 +1,215 @@
+"""The Robustness section: HopSkipJump L2 / L-infinity on selected clips, summarised per norm.
+
+``evaluate_robustness`` is the one entry point the pipeline calls; it returns the section as a
+JSON-able dict (``robustness.hopskipjump.l2`` / ``.linf`` ...) and the SVG plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from attacks.runner import AttackSettings, make_tasks, run_tasks, select_clips, store_path
+from attacks.store import RunStore, run_key_for
+from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
+
+NORM_TITLES = {"l2": "L2", "linf": "L-infinity"}
+
+
+def settings_from_config(rc) -> AttackSettings:
+    """:class:`AttackSettings` from a :class:`factsheet.config.RobustnessConfig`."""
+    fields = {f.name for f in dataclasses.fields(AttackSettings)}
+    return AttackSettings(**{k: v for k, v in dataclasses.asdict(rc).items() if k in fields})
+
+
+def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, dataset, scores: np.ndarray,
+                        settings: AttackSettings, out_dir: Path, workers: int, dataset_sha256: str,
+                        n_bootstrap: int, confidence: float, bootstrap_seed: int,
+                        group_columns: list[str] | None = None, progress: bool = False) -> tuple[dict, dict]:
+    """Run (or resume) the attacks and build the section.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    model_spec : dict
+        :func:`factsheet.models.adapter.model_spec` of ``model``, for worker processes.
+    waveforms : ndarray, shape (n_clips, n_samples)
+        Clips at the model's input length, float32 in [-1, 1].
+    dataset : AudioDataset
+    scores : ndarray, shape (n_clips, n_classes)
+        The model's scores on ``waveforms`` (clip selection and init candidates use them).
+    settings : AttackSettings
+    out_dir : Path
+        Where the run store ``attack_runs.sqlite`` lives (resume).
+    workers : int
+        Worker processes (1: in this process).
+    dataset_sha256 : str
+    n_bootstrap, confidence, bootstrap_seed
+        Bootstrap for percentile and group-median CIs.
+    group_columns : list of str, optional
+        Metadata columns for per-group robustness (default: every text column and ``n_events``).
+
+    Returns
+    -------
+    section : dict
+        JSON-able Robustness section (identical whatever the worker count or resumes).
+    plots : dict of str to str
+        SVG text by plot name.
+    run_info : dict
+        Volatile facts for provenance: workers, results reused from the store, seconds.
+    """
+    t0 = time.perf_counter()
+    rows = select_clips(labels=dataset.labels, scores=scores, n_clips=settings.n_clips, seed=settings.seed)
+    clip_ids = [str(c) for c in dataset.metadata["clip_id"]]
+    tasks = make_tasks(rows=rows, clip_ids=clip_ids, scores=scores, settings=settings)
+    key_material = {"settings": dataclasses.asdict(settings), "model_sha256": model.sha256,
+                    "clip_samples": int(waveforms.shape[1]), "dataset_sha256": dataset_sha256,
+                    "clips": [clip_ids[r] for r in rows], "art": _art_version()}
+    key = run_key_for(key_material)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with RunStore.open(store_path(out_dir), run_key=key, settings=key_material) as store:
+        ignored = sum(store.other_run_keys().values())
+        before = sum(len(store.done(norm=n)) for n in settings.norms)
+        done = run_tasks(tasks=tasks, model_spec=model_spec, waveforms=waveforms, top1=np.argmax(scores, axis=1),
+                         settings=settings, store=store, workers=workers, progress=progress)
+    names = [c.display_name for c in dataset.class_labels]
+    true_labels = [[names[j] for j in np.flatnonzero(dataset.labels[r])] for r in rows]
+    meta = dataset.metadata.iloc[rows].reset_index(drop=True)
+    columns = group_columns if group_columns is not None else default_group_columns(meta)
+    per_norm, by_group = {}, {}
+    for norm in settings.norms:
+        records = []
+        for i, r in enumerate(rows):
+            rec = dict(done[(norm, clip_ids[r])])
+            rec.update(label_name=names[rec["label"]], true_labels=true_labels[i])
+            records.append(rec)
+        per_norm[norm] = summarise_norm(records, norm=norm, iterations=settings.iterations, k=settings.k,
+                                        percentiles=list(settings.percentiles), n_bootstrap=n_bootstrap,
+                                        confidence=confidence, seed=bootstrap_seed)
+        groups = {"class": [rec["label_name"] for rec in records]}
+        groups.update({c: meta[c].tolist() for c in columns})
+        by_group[norm] = group_robustness(records, groups=groups, norm=norm, iterations=settings.iterations,
+                                          n_bootstrap=n_bootstrap, confidence=confidence, seed=bootstrap_seed)
+        per_norm[norm]["by_group"] = by_group[norm]
+    section = {
+        "status": "evaluated",
+        "definitions": dict(DEFINITIONS),
+        "settings": {**_public_settings(settings), "art_version": _art_version(),
+                     "selection": ("class-stratified random sample, reproducible from the seed, of the clips whose "
+                                   "top-1 class is among their true labels; the attacked (escaped) class is that "
+                                   "top-1 class"),
+                     "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "
+                                        "blended towards the clean clip by binary search (x_adv_init); ART's own "
+                                        "random search only when no such clip exists"),
+                     "n_selected": int(len(rows))},
+        "hopskipjump": per_norm,
+    }
+    plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}
+    run_info = {"store": store_path(out_dir).name, "run_key": key, "workers": int(workers),
+                "reused_results": int(before), "computed_results": int(len(tasks) - before),
+                "ignored_results_other_configs": int(ignored), "seconds": round(time.perf_counter() - t0, 3)}
+    return section, plots, run_info
+
+
+def default_group_columns(meta) -> list[str]:
+    """Text metadata columns plus ``n_events`` (numeric columns with few values), excluding ids."""
+    import pandas as pd
+
+    out = []
+    for c in meta.columns:
+        if c in ("clip_id", "duration_s"):
+            continue
+        if not pd.api.types.is_numeric_dtype(meta[c]) or meta[c].nunique() <= 5:
+            out.append(c)
+    return out
+
+
+def _public_settings(s: AttackSettings) -> dict:
+    d = dataclasses.asdict(s)
+    d["norms"] = list(s.norms)
+    d["percentiles"] = list(s.percentiles)
+    d["targeted"] = False
+    return d
+
+
+def _art_version() -> str:
+    from importlib.metadata import version
+
+    return version("adversarial-robustness-toolbox")
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def curves_svg(section: dict) -> str:
+    """Percentile-vs-iteration series (log scale) with fitted curves, k marked; one panel per norm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attacks.curves import evaluate_family
+
+    norms = list(section["hopskipjump"])
+    with matplotlib.rc_context({"svg.hashsalt": "audio-factsheet", "svg.fonttype": "path", "font.size": 8}):
+        fig, axes = plt.subplots(1, len(norms), figsize=(3.4 * len(norms), 3.0), squeeze=False)
+        for ax, norm in zip(axes[0], norms):
+            block = section["hopskipjump"][norm]
+            t = np.arange(1, block["iterations"] + 1)
+            k = block["k"]
+            for i, row in enumerate(block["percentiles"]):
+                color = plt.cm.viridis(i / max(1, len(block["percentiles"]) - 1))
+                y = np.array([np.nan if v is None else v for v in row["series"]]) * 32768
+                ax.plot(t, y, "o", ms=3, color=color, label=f"p{row['percentile']:g}")
+                fit = row["fit"]
+                if fit["family"]:
+                    tt = np.linspace(1, max(k, t[-1]), 100)
+                    ax.plot(tt, evaluate_family(fit["family"], fit["params"], tt) * 32768, "-", lw=1, color=color)
+                if row["fitted_at_k"] is not None:
+                    ax.plot([k], [row["fitted_at_k"] * 32768], "x", color=color, ms=6)
+            ax.axvline(k, color="grey", ls=":", lw=1)
+            ax.set_yscale("log")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(f"{NORM_TITLES[norm]} (16-bit PCM units)")
+            ax.set_title(f"{NORM_TITLES[norm]}: percentiles by iteration; k = {k}")
+            ax.legend(fontsize=6, loc="upper right")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def fooled_vs_snr_svg(section: dict) -> str:
+    """Share of attacked clips fooled at a perturbation at least as quiet as x dB SNR."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"svg.hashsalt": "audio-factsheet", "svg.fonttype": "path", "font.size": 8}):
+        fig, ax = plt.subplots(figsize=(5.0, 3.0))
+        for norm, block in section["hopskipjump"].items():
+            snr = np.array([c["snr_db"][-1] if c["success"] and c["snr_db"][-1] is not None else -np.inf
+                            for c in block["clips"]])
+            if not len(snr):
+                continue
+            grid = np.linspace(-10, 80, 181)
+            share = [(snr >= g).mean() for g in grid]
+            ax.plot(grid, share, label=NORM_TITLES[norm])
+        ax.set_xlabel("perturbation budget: SNR of clip over perturbation (dB); higher = quieter")
+        ax.set_ylabel("share of attacked clips fooled")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"Clips fooled after T iterations at an SNR of at least x dB")
+        ax.legend()
+        fig.tight_layout()
+        return _svg(fig)

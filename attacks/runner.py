@@ -1,0 +1,227 @@
+"""Run HopSkipJump on the selected clips, in worker processes, committing each clip to the run store.
+
+Every (clip, norm) task carries its own seed and its own initialisation candidates, so a
+task's result does not depend on which worker runs it or in what order: a run with N workers
+equals a run with one (tested). Finished clips are committed to an SQLite store as they
+arrive; re-running the same command resumes from it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+NORMS = {"l2": 2, "linf": np.inf}
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """What the attack runs with (the config's ``[robustness]`` section, validated)."""
+
+    norms: tuple[str, ...] = ("l2", "linf")
+    iterations: int = 10
+    k: int = 11
+    n_clips: int = 64
+    init_eval: int = 100
+    max_eval: int = 10000
+    init_size: int = 100
+    batch_size: int = 512
+    seed: int = 0
+    max_queries_per_clip: int = 50000
+    max_seconds_per_clip: float = 300.0
+    mode: str = "exact"
+    init_candidates: int = 8
+    blend_steps: int = 10
+    percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One clip attacked with one norm."""
+
+    row: int
+    clip_id: str
+    norm: str
+    label: int
+    seed: int
+    candidate_rows: tuple[int, ...]
+
+
+def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: int) -> np.ndarray:
+    """Rows to attack: a class-stratified sample of clips the model gets right, reproducible from ``seed``.
+
+    "Right" means the top-1 class is among the clip's true labels. Classes (by top-1) take
+    turns in a seeded order, each giving a seeded random clip, until ``n_clips`` are drawn
+    or none are left. Returned sorted.
+    """
+    rng = np.random.default_rng([seed, 1])
+    top1 = np.argmax(scores, axis=1)
+    correct = labels[np.arange(len(top1)), top1] == 1
+    pools = {}
+    for c in np.unique(top1[correct]):
+        rows = np.flatnonzero(correct & (top1 == c))
+        pools[int(c)] = list(rng.permutation(rows))
+    order = list(rng.permutation(sorted(pools)))
+    chosen: list[int] = []
+    while len(chosen) < n_clips and any(pools.values()):
+        for c in order:
+            if pools[c] and len(chosen) < n_clips:
+                chosen.append(int(pools[c].pop()))
+    return np.sort(np.asarray(chosen, dtype=int))
+
+
+def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, settings: AttackSettings) -> list[Task]:
+    """One task per (clip, norm), each with a seed and init candidates (real clips of another top-1 class)."""
+    top1 = np.argmax(scores, axis=1)
+    tasks = []
+    for norm_index, norm in enumerate(settings.norms):
+        for row in rows:
+            ss = np.random.SeedSequence([settings.seed, norm_index, int(row)])
+            rng = np.random.default_rng(ss)
+            others = np.flatnonzero(top1 != top1[row])
+            cand = rng.permutation(others)[: settings.init_candidates] if len(others) else np.array([], int)
+            tasks.append(Task(row=int(row), clip_id=clip_ids[row], norm=norm, label=int(top1[row]),
+                              seed=int(ss.generate_state(1)[0]), candidate_rows=tuple(int(c) for c in cand)))
+    return tasks
+
+
+# -- worker side ----------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int, int], settings: dict,
+                 threads: int | None = None) -> None:
+    """Load the model once per process. ``threads``: TensorFlow/BLAS threads (1 per worker when
+    several workers share the cores, so they do not oversubscribe them)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from factsheet.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    if threads is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from factsheet.models.adapter import make_estimator
+    from factsheet.models.adapter import load_from_spec
+
+    model = load_from_spec(model_spec)
+    _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), clips=clips, top1=top1,
+                   settings=AttackSettings(**settings))
+
+
+def run_task(task: Task) -> tuple[Task, dict]:
+    """Attack one clip with one norm in this process (after :func:`_init_worker`)."""
+    from attacks.hsj import attack_clip, make_init
+
+    w = _WORKER
+    s: AttackSettings = w["settings"]
+    est = w["estimator"]
+    clip = w["clips"][task.row]
+    t0 = time.perf_counter()
+    init = None
+    if task.candidate_rows:
+        cands = np.stack([w["clips"][r] for r in task.candidate_rows])
+        cand_top1 = np.array([w["top1"][r] for r in task.candidate_rows])
+        init = make_init(clip=clip, candidates=cands, candidate_top1=cand_top1, label=task.label, estimator=est,
+                         rng=np.random.default_rng(task.seed), blend_steps=s.blend_steps,
+                         max_candidates=len(task.candidate_rows))
+    res = attack_clip(estimator=est, clip=clip, label=task.label, norm=NORMS[task.norm], max_iter=s.iterations,
+                      init_eval=s.init_eval, max_eval=s.max_eval, init_size=s.init_size, batch_size=s.batch_size,
+                      x_adv_init=init, seed=task.seed, max_queries=s.max_queries_per_clip,
+                      max_seconds=s.max_seconds_per_clip, mode=s.mode)
+    record = {
+        "clip_id": task.clip_id, "row": task.row, "label": task.label, "success": bool(res.success),
+        "reason": res.reason, "queries": int(res.queries),
+        "init": {"given": "blend", "art-random": "art-random"}.get(res.init_source, "none"),
+        "iterate_l2": [None if d is None else float(d.l2) for d in res.iterates],
+        "iterate_linf": [None if d is None else float(d.linf) for d in res.iterates],
+        "iterate_snr_db": [None if d is None else float(d.snr_db) for d in res.iterates],
+        "boundary_distance": list(res.boundary_distance),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return task, record
+
+
+# -- orchestration --------------------------------------------------------------------
+
+def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top1: np.ndarray,
+              settings: AttackSettings, store, workers: int, progress: bool = False) -> dict[tuple[str, str], dict]:
+    """Run the tasks not yet in ``store``; returns every task's record keyed by (norm, clip_id).
+
+    ``workers <= 1`` runs in this process; otherwise a spawn-context process pool, each
+    worker loading the model once. Each finished record is committed to ``store`` at once.
+    """
+    from tqdm import tqdm
+
+    done = {}
+    for norm in settings.norms:
+        for clip_id, rec in store.done(norm=norm).items():
+            done[(norm, clip_id)] = rec
+    pending = [t for t in tasks if (t.norm, t.clip_id) not in done]
+    needed = sorted({t.row for t in pending} | {r for t in pending for r in t.candidate_rows})
+    clips = {r: np.asarray(waveforms[r], np.float32) for r in needed}
+    top1_map = {r: int(top1[r]) for r in needed}
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="attack", unit="clip",
+               disable=not progress, leave=False)
+
+    def commit(task: Task, record: dict) -> None:
+        store.put(clip_id=task.clip_id, norm=task.norm, result=record)
+        done[(task.norm, task.clip_id)] = record
+        bar.update(1)
+
+    if pending and workers <= 1:
+        _init_worker(model_spec, clips, top1_map, asdict(settings))
+        for t in pending:
+            commit(*run_task(t))
+    elif pending:
+        ctx = mp.get_context("spawn")
+        threads = max(1, default_workers() // workers)
+        # BLAS pools start when numpy is imported (before the initializer runs), so the children must
+        # inherit the thread limits through the environment; busy-waiting BLAS threads on shared cores
+        # made each task twice as slow.
+        saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+        os.environ.update({v: str(threads) for v in _THREAD_VARS})
+        try:
+            _run_pool(ctx, pending, model_spec, clips, top1_map, settings, workers, threads, commit)
+        finally:
+            for v, old in saved.items():
+                if old is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = old
+    bar.close()
+    return done
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _run_pool(ctx, pending, model_spec, clips, top1_map, settings, workers, threads, commit) -> None:
+    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(model_spec, clips, top1_map, asdict(settings), threads)) as pool:
+        futures = [pool.submit(run_task, t) for t in pending]
+        for f in as_completed(futures):
+            commit(*f.result())
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def store_path(out_dir: Path) -> Path:
+    return Path(out_dir) / "attack_runs.sqlite"

@@ -1,0 +1,209 @@
+"""Per-clip attack records -> the numbers of the Robustness section (pure functions, no model).
+
+A per-clip record is a JSON-able dict written by :mod:`attacks.runner`::
+
+    {"clip_id": str, "row": int, "label": int, "label_name": str, "true_labels": [str],
+     "success": bool, "reason": str, "queries": int, "init": str,
+     "iterate_l2": [T floats or None], "iterate_linf": [...], "iterate_snr_db": [...],
+     "boundary_distance": [T floats or None]}
+
+Distances are in the model's input units (float waveform in [-1, 1]); ``x 32768`` gives
+16-bit PCM units. A clip without an adversarial example after T iterations counts as
+``+inf`` (never 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attacks.curves import CRITERION, FORMULAS, bootstrap_percentile_ci, fit_percentile_table, \
+    percentiles_with_failures
+
+INT16_SCALE = 32768.0
+NORM_KEYS = {"l2": "iterate_l2", "linf": "iterate_linf"}
+
+
+def distance_matrix(records: list[dict], *, norm: str, iterations: int) -> np.ndarray:
+    """(n_clips, T) perturbation norms of ART's iterate after each iteration; ``+inf`` where not found.
+
+    A clip that did not succeed is ``+inf`` at every iteration (not found within budget).
+    """
+    key = NORM_KEYS[norm]
+    out = np.full((len(records), iterations), np.inf)
+    for i, r in enumerate(records):
+        if not r["success"]:
+            continue
+        vals = [np.inf if v is None else float(v) for v in r[key][:iterations]]
+        out[i, :len(vals)] = vals
+    return out
+
+
+def relative_perturbation(records: list[dict], *, iterations: int) -> np.ndarray:
+    """(n_clips,) ``||delta||_2 / ||x||_2`` of the iterate after T iterations (``+inf`` if not found).
+
+    ``SNR_dB = -20 log10(relative perturbation)``: clip power over perturbation power.
+    """
+    out = np.full(len(records), np.inf)
+    for i, r in enumerate(records):
+        snr = r["iterate_snr_db"][iterations - 1] if r["success"] else None
+        if snr is not None:
+            out[i] = 10.0 ** (-float(snr) / 20.0)
+    return out
+
+
+def snr_db_from_relative(rel: np.ndarray | float) -> np.ndarray | float:
+    """``-20 log10(rel)``; ``-inf`` for a failed clip (``rel = inf``)."""
+    with np.errstate(divide="ignore"):
+        return -20.0 * np.log10(rel)
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Wilson score interval of a proportion (None, None when n = 0)."""
+    from scipy.stats import norm as normal
+
+    if n == 0:
+        return None, None
+    z = float(normal.ppf(0.5 + confidence / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, percentiles: list[float],
+                   n_bootstrap: int, confidence: float, seed: int) -> dict:
+    """The per-norm block of ``robustness.hopskipjump``: percentile table, fits, success, series.
+
+    Parameters
+    ----------
+    records : list of dict
+        Per-clip records (module docstring), in clip order.
+    norm : {"l2", "linf"}
+    iterations : int
+        T, the iterations run.
+    k : int
+        Iteration at which each percentile's fitted curve is evaluated.
+    percentiles : list of float
+    n_bootstrap, confidence, seed
+        Bootstrap over clips for the percentile CIs (0 disables them).
+    """
+    dist = distance_matrix(records, norm=norm, iterations=iterations)
+    rel = relative_perturbation(records, iterations=iterations)
+    n = len(records)
+    n_success = int(sum(bool(r["success"]) for r in records))
+    q = np.asarray(percentiles, float)
+    rows = []
+    if n:
+        at_t = percentiles_with_failures(dist[:, -1], percentiles=q)
+        rel_t = percentiles_with_failures(rel, percentiles=q)
+        if n_bootstrap > 0:
+            lo, hi = bootstrap_percentile_ci(dist[:, -1], percentiles=q, n_resamples=n_bootstrap,
+                                             confidence=confidence, seed=seed)
+        else:
+            lo = hi = np.full(q.shape, np.nan)
+        fits = fit_percentile_table(dist, percentiles=q, k=k)
+        series = percentiles_with_failures(dist, percentiles=q)
+        for i, p in enumerate(q):
+            f = fits[i]
+            rows.append({
+                "percentile": float(p), "value": _num(at_t[i]), "value_int16": _num(at_t[i] * INT16_SCALE),
+                "ci_low": _num(lo[i]), "ci_high": _num(hi[i]),
+                "snr_db": _num(snr_db_from_relative(rel_t[i])),
+                "fitted_at_k": _num(f.value_at_k) if f.value_at_k is not None else None,
+                "fitted_at_k_int16": (_num(f.value_at_k * INT16_SCALE) if f.value_at_k is not None else None),
+                "fit_family": f.family, "fit_reason": f.reason, "fit": f.to_dict(),
+                "series": [_num(v) for v in series[i]],
+            })
+    low, high = wilson_interval(n_success, n, confidence=confidence)
+    return {
+        "norm": norm, "iterations": int(iterations), "k": int(k), "n_attacked": n, "n_success": n_success,
+        "success_rate": (n_success / n) if n else None, "success_rate_ci": {"low": low, "high": high},
+        "median_queries": (float(np.median([r["queries"] for r in records])) if n else None),
+        "percentiles": rows,
+        "clips": [_clip_row(r, iterations=iterations) for r in records],
+    }
+
+
+def _clip_row(r: dict, *, iterations: int) -> dict:
+    def scaled(vals):
+        return [None if v is None else float(v) * INT16_SCALE for v in vals[:iterations]]
+
+    return {"clip_id": r["clip_id"], "label": r["label_name"], "true_labels": list(r["true_labels"]),
+            "success": bool(r["success"]), "reason": r["reason"], "queries": int(r["queries"]), "init": r["init"],
+            "l2": list(r["iterate_l2"][:iterations]), "linf": list(r["iterate_linf"][:iterations]),
+            "l2_int16": scaled(r["iterate_l2"]), "linf_int16": scaled(r["iterate_linf"]),
+            "snr_db": list(r["iterate_snr_db"][:iterations]),
+            "boundary_distance": list(r["boundary_distance"][:iterations])}
+
+
+def group_robustness(records: list[dict], *, groups: dict[str, list], norm: str, iterations: int,
+                     n_bootstrap: int, confidence: float, seed: int) -> list[dict]:
+    """Median perturbation norm and SNR per group, with bootstrap CIs.
+
+    Parameters
+    ----------
+    records : list of dict
+        Per-clip records of one norm.
+    groups : dict of str to list
+        Column name -> one group value per record (e.g. ``{"class": [...], "voice_type": [...]}``).
+    """
+    dist = distance_matrix(records, norm=norm, iterations=iterations)[:, -1]
+    rel = relative_perturbation(records, iterations=iterations)
+    out = []
+    for column, values in groups.items():
+        values = np.asarray([str(v) for v in values])
+        for g in sorted(set(values.tolist())):
+            sel = values == g
+            d, r = dist[sel], rel[sel]
+            row = {"column": column, "group": g, "n": int(sel.sum()), "n_success": int(np.isfinite(d).sum()),
+                   "median": _num(percentiles_with_failures(d, percentiles=50.0)),
+                   "median_snr_db": _num(snr_db_from_relative(percentiles_with_failures(r, percentiles=50.0)))}
+            if n_bootstrap > 0 and sel.sum() > 1:
+                lo, hi = bootstrap_percentile_ci(d, percentiles=[50.0], n_resamples=n_bootstrap,
+                                                 confidence=confidence, seed=seed)
+                rlo, rhi = bootstrap_percentile_ci(r, percentiles=[50.0], n_resamples=n_bootstrap,
+                                                   confidence=confidence, seed=seed)
+                row.update(median_ci={"low": _num(lo[0]), "high": _num(hi[0])},
+                           median_snr_db_ci={"low": _num(snr_db_from_relative(rhi[0])),
+                                             "high": _num(snr_db_from_relative(rlo[0]))})
+            else:
+                row.update(median_ci=None, median_snr_db_ci=None)
+            out.append(row)
+    return out
+
+
+DEFINITIONS = {
+    "attack": ("HopSkipJump (Chen, Jordan and Wainwright 2020) as implemented by ART, decision-based: it only "
+               "queries the model's top-1 class. Untargeted: a clip is fooled when the model's top-1 class "
+               "changes from the class it gave the clean clip."),
+    "iterate_distance": ("The perturbation norm of ART's iterate after iteration t, i.e. the point ART returns "
+                         "when run with max_iter = t (after the gradient step and step-size search; not the "
+                         "boundary-projected point). The tables and curves use this distance."),
+    "boundary_distance": ("The distance of the binary-search projection of the iterate onto the decision "
+                          "boundary (recorded per clip, not used in the tables)."),
+    "l2": "L2 norm of the perturbation x_adv - x over all samples of the clip.",
+    "linf": "L-infinity norm: the largest absolute sample change of the perturbation.",
+    "units": ("Model input units: float waveform in [-1, 1] (16-bit PCM / 32768). 'int16' columns multiply by "
+              "32768, the 16-bit PCM scale of the MAX FactSheet's table."),
+    "percentile": ("Linear-interpolation percentile over the attacked clips (numpy's default); a clip with no "
+                   "adversarial example within budget counts as +infinity, so a percentile that touches it is "
+                   "infinite (shown as 'not found')."),
+    "snr_db": ("SNR of the percentile row: -20 log10 of that percentile of the relative perturbation "
+               "||x_adv - x||_2 / ||x||_2 after T iterations (clip power over perturbation power, dB); "
+               "p % of attacked clips were fooled by a perturbation at least this quiet."),
+    "ci": "Percentile bootstrap over attacked clips (failures kept as +infinity).",
+    "fit": ("Each percentile's series over iterations 1..T is fitted by each candidate family in log space; the "
+            "value of the chosen curve at iteration k is shown in parentheses, '---' with the reason kept when no "
+            "curve is chosen or its value is not a finite positive number."),
+    "fit_criterion": CRITERION,
+    "fit_families": "; ".join(f"{k}: {v}" for k, v in FORMULAS.items()),
+    "success_rate": ("Share of attacked clips for which an adversarial example was found within T iterations "
+                     "and the per-clip query and time budget (Wilson score interval)."),
+}
