@@ -121,7 +121,19 @@ def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int,
 
 
 def run_task(task: Task) -> tuple[Task, dict]:
-    """Attack one clip with one norm in this process (after :func:`_init_worker`)."""
+    """Attack one clip with one norm in this process (after :func:`_init_worker`).
+
+    BLAS runs single-threaded here whatever the worker count: a multi-threaded dot product
+    sums in another order, and the last bits of ART's norms (which steer the attack) would
+    then depend on how many workers share the cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_task(task)
+
+
+def _run_task(task: Task) -> tuple[Task, dict]:
     from attacks.hsj import attack_clip, make_init
 
     w = _WORKER
