@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 SCHEMA_VERSION = "1.0.0"
-NOT_EVALUATED = "not evaluated in this run"
+NOT_EVALUATED = "Not evaluated in this run."
 
 
 @dataclass
@@ -170,9 +170,12 @@ class FactSheet:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def not_evaluated(text: str, *, reason: str = NOT_EVALUATED) -> TextSection:
-    """A section this run did not compute, with the configured prose kept beside the reason."""
-    return TextSection(status="not_evaluated", text=text, reason=reason)
+def not_evaluated(text: str, *, why: str | None = None) -> TextSection:
+    """A section this run did not compute, with the configured prose kept beside the reason.
+
+    The reason always reads "Not evaluated in this run." followed by ``why`` when given.
+    """
+    return TextSection(status="not_evaluated", text=text, reason=NOT_EVALUATED + (f" {why}" if why else ""))
 
 
 def _finite(obj):

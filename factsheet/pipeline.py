@@ -105,7 +105,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         timings["robustness"] = run_store.pop("seconds")
     else:
         robustness = not_evaluated(prose.robustness,
-                                   reason=f"{_NE}: robustness.enabled is false in the config")
+                                   why="robustness.enabled is false in the config.")
     sheet = FactSheet(
         schema_version=SCHEMA_VERSION,
         title=f"FactSheet: {prose.model_name}",
@@ -113,7 +113,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         training_data=TrainingDataSection(text=prose.training_data, card=model.card.get("training_data_card")),
         dataset=_dataset_section(cfg, dataset, model, length_counts),
         performance=performance,
-        bias=not_evaluated(prose.bias, reason=f"{_NE}: per-class and per-group bias breakdowns are not implemented yet"),
+        bias=not_evaluated(prose.bias, why="Per-class and per-group bias breakdowns are not implemented yet."),
         robustness=robustness,
         domain_shift=not_evaluated(prose.domain_shift),
         optimal_conditions=_stated_or_not(prose.optimal_conditions),
@@ -143,8 +143,6 @@ def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, datas
         confidence=cfg.metrics.confidence, bootstrap_seed=cfg.metrics.seed, progress=progress)
     return RobustnessSection(**section), plots, run_info
 
-
-_NE = "not evaluated in this run"
 
 
 def _stated_or_not(text: str) -> TextSection:

@@ -55,7 +55,8 @@ def test_json_validates_and_has_key_paths(small_run):
     assert {"mAP", "mean_auc", "d_prime"} <= perf.keys()
     assert {"label", "ap", "auc", "d_prime", "support"} <= perf["per_class"][0].keys()
     assert doc["robustness"]["status"] == "not_evaluated"
-    assert "not evaluated in this run" in doc["robustness"]["reason"]
+    assert doc["robustness"]["reason"].startswith("Not evaluated in this run.")
+    assert doc["bias"]["reason"].startswith("Not evaluated in this run.")
     assert doc["provenance"]["model_sha256"] == doc["model"]["sha256"]
     assert doc["dataset"]["n_clips"] == 600
 
