@@ -86,7 +86,8 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
         records = []
         for i, r in enumerate(rows):
             rec = dict(done[(norm, clip_ids[r])])
-            rec.update(label_name=names[rec["label"]], true_labels=true_labels[i])
+            rec.update(label_name=names[rec["label"]], true_labels=true_labels[i],
+                       target_name=None if rec.get("target") is None else names[rec["target"]])
             records.append(rec)
         per_norm[norm] = summarise_norm(records, norm=norm, iterations=settings.iterations, k=settings.k,
                                         percentiles=list(settings.percentiles), n_bootstrap=n_bootstrap,
@@ -133,7 +134,6 @@ def _public_settings(s: AttackSettings) -> dict:
     d = dataclasses.asdict(s)
     d["norms"] = list(s.norms)
     d["percentiles"] = list(s.percentiles)
-    d["targeted"] = False
     return d
 
 

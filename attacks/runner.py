@@ -36,6 +36,7 @@ class AttackSettings:
     max_queries_per_clip: int = 50000
     max_seconds_per_clip: float = 300.0
     mode: str = "exact"
+    targeted: bool = False
     init_candidates: int = 8
     blend_steps: int = 10
     percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
@@ -51,6 +52,7 @@ class Task:
     label: int
     seed: int
     candidate_rows: tuple[int, ...]
+    target: int | None = None
 
 
 def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: int) -> np.ndarray:
@@ -77,17 +79,26 @@ def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: 
 
 
 def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, settings: AttackSettings) -> list[Task]:
-    """One task per (clip, norm), each with a seed and init candidates (real clips of another top-1 class)."""
+    """One task per (clip, norm), each with a seed and init candidates (real clips of another top-1 class).
+
+    Targeted: the target is a seeded random choice among the other classes that are some clip's
+    top-1 (so a real clip of that class can start the attack), and candidates have that top-1.
+    """
     top1 = np.argmax(scores, axis=1)
     tasks = []
     for norm_index, norm in enumerate(settings.norms):
         for row in rows:
             ss = np.random.SeedSequence([settings.seed, norm_index, int(row)])
             rng = np.random.default_rng(ss)
+            target = None
             others = np.flatnonzero(top1 != top1[row])
+            if settings.targeted and len(others):
+                target = int(rng.choice(np.unique(top1[others])))
+                others = np.flatnonzero(top1 == target)
             cand = rng.permutation(others)[: settings.init_candidates] if len(others) else np.array([], int)
             tasks.append(Task(row=int(row), clip_id=clip_ids[row], norm=norm, label=int(top1[row]),
-                              seed=int(ss.generate_state(1)[0]), candidate_rows=tuple(int(c) for c in cand)))
+                              seed=int(ss.generate_state(1)[0]), candidate_rows=tuple(int(c) for c in cand),
+                              target=target))
     return tasks
 
 
@@ -147,13 +158,15 @@ def _run_task(task: Task) -> tuple[Task, dict]:
         cand_top1 = np.array([w["top1"][r] for r in task.candidate_rows])
         init = make_init(clip=clip, candidates=cands, candidate_top1=cand_top1, label=task.label, estimator=est,
                          rng=np.random.default_rng(task.seed), blend_steps=s.blend_steps,
-                         max_candidates=len(task.candidate_rows))
+                         max_candidates=len(task.candidate_rows), target=task.target)
     res = attack_clip(estimator=est, clip=clip, label=task.label, norm=NORMS[task.norm], max_iter=s.iterations,
                       init_eval=s.init_eval, max_eval=s.max_eval, init_size=s.init_size, batch_size=s.batch_size,
                       x_adv_init=init, seed=task.seed, max_queries=s.max_queries_per_clip,
-                      max_seconds=s.max_seconds_per_clip, mode=s.mode)
+                      max_seconds=s.max_seconds_per_clip, mode=s.mode,
+                      targeted=s.targeted and task.target is not None, target=task.target)
     record = {
-        "clip_id": task.clip_id, "row": task.row, "label": task.label, "success": bool(res.success),
+        "clip_id": task.clip_id, "row": task.row, "label": task.label, "target": task.target,
+        "success": bool(res.success),
         "reason": res.reason, "queries": int(res.queries),
         "init": {"given": "blend", "art-random": "art-random"}.get(res.init_source, "none"),
         "iterate_l2": [None if d is None else float(d.l2) for d in res.iterates],

@@ -135,7 +135,8 @@ def _clip_row(r: dict, *, iterations: int) -> dict:
     def scaled(vals):
         return [None if v is None else float(v) * INT16_SCALE for v in vals[:iterations]]
 
-    return {"clip_id": r["clip_id"], "label": r["label_name"], "true_labels": list(r["true_labels"]),
+    return {"clip_id": r["clip_id"], "label": r["label_name"], "target": r.get("target_name"),
+            "true_labels": list(r["true_labels"]),
             "success": bool(r["success"]), "reason": r["reason"], "queries": int(r["queries"]), "init": r["init"],
             "l2": list(r["iterate_l2"][:iterations]), "linf": list(r["iterate_linf"][:iterations]),
             "l2_int16": scaled(r["iterate_l2"]), "linf_int16": scaled(r["iterate_linf"]),
@@ -181,8 +182,9 @@ def group_robustness(records: list[dict], *, groups: dict[str, list], norm: str,
 
 DEFINITIONS = {
     "attack": ("HopSkipJump (Chen, Jordan and Wainwright 2020) as implemented by ART, decision-based: it only "
-               "queries the model's top-1 class. Untargeted: a clip is fooled when the model's top-1 class "
-               "changes from the class it gave the clean clip."),
+               "queries the model's top-1 class. Untargeted (default): a clip is fooled when the model's top-1 "
+               "class changes from the class it gave the clean clip; targeted: when it becomes the clip's "
+               "target class (a seeded random choice among the other classes)."),
     "iterate_distance": ("The perturbation norm of ART's iterate after iteration t, i.e. the point ART returns "
                          "when run with max_iter = t (after the gradient step and step-size search; not the "
                          "boundary-projected point). The tables and curves use this distance."),

@@ -103,6 +103,7 @@ class RobustnessConfig:
     max_queries_per_clip: int = 50000
     max_seconds_per_clip: float = 300.0
     mode: Literal["exact", "fast"] = "exact"
+    targeted: bool = False
     percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
     workers: int = 0
 

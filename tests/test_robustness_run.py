@@ -131,3 +131,15 @@ def test_sigkill_mid_attack_then_resume_equals_uninterrupted(one_worker, tmp_pat
     rs = load(out)["provenance"]["run_store"]
     assert rs["reused_results"] == n_before and rs["computed_results"] == 12 - n_before
     assert stable(load(out)) == stable(load(one_worker / "out"))
+
+
+def test_targeted_option(tmp_path):
+    cfg = config(tmp_path, n_clips=3).read_text().replace('mode = "fast"', 'mode = "fast"\ntargeted = true\nnorms = ["l2"]')
+    p = tmp_path / "targeted.toml"
+    p.write_text(cfg)
+    assert main(["run", "--config", str(p), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 0
+    doc = load(tmp_path / "o")
+    validate(doc)
+    assert doc["robustness"]["settings"]["targeted"] is True and list(doc["robustness"]["hopskipjump"]) == ["l2"]
+    for c in doc["robustness"]["hopskipjump"]["l2"]["clips"]:
+        assert c["target"] is not None and c["target"] != c["label"]
