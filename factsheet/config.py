@@ -109,6 +109,22 @@ class RobustnessConfig:
 
 
 @dataclass(frozen=True)
+class BiasConfig:
+    """Per-group breakdowns; see :class:`factsheet.bias.BiasSettings`. No ``columns``: every text column."""
+
+    enabled: bool = True
+    columns: tuple[str, ...] = ()
+    intersections: tuple[tuple[str, ...], ...] = ()
+    condition_columns: tuple[str, ...] = ("n_events", "snr_bucket")
+    exclude_values: tuple[str, ...] = ("none",)
+    min_group_size: int = 20
+    min_positives: int = 10
+    tolerance: float = 0.0
+    correction: Literal["holm", "bh"] = "holm"
+    worst_classes: int = 3
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run: what the CLI's ``--config`` file holds."""
 
@@ -117,6 +133,7 @@ class RunConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
+    bias: BiasConfig = field(default_factory=BiasConfig)
     path: Path | None = None  # the config file itself (not a TOML key)
 
     def to_dict(self) -> dict:
@@ -126,13 +143,20 @@ class RunConfig:
             if f.name == "path":
                 continue
             section = getattr(self, f.name)
-            out[f.name] = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                           for k, v in dataclasses.asdict(section).items()}
+            out[f.name] = {k: _jsonable(v) for k, v in dataclasses.asdict(section).items()}
         return out
 
 
+def _jsonable(v):
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
 _SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
-             "robustness": RobustnessConfig}
+             "robustness": RobustnessConfig, "bias": BiasConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -274,6 +298,16 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
         bad("robustness.workers", r.workers, "must be >= 0 (0: one per core)")
     if any(not 0 < p < 100 for p in r.percentiles) or list(r.percentiles) != sorted(set(r.percentiles)):
         bad("robustness.percentiles", list(r.percentiles), "must be increasing, distinct, strictly between 0 and 100")
+    b = cfg.bias
+    if b.min_group_size < 2:
+        bad("bias.min_group_size", b.min_group_size, "must be >= 2")
+    if b.min_positives < 1:
+        bad("bias.min_positives", b.min_positives, "must be >= 1")
+    if b.tolerance < 0:
+        bad("bias.tolerance", b.tolerance, "must be >= 0")
+    for pair in b.intersections:
+        if len(pair) < 2:
+            bad("bias.intersections", [list(p) for p in b.intersections], "each intersection names 2 or more columns")
     if mt.bootstrap_resamples < 0:
         bad("metrics.bootstrap_resamples", mt.bootstrap_resamples, "must be >= 0 (0 disables intervals)")
     if not 0 < mt.confidence < 1:

@@ -124,6 +124,33 @@ class RobustnessSection:
 
 
 @dataclass
+class BiasSection:
+    """Per-class and per-group breakdowns, disparities and findings (see :mod:`factsheet.bias`)."""
+
+    status: str
+    text: str
+    definitions: dict
+    settings: dict
+    findings: list
+    not_evaluated: list
+    per_class: list
+    per_category: list
+    groups: list
+    class_groups: list
+    disparities: list
+
+
+@dataclass
+class ConditionsSection:
+    """Optimal or Poor conditions generated from measured slices, with the configured prose."""
+
+    status: str
+    text: str
+    statements: list
+    slices: list
+
+
+@dataclass
 class Provenance:
     tool: str
     tool_version: str
@@ -152,11 +179,11 @@ class FactSheet:
     training_data: TrainingDataSection
     dataset: DatasetSection
     performance: PerformanceSection | TextSection
-    bias: TextSection
+    bias: BiasSection | TextSection
     robustness: RobustnessSection | TextSection
     domain_shift: TextSection
-    optimal_conditions: TextSection
-    poor_conditions: TextSection
+    optimal_conditions: ConditionsSection | TextSection
+    poor_conditions: ConditionsSection | TextSection
     explanation: TextSection
     contact: str
     provenance: Provenance

@@ -226,8 +226,9 @@ def _ap_auc_weighted(
     Parameters
     ----------
     r : _Ranked
-    w : ndarray of float64, shape (b, n)
-        Non-negative weight of each clip, one row per replicate.
+    w : ndarray of float64, shape (b, n) or (b, m, n)
+        Non-negative weight of each clip, one row per replicate; with a class axis, a
+        separate weight of each clip for each class (in clip order).
 
     Returns
     -------
@@ -237,9 +238,13 @@ def _ap_auc_weighted(
     """
     m, n = r.shape
     b = w.shape[0]
-    cw = np.cumsum(w[:, r.order], axis=-1)  # (b, m, n): weight at or below each position
+    if w.ndim == 3:  # per-class weights (b, m, n), e.g. a group's positives against all negatives
+        cw = np.cumsum(w[:, np.arange(m)[:, None], r.order], axis=-1)
+        pw = w[:, r.row, r.clip]
+    else:
+        cw = np.cumsum(w[:, r.order], axis=-1)  # (b, m, n): weight at or below each position
+        pw = w[:, r.clip]  # (b, K) weight of each positive
     total = cw[:, :, -1]
-    pw = w[:, r.clip]  # (b, K) weight of each positive
     cp = np.zeros((b, pw.shape[1] + 1))
     np.cumsum(pw, axis=-1, out=cp[:, 1:])  # cp[:, k]: weight of positives 0..k-1
     n_pos = cp[:, r.first + r.n_pos] - cp[:, r.first]

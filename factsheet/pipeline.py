@@ -106,6 +106,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     else:
         robustness = not_evaluated(prose.robustness,
                                    why="robustness.enabled is false in the config.")
+    bias, optimal, poor = _bias(cfg, dataset, scores, robustness, plots, timings)
     sheet = FactSheet(
         schema_version=SCHEMA_VERSION,
         title=f"FactSheet: {prose.model_name}",
@@ -113,11 +114,11 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         training_data=TrainingDataSection(text=prose.training_data, card=model.card.get("training_data_card")),
         dataset=_dataset_section(cfg, dataset, model, length_counts),
         performance=performance,
-        bias=not_evaluated(prose.bias, why="Per-class and per-group bias breakdowns are not implemented yet."),
+        bias=bias,
         robustness=robustness,
         domain_shift=not_evaluated(prose.domain_shift),
-        optimal_conditions=_stated_or_not(prose.optimal_conditions),
-        poor_conditions=_stated_or_not(prose.poor_conditions),
+        optimal_conditions=optimal,
+        poor_conditions=poor,
         explanation=_stated_or_not(prose.explanation),
         contact=prose.contact,
         provenance=None,  # filled below, once the end time is known
@@ -126,6 +127,36 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     sheet.provenance = _provenance(cfg, model, dataset, started=started, timings=timings)
     sheet.provenance.run_store = run_store
     return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model, "plots": plots}
+
+
+def _bias(cfg: RunConfig, dataset: AudioDataset, scores: np.ndarray, robustness, plots: dict, timings: dict):
+    """Bias section and measured conditions, or "not evaluated" sections when [bias] is disabled."""
+    import dataclasses
+
+    from factsheet.bias import evaluate_bias, settings_from_config
+    from factsheet.document import BiasSection, ConditionsSection
+
+    prose = cfg.factsheet
+    if not cfg.bias.enabled:
+        return (not_evaluated(prose.bias, why="bias.enabled is false in the config."),
+                _stated_or_not(prose.optimal_conditions), _stated_or_not(prose.poor_conditions))
+    t = time.perf_counter()
+    settings = settings_from_config(cfg.bias, n_bootstrap=cfg.metrics.bootstrap_resamples,
+                                    confidence=cfg.metrics.confidence, seed=cfg.metrics.seed,
+                                    metadata=dataset.metadata)
+    rob = dataclasses.asdict(robustness) if robustness.status == "evaluated" else None
+    section, conditions, bias_plots = evaluate_bias(
+        y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels, metadata=dataset.metadata,
+        settings=settings, prose=prose.bias, robustness=rob)
+    plots.update(bias_plots)
+    timings["bias"] = time.perf_counter() - t
+    optimal = ConditionsSection(status="evaluated", text=prose.optimal_conditions,
+                                statements=conditions["optimal"], slices=conditions["slices"])
+    poor = ConditionsSection(status="evaluated", text=prose.poor_conditions,
+                             statements=conditions["poor"] or ["No measured slice was worse than the best slice of "
+                                                               "its column with confidence."],
+                             slices=conditions["slices"])
+    return BiasSection(**section), optimal, poor
 
 
 def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, dataset: AudioDataset,

@@ -27,9 +27,10 @@ def small_run(tmp_path_factory):
     """The demo config as `make factsheet` runs it, less the attack (tested in test_robustness_run.py)."""
     d = tmp_path_factory.mktemp("run")
     text = (REPO / "configs" / "demo.toml").read_text()
-    assert "\nenabled = true\n" in text
+    head, tail = text.split("[robustness]", 1)
+    assert "\nenabled = true\n" in tail
     cfg = d / "demo_no_attack.toml"
-    cfg.write_text(text.replace("\nenabled = true\n", "\nenabled = false\n"))
+    cfg.write_text(head + "[robustness]" + tail.replace("\nenabled = true\n", "\nenabled = false\n", 1))
     assert run_cli(cfg, d / "out") == 0
     return cfg, d / "out"
 
@@ -56,9 +57,16 @@ def test_json_validates_and_has_key_paths(small_run):
     assert {"label", "ap", "auc", "d_prime", "support"} <= perf["per_class"][0].keys()
     assert doc["robustness"]["status"] == "not_evaluated"
     assert doc["robustness"]["reason"].startswith("Not evaluated in this run.")
-    assert doc["bias"]["reason"].startswith("Not evaluated in this run.")
+    assert doc["domain_shift"]["reason"].startswith("Not evaluated in this run.")
     assert doc["provenance"]["model_sha256"] == doc["model"]["sha256"]
-    assert doc["dataset"]["n_clips"] == 600
+    assert doc["dataset"]["n_clips"] == 1200
+    bias = doc["bias"]
+    assert bias["status"] == "evaluated" and bias["findings"]
+    assert {"per_class", "groups", "disparities", "findings"} <= bias.keys()
+    assert {"metric", "group", "reference", "difference", "ratio", "ci_low", "ci_high", "finding"} <= \
+        bias["disparities"][0].keys()
+    assert any(d["finding"] and d["group"] == "child" for d in bias["disparities"])  # the planted skew
+    assert doc["poor_conditions"]["status"] == "evaluated" and doc["poor_conditions"]["statements"]
 
 
 def read_predictions(out: Path):
