@@ -16,9 +16,12 @@ EPILOG = """\
 commands:
   run      evaluate a model on a dataset and write factsheet.json / .html / .md,
            predictions.csv and plots/ into --out
+  gate     check a FactSheet against a policy of thresholds (exit 1 when a gate fails)
+  compare  deltas between two FactSheets (metrics, classes, robustness, disparities)
   schema   print the FactSheet JSON Schema
 
-exit codes: 0 success, 2 bad input (one line on stderr naming file, field and value).
+exit codes: 0 success, 1 a gate failed (gate), 2 bad input (one line on stderr naming
+file, field and value).
 
 The config is TOML with sections [factsheet] (prose of the descriptive sections),
 [model] (source = "default" | "keras", path, class_labels, sample_rate, clip_seconds,
@@ -48,6 +51,31 @@ def _parser() -> argparse.ArgumentParser:
                           "results do not depend on it")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     sub.add_parser("schema", help="print the FactSheet JSON Schema")
+    gate = sub.add_parser("gate", help="check a FactSheet against a policy of thresholds (for CI)",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description="Evaluate every gate of a policy (TOML) on a FactSheet and print a table "
+                                      "(gate, path, value, threshold, outcome). See docs/gating.md.",
+                          epilog="exit codes: 0 every gate passed (or only warned), 1 a gate failed, "
+                                 "2 bad input (unknown path, malformed policy, missing --baseline: one line on "
+                                 "stderr).")
+    gate.add_argument("factsheet", type=Path, metavar="FACTSHEET.json", help="the FactSheet to check")
+    gate.add_argument("--policy", required=True, type=Path, help="gating policy (TOML), e.g. policies/example.toml")
+    gate.add_argument("--baseline", type=Path, default=None, metavar="OLD.json",
+                      help="baseline FactSheet for the policy's baseline gates (max_drop, ...)")
+    gate.add_argument("--junit", type=Path, default=None, metavar="FILE.xml",
+                      help="also write JUnit XML, one testcase per gate")
+    gate.add_argument("--summary", type=Path, default=None, metavar="FILE.md",
+                      help="also write a Markdown summary (for a pull-request comment)")
+    compare = sub.add_parser("compare", help="compare two FactSheets: metric, class-wise, robustness and "
+                                             "disparity deltas",
+                             formatter_class=argparse.RawDescriptionHelpFormatter,
+                             description="Print a Markdown comparison of OLD and NEW; with --out also write "
+                                         "compare.md and compare.html there.",
+                             epilog="exit codes: 0 success, 2 bad input (not a FactSheet, unreadable file).")
+    compare.add_argument("old", type=Path, metavar="OLD.json", help="the earlier (baseline) FactSheet")
+    compare.add_argument("new", type=Path, metavar="NEW.json", help="the later FactSheet")
+    compare.add_argument("--out", type=Path, default=None, metavar="DIR",
+                         help="write compare.md and compare.html into DIR (created if missing)")
     return p
 
 
@@ -113,6 +141,18 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_gate(args) -> int:
+    from factsheet.gate import cmd_gate as run_gate
+
+    return run_gate(args)
+
+
+def cmd_compare(args) -> int:
+    from factsheet.compare import cmd_compare as run_compare
+
+    return run_compare(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -125,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow_quietly()
 
     try:
-        return {"run": cmd_run, "schema": cmd_schema}[args.command](args)
+        return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare}[args.command](args)
     except InputError as exc:
         print(exc.line(), file=sys.stderr)
         return 2

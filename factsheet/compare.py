@@ -1,0 +1,438 @@
+"""Compare two FactSheets (``factsheet compare OLD.json NEW.json [--out DIR]``).
+
+Four parts, each computed here and only laid out by the templates
+(``reports/templates/compare.md.j2`` and ``compare.html.j2``):
+
+* headline metrics (mAP, mean AUC, d', mean per-class d'): old, new, delta and an approximate
+  interval for the delta;
+* class-wise AP, with counts in the style of Table II of the LEAN paper: classes improved, and
+  improved by at least 5 %, 10 %, 20 % (relative AP change), classes that got worse (and by as much);
+* robustness: per norm, the attack success rate and each percentile's perturbation norm and SNR;
+* bias: each disparity present in both (matched by metric, class, columns, group and reference),
+  and the disparities that became, or stopped being, findings.
+
+The interval of a delta is approximate: each FactSheet's bootstrap interval is read as a normal
+interval of half-width ``h = (high - low) / 2`` and the two are combined as independent,
+``delta +- sqrt(h_old^2 + h_new^2)``. Two runs on the same test clips are positively correlated,
+so this is usually wider (more cautious) than a paired bootstrap would be.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from factsheet.errors import InputError
+from factsheet.gate import load_factsheet
+
+METRICS = (("mAP", "mAP"), ("mean_auc", "mean AUC"), ("d_prime", "d-prime"),
+           ("mean_class_d_prime", "mean per-class d-prime"))
+LEAN_STEPS = (0.05, 0.10, 0.20)
+DISPARITY_KEYS = ("metric", "class", "columns", "group", "reference")
+DELTA_CI_NOTE = ("Delta interval: approximate. The bootstrap interval of each FactSheet is read as a normal "
+                 "interval of half-width h = (high - low) / 2 and the two are combined as if independent: "
+                 "delta +- sqrt(h_old^2 + h_new^2). Runs on the same test clips are positively correlated, so "
+                 "this is usually more cautious than a paired bootstrap.")
+EM_DASH = "\u2014"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Old and new values of one number, with intervals where the FactSheets give them."""
+
+    old: float | None
+    new: float | None
+    old_ci: tuple[float | None, float | None] | None = None
+    new_ci: tuple[float | None, float | None] | None = None
+
+    @property
+    def delta(self) -> float | None:
+        """``new - old``, or ``None`` when either is missing."""
+        if self.old is None or self.new is None:
+            return None
+        return self.new - self.old
+
+    @property
+    def delta_ci(self) -> tuple[float, float] | None:
+        """``delta +- sqrt(h_old^2 + h_new^2)`` (see the module docstring), or ``None``."""
+        d = self.delta
+        h_old, h_new = _half_width(self.old_ci), _half_width(self.new_ci)
+        if d is None or h_old is None or h_new is None:
+            return None
+        h = math.hypot(h_old, h_new)
+        return d - h, d + h
+
+    @property
+    def relative(self) -> float | None:
+        """``(new - old) / |old|``; ``None`` when ``old`` is 0 or missing."""
+        d = self.delta
+        if d is None or self.old == 0:
+            return None
+        return d / abs(self.old)
+
+
+def _half_width(ci: tuple | None) -> float | None:
+    if ci is None or ci[0] is None or ci[1] is None:
+        return None
+    return (ci[1] - ci[0]) / 2.0
+
+
+def _interval(obj: object) -> tuple[float | None, float | None] | None:
+    """``(low, high)`` of a ``{low, high}`` object, or ``None``."""
+    if isinstance(obj, dict) and "low" in obj and "high" in obj:
+        return obj["low"], obj["high"]
+    return None
+
+
+def _evaluated(section: object) -> bool:
+    return isinstance(section, dict) and section.get("status") == "evaluated"
+
+
+def _not_comparable(old: object, new: object, what: str) -> str | None:
+    """Why a section cannot be compared, or ``None``."""
+    missing = [name for name, sec in (("OLD", old), ("NEW", new)) if not _evaluated(sec)]
+    if not missing:
+        return None
+    return f"{what} not evaluated in {' and '.join(missing)}."
+
+
+# --------------------------------------------------------------------------------------------
+# Computing the comparison
+# --------------------------------------------------------------------------------------------
+
+def compare_metrics(*, old: dict, new: dict) -> list[dict]:
+    """Headline metric deltas: one row per metric in :data:`METRICS`."""
+    po, pn = old["performance"], new["performance"]
+    rows = []
+    for key, name in METRICS:
+        d = Delta(old=po.get(key), new=pn.get(key), old_ci=_interval((po.get("ci") or {}).get(key)),
+                  new_ci=_interval((pn.get("ci") or {}).get(key)))
+        rows.append({"key": key, "name": name, "delta": d})
+    return rows
+
+
+def compare_classes(*, old: dict, new: dict) -> dict:
+    """Class-wise AP changes (matched by label) and LEAN-style counts.
+
+    Returns
+    -------
+    dict
+        ``rows`` (label, category, :class:`Delta` of AP; sorted by delta, largest gain first),
+        ``counts`` (``n_compared``, ``improved``, ``improved_5`` / ``_10`` / ``_20``, ``worse``,
+        ``worse_5`` / ``_10`` / ``_20``, ``unchanged``) and ``skipped`` (labels with a reason).
+        A class counts as improved by >= 5 % when ``(new - old) / old >= 0.05``; a class whose
+        old AP is 0 and new AP positive counts in every "improved" column.
+    """
+    old_rows = {r["label"]: r for r in old["performance"].get("per_class", [])}
+    new_rows = {r["label"]: r for r in new["performance"].get("per_class", [])}
+    rows, skipped = [], []
+    for label in list(old_rows) + [lb for lb in new_rows if lb not in old_rows]:
+        o, n = old_rows.get(label), new_rows.get(label)
+        if o is None or n is None:
+            skipped.append({"label": label, "reason": "only in NEW" if o is None else "only in OLD"})
+            continue
+        if o.get("ap") is None or n.get("ap") is None:
+            which = [name for name, r in (("OLD", o), ("NEW", n)) if r.get("ap") is None]
+            skipped.append({"label": label, "reason": f"no AP in {' and '.join(which)} (not evaluable)"})
+            continue
+        rows.append({"label": label, "category": n.get("category") or o.get("category"),
+                     "delta": Delta(old=o["ap"], new=n["ap"])})
+    rows.sort(key=lambda r: (-r["delta"].delta, r["label"]))
+    return {"rows": rows, "counts": lean_counts([r["delta"] for r in rows]), "skipped": skipped}
+
+
+def lean_counts(deltas: list[Delta]) -> dict[str, int]:
+    """Counts of classes improved / worse, overall and by at least 5 %, 10 %, 20 % (relative change)."""
+    counts = {"n_compared": len(deltas), "improved": 0, "worse": 0, "unchanged": 0}
+    for step in LEAN_STEPS:
+        counts[f"improved_{round(step * 100)}"] = 0
+        counts[f"worse_{round(step * 100)}"] = 0
+    for d in deltas:
+        change, rel = d.delta, d.relative
+        if change > 0:
+            counts["improved"] += 1
+        elif change < 0:
+            counts["worse"] += 1
+        else:
+            counts["unchanged"] += 1
+        for step in LEAN_STEPS:
+            pct = round(step * 100)
+            if change > 0 and (rel is None or rel >= step):
+                counts[f"improved_{pct}"] += 1
+            if change < 0 and rel is not None and rel <= -step:
+                counts[f"worse_{pct}"] += 1
+    return counts
+
+
+def compare_robustness(*, old: dict, new: dict) -> list[dict]:
+    """Per norm present in both: success rate and each percentile (matched by percentile) present in both."""
+    ho, hn = old["robustness"].get("hopskipjump", {}), new["robustness"].get("hopskipjump", {})
+    out = []
+    for norm in [n for n in ho if n in hn]:
+        bo, bn = ho[norm], hn[norm]
+        new_pct = {r["percentile"]: r for r in bn.get("percentiles", [])}
+        pct_rows = []
+        for r in bo.get("percentiles", []):
+            q = new_pct.get(r["percentile"])
+            if q is None:
+                continue
+            pct_rows.append({"percentile": r["percentile"],
+                             "value": Delta(old=r.get("value"), new=q.get("value"),
+                                            old_ci=(r.get("ci_low"), r.get("ci_high")),
+                                            new_ci=(q.get("ci_low"), q.get("ci_high"))),
+                             "snr_db": Delta(old=r.get("snr_db"), new=q.get("snr_db"))})
+        out.append({"norm": norm, "n_attacked": (bo.get("n_attacked"), bn.get("n_attacked")),
+                    "success_rate": Delta(old=bo.get("success_rate"), new=bn.get("success_rate"),
+                                          old_ci=_interval(bo.get("success_rate_ci")),
+                                          new_ci=_interval(bn.get("success_rate_ci"))),
+                    "percentiles": pct_rows})
+    return out
+
+
+def _disparity_key(d: dict) -> tuple:
+    return tuple(tuple(sorted(d.get(k) or ())) if k == "columns" else d.get(k) for k in DISPARITY_KEYS)
+
+
+def compare_bias(*, old: dict, new: dict) -> dict:
+    """Disparities present in both (matched by metric, class, columns, group, reference) and findings.
+
+    Returns
+    -------
+    dict
+        ``rows`` (the disparity's identity, :class:`Delta` of its difference, old and new finding,
+        insufficient evidence in either), ``only_old`` / ``only_new`` (counts of unmatched
+        disparities), ``new_findings`` (findings in NEW that were not findings in OLD) and
+        ``resolved_findings`` (findings in OLD that are not findings in NEW), each a list of
+        ``{"name", "old", "new"}`` with the differences (``None`` where the disparity is absent).
+        Findings are matched by identity, not by their sentences (whose numbers change).
+    """
+    od = {_disparity_key(d): d for d in old["bias"].get("disparities", [])}
+    nd = {_disparity_key(d): d for d in new["bias"].get("disparities", [])}
+    rows = []
+    for key, o in od.items():
+        n = nd.get(key)
+        if n is None:
+            continue
+        rows.append({"metric": o.get("metric"), "class": o.get("class"), "columns": list(o.get("columns") or ()),
+                     "group": o.get("group"), "reference": o.get("reference"),
+                     "difference": Delta(old=o.get("difference"), new=n.get("difference"),
+                                         old_ci=(o.get("ci_low"), o.get("ci_high")),
+                                         new_ci=(n.get("ci_low"), n.get("ci_high"))),
+                     "finding": (bool(o.get("finding")), bool(n.get("finding"))),
+                     "insufficient": bool(o.get("insufficient_evidence")) or bool(n.get("insufficient_evidence"))})
+
+    def changed(a: dict, b: dict) -> list[dict]:
+        out = []
+        for key, d in a.items():
+            other = b.get(key)
+            if d.get("finding") and not (other or {}).get("finding"):
+                pair = (other, d) if a is nd else (d, other)
+                out.append({"name": _disparity_name(d),
+                            "old": None if pair[0] is None else pair[0].get("difference"),
+                            "new": None if pair[1] is None else pair[1].get("difference")})
+        return out
+
+    return {"rows": rows, "only_old": sum(k not in nd for k in od), "only_new": sum(k not in od for k in nd),
+            "new_findings": changed(nd, od), "resolved_findings": changed(od, nd)}
+
+
+def _disparity_name(d: dict) -> str:
+    """``voice_type = child vs male: Speech ap``."""
+    metric = (f"{d['class']} " if d.get("class") else "") + str(d.get("metric"))
+    return f"{' & '.join(d.get('columns') or ())} = {d.get('group')} vs {d.get('reference')}: {metric}"
+
+
+def compare_sheets(*, old: dict, new: dict) -> dict:
+    """Everything ``factsheet compare`` reports, as numbers (``None`` parts with a reason when a
+    section is not evaluated in either FactSheet)."""
+    out: dict = {"notes": _notes(old, new)}
+    why = _not_comparable(old.get("performance"), new.get("performance"), "Performance")
+    out["metrics"] = None if why else compare_metrics(old=old, new=new)
+    out["classes"] = None if why else compare_classes(old=old, new=new)
+    out["performance_reason"] = why
+    why = _not_comparable(old.get("robustness"), new.get("robustness"), "Robustness")
+    out["robustness"] = None if why else compare_robustness(old=old, new=new)
+    out["robustness_reason"] = why
+    why = _not_comparable(old.get("bias"), new.get("bias"), "Bias")
+    out["bias"] = None if why else compare_bias(old=old, new=new)
+    out["bias_reason"] = why
+    return out
+
+
+def _notes(old: dict, new: dict) -> list[str]:
+    notes = []
+    if old.get("dataset", {}).get("sha256") != new.get("dataset", {}).get("sha256"):
+        notes.append("The two FactSheets were computed on different test sets (dataset sha256 differs): "
+                     "differences mix the models and the data.")
+    if old.get("model", {}).get("sha256") == new.get("model", {}).get("sha256"):
+        notes.append("Both FactSheets describe the same model file (same sha256).")
+    cfg_o = (old.get("provenance") or {}).get("config", {}).get("metrics")
+    cfg_n = (new.get("provenance") or {}).get("config", {}).get("metrics")
+    if cfg_o and cfg_n and cfg_o.get("confidence") != cfg_n.get("confidence"):
+        notes.append(f"The intervals have different confidence levels ({cfg_o.get('confidence')} vs "
+                     f"{cfg_n.get('confidence')}); the delta interval mixes them.")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting (the templates only lay out these strings)
+# --------------------------------------------------------------------------------------------
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return EM_DASH if x is None else f"{x:.{digits}f}"
+
+
+def _signed(x: float | None, digits: int = 3) -> str:
+    return EM_DASH if x is None else f"{x:+.{digits}f}"
+
+
+def _pct(x: float | None) -> str:
+    return EM_DASH if x is None else f"{x * 100:+.1f} %"
+
+
+def _ci(ci: tuple | None, digits: int = 3, *, signed: bool = False) -> str:
+    if ci is None or ci[0] is None or ci[1] is None:
+        return EM_DASH
+    f = (lambda v: _signed(v, digits)) if signed else (lambda v: _num(v, digits))
+    return f"[{f(ci[0])}, {f(ci[1])}]"
+
+
+def _ci_or_blank(ci: tuple | None, digits: int) -> str:
+    """An interval shown beside its value: nothing when there is none."""
+    text = _ci(ci, digits)
+    return "" if text == EM_DASH else text
+
+
+def _excludes_zero(ci: tuple | None) -> str:
+    if ci is None:
+        return EM_DASH
+    return "yes" if ci[0] > 0 or ci[1] < 0 else "no"
+
+
+def _reading(change: float | None, *, higher_is: str, lower_is: str) -> str:
+    if change is None:
+        return EM_DASH
+    return "no change" if change == 0 else (higher_is if change > 0 else lower_is)
+
+
+def _delta_cells(d: Delta, digits: int = 3) -> dict[str, str]:
+    return {"old": _num(d.old, digits), "new": _num(d.new, digits), "old_ci": _ci_or_blank(d.old_ci, digits),
+            "new_ci": _ci_or_blank(d.new_ci, digits),
+            "delta": _signed(d.delta, digits), "delta_ci": _ci(d.delta_ci, digits, signed=True),
+            "excludes_zero": _excludes_zero(d.delta_ci)}
+
+
+def view_model(*, comparison: dict, old_source: str, new_source: str, old: dict, new: dict) -> dict:
+    """Display strings for the templates (no arithmetic left to them)."""
+
+    def who(doc: dict, source: str) -> dict:
+        return {"source": source, "title": doc.get("title", ""), "model": (doc.get("model") or {}).get("name", ""),
+                "model_sha": ((doc.get("model") or {}).get("sha256") or "")[:12],
+                "dataset": (doc.get("dataset") or {}).get("name", ""),
+                "n_clips": str((doc.get("dataset") or {}).get("n_clips", EM_DASH)),
+                "finished_at": (doc.get("provenance") or {}).get("finished_at", "")}
+
+    vm: dict = {"old": who(old, old_source), "new": who(new, new_source), "notes": comparison["notes"],
+                "delta_ci_note": DELTA_CI_NOTE, "lean_steps": [f"{round(s * 100)} %" for s in LEAN_STEPS]}
+    vm["performance_reason"] = comparison["performance_reason"]
+    if comparison["metrics"] is not None:
+        vm["metrics"] = [{"name": r["name"], **_delta_cells(r["delta"]),
+                          "reading": _reading(r["delta"].delta, higher_is="better", lower_is="worse")}
+                         for r in comparison["metrics"]]
+        cls = comparison["classes"]
+        c = cls["counts"]
+        vm["lean"] = {"n_compared": str(c["n_compared"]), "unchanged": str(c["unchanged"]),
+                      "improved": [str(c["improved"])] + [str(c[f"improved_{round(s * 100)}"]) for s in LEAN_STEPS],
+                      "worse": [str(c["worse"])] + [str(c[f"worse_{round(s * 100)}"]) for s in LEAN_STEPS]}
+        vm["classes"] = [{"label": r["label"], "category": r["category"] or "", "old": _num(r["delta"].old),
+                          "new": _num(r["delta"].new), "delta": _signed(r["delta"].delta),
+                          "relative": _pct(r["delta"].relative)} for r in cls["rows"]]
+        vm["classes_skipped"] = [f"{s['label']} ({s['reason']})" for s in cls["skipped"]]
+    vm["robustness_reason"] = comparison["robustness_reason"]
+    if comparison["robustness"] is not None:
+        vm["robustness"] = [_robustness_view(b) for b in comparison["robustness"]]
+    vm["bias_reason"] = comparison["bias_reason"]
+    if comparison["bias"] is not None:
+        b = comparison["bias"]
+        vm["bias"] = {"rows": [_disparity_view(r) for r in b["rows"]], "only_old": str(b["only_old"]),
+                      "only_new": str(b["only_new"]),
+                      "new_findings": [_finding_text(f) for f in b["new_findings"]],
+                      "resolved_findings": [_finding_text(f) for f in b["resolved_findings"]]}
+    return vm
+
+
+def _robustness_view(block: dict) -> dict:
+    sr = block["success_rate"]
+    norm = {"l2": "L2", "linf": "L-infinity"}.get(block["norm"], block["norm"])
+    return {"norm": norm, "n_attacked": f"{block['n_attacked'][0]} / {block['n_attacked'][1]}",
+            "success_rate": {**_delta_cells(sr), "reading": _reading(sr.delta, higher_is="less robust",
+                                                                     lower_is="more robust")},
+            "percentiles": [{"percentile": f"{r['percentile']:g}", **_delta_cells(r["value"], 4),
+                             "snr_old": _num(r["snr_db"].old, 1), "snr_new": _num(r["snr_db"].new, 1),
+                             "snr_delta": _signed(r["snr_db"].delta, 1),
+                             "reading": _reading(r["value"].delta, higher_is="more robust", lower_is="less robust")}
+                            for r in block["percentiles"]]}
+
+
+def _finding_text(f: dict) -> str:
+    old = "not compared" if f["old"] is None else f"difference {_num(f['old'])}"
+    new = "not compared" if f["new"] is None else f"difference {_num(f['new'])}"
+    return f"{f['name']} (OLD: {old}; NEW: {new})"
+
+
+def _disparity_view(r: dict) -> dict:
+    d = r["difference"]
+    gap = None if d.old is None or d.new is None else abs(d.new) - abs(d.old)
+    finding = {(False, False): "no", (True, True): "yes (both)", (False, True): "NEW finding",
+               (True, False): "resolved"}[r["finding"]]
+    return {"columns": " & ".join(r["columns"]), "metric": (f"{r['class']} " if r["class"] else "") + str(r["metric"]),
+            "group": str(r["group"]), "reference": str(r["reference"]), **_delta_cells(d), "finding": finding,
+            "insufficient": "yes" if r["insufficient"] else "",
+            "reading": _reading(gap, higher_is="gap wider", lower_is="gap narrower")}
+
+
+def _env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from factsheet.render import md_cell, md_text, template_dir
+
+    env = Environment(loader=FileSystemLoader(str(template_dir())), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(md_cell=md_cell, md_text=md_text)
+    return env
+
+
+def render_markdown(view: dict) -> str:
+    """The comparison as Markdown (also printed on stdout)."""
+    return _env().get_template("compare.md.j2").render(v=view)
+
+
+def render_html(view: dict) -> str:
+    """The comparison as a self-contained HTML page (no scripts, no external requests)."""
+    return _env().get_template("compare.html.j2").render(v=view)
+
+
+def cmd_compare(args) -> int:
+    """``factsheet compare``: print Markdown; with ``--out`` write ``compare.md`` and ``compare.html``."""
+    import sys
+
+    from factsheet.render import atomic_write_text
+
+    old, new = load_factsheet(args.old), load_factsheet(args.new)
+    comparison = compare_sheets(old=old, new=new)
+    view = view_model(comparison=comparison, old_source=str(args.old), new_source=str(args.new), old=old, new=new)
+    md = render_markdown(view)
+    if args.out is not None:
+        if args.out.exists() and not args.out.is_dir():
+            raise InputError(source="--out", value=str(args.out), reason="exists and is not a folder")
+        html = render_html(view)
+        for name, text in (("compare.md", md), ("compare.html", html)):
+            try:
+                path = atomic_write_text(Path(args.out) / name, text)
+            except OSError as exc:
+                raise InputError(source="--out", value=str(args.out),
+                                 reason=f"cannot write {name}: {exc.strerror or exc}") from None
+            print(f"wrote {path}", file=sys.stderr)
+    print(md, end="")
+    return 0
