@@ -18,6 +18,7 @@ commands:
            predictions.csv and plots/ into --out
   gate     check a FactSheet against a policy of thresholds (exit 1 when a gate fails)
   compare  deltas between two FactSheets (metrics, classes, robustness, disparities)
+  render   re-render factsheet.html / .md from a stored factsheet.json (runs nothing)
   schema   print the FactSheet JSON Schema
 
 exit codes: 0 success, 1 a gate failed (gate), 2 bad input (one line on stderr naming
@@ -27,8 +28,13 @@ The config is TOML with sections [factsheet] (prose of the descriptive sections)
 [model] (source = "default" | "keras", path, class_labels, sample_rate, clip_seconds,
 wrapper = "blackbox" | "tensorflow", batch_size), [dataset] (kind = "synthetic" | "folder";
 synthetic: split, n_clips, seed, min_seconds, max_seconds; folder: wav_dir, csv,
-class_labels, file_column, labels_column, label_separator) and [metrics]
-(bootstrap_resamples, confidence, seed). Relative paths are relative to the config file.
+class_labels, file_column, labels_column, label_separator), [metrics]
+(bootstrap_resamples, confidence, seed), [robustness] (enabled, norms, iterations, k,
+n_clips, init_eval, max_eval, init_size, batch_size, seed, max_queries_per_clip,
+max_seconds_per_clip, mode = "exact" | "fast", targeted, percentiles, workers) and [bias]
+(enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
+min_positives, tolerance, correction = "holm" | "bh", worst_classes). Relative paths are
+relative to the config file.
 See configs/demo.toml and the README.
 """
 
@@ -50,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="attack worker processes (default: robustness.workers, 0 there = one per core); "
                           "results do not depend on it")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    ren = sub.add_parser("render", help="re-render HTML and Markdown from a stored FactSheet JSON",
+                         description="Re-render factsheet.html and factsheet.md from FACTSHEET.json and the plots "
+                                     "beside it, without re-running anything.")
+    ren.add_argument("factsheet", type=Path, metavar="FACTSHEET.json")
+    ren.add_argument("--out", required=True, type=Path, help="output folder")
     sub.add_parser("schema", help="print the FactSheet JSON Schema")
     gate = sub.add_parser("gate", help="check a FactSheet against a policy of thresholds (for CI)",
                           formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -128,8 +139,30 @@ def cmd_run(args) -> int:
                   f"({rs['reused_results']} results reused from {rs['store']})")
         for rel in sorted(written):
             print(f"wrote {written[rel]}")
+        from factsheet.render import empty_prose_fields
+
+        _print_completeness(empty_prose_fields(sheet.to_dict()))
         print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def cmd_render(args) -> int:
+    from factsheet.render import empty_prose_fields, rerender
+
+    written = rerender(args.factsheet, args.out)
+    for rel in sorted(written):
+        print(f"wrote {written[rel]}")
+    import json
+
+    _print_completeness(empty_prose_fields(json.loads(args.factsheet.read_text(encoding="utf-8"))))
+    return 0
+
+
+def _print_completeness(empty: list[str]) -> None:
+    if empty:
+        print(f"completeness: {len(empty)} prose field(s) empty: {', '.join(empty)}")
+    else:
+        print("completeness: every prose field is filled")
 
 
 def cmd_schema(args) -> int:
@@ -165,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow_quietly()
 
     try:
-        return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare}[args.command](args)
+        return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare,
+                "render": cmd_render}[args.command](args)
     except InputError as exc:
         print(exc.line(), file=sys.stderr)
         return 2

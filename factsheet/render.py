@@ -74,15 +74,89 @@ def _env() -> Environment:
     return env
 
 
+PROSE_FIELDS = [
+    ("model", "name"), ("model", "overview"), ("model", "purpose"), ("model", "intended_domain"),
+    ("model", "information"), ("model", "inputs_outputs"), ("training_data", "text"), ("dataset", "text"),
+    ("bias", "text"), ("robustness", "text"), ("domain_shift", "text"), ("optimal_conditions", "text"),
+    ("poor_conditions", "text"), ("explanation", "text"), ("contact",),
+]
+
+
+def empty_prose_fields(doc: dict) -> list[str]:
+    """JSON paths of the descriptive (config-given) fields left empty: the completeness check."""
+    out = []
+    for path in PROSE_FIELDS:
+        node = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None and isinstance(node, str) and not node.strip():
+            out.append(".".join(path))
+        elif node is None and path[-1] == "text" and isinstance(doc.get(path[0]), dict) \
+                and "text" not in doc[path[0]]:
+            continue  # a computed section without a prose field
+    return out
+
+
 def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
     """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
     plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
-    return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=SECTION_ORDER)
+    return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=SECTION_ORDER,
+                                                           empty_fields=empty_prose_fields(doc))
 
 
 def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
     """The Markdown report; plots are image files next to it."""
-    return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=SECTION_ORDER)
+    return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=SECTION_ORDER,
+                                                         empty_fields=empty_prose_fields(doc))
+
+
+def rerender(json_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
+    """Re-render HTML and Markdown from a stored FactSheet JSON (and the plots beside it), running nothing.
+
+    The JSON must validate against the schema; plots named in its ``outputs`` are read from the
+    JSON's folder. Everything is rendered in memory before any file in ``out_dir`` is replaced.
+    """
+    import json
+
+    import jsonschema
+
+    from factsheet.document import SCHEMA_VERSION
+    from factsheet.errors import InputError
+
+    json_path = Path(json_path)
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(source=str(json_path), reason="FactSheet JSON not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(source=str(json_path), reason=f"not readable JSON ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(source=str(json_path), field="schema_version",
+                         value=doc.get("schema_version") if isinstance(doc, dict) else None,
+                         reason=f"not a FactSheet of schema {SCHEMA_VERSION}")
+    from factsheet.document import load_schema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema()).iter_errors(doc))
+    if error is not None:
+        while error.context:  # inside oneOf / anyOf: the deepest reason names the field
+            error = max(error.context, key=lambda e: len(e.absolute_path))
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InputError(source=str(json_path), field=where,
+                         reason=f"does not match the schema: {error.message[:160]}")
+    plots_svg = {}
+    for key, rel in (doc.get("outputs") or {}).items():
+        if key.startswith("plot_"):
+            p = json_path.parent / rel
+            if not p.is_file():
+                raise InputError(source=str(json_path), field=f"outputs.{key}", value=rel, reason="plot file not found")
+            plots_svg[key[len("plot_"):]] = p.read_text(encoding="utf-8")
+    files = {"factsheet.html": render_html(doc, plots_svg=plots_svg),
+             "factsheet.md": render_markdown(doc, plot_files={k: f"plots/{k}.svg" for k in plots_svg})}
+    out_dir = Path(out_dir)
+    if out_dir.resolve() != json_path.parent.resolve():
+        files["factsheet.json"] = json_path.read_text(encoding="utf-8")
+        files.update({f"plots/{k}.svg": v for k, v in plots_svg.items()})
+    return {rel: atomic_write_text(out_dir / rel, text) for rel, text in files.items()}
 
 
 def per_class_ap_svg(doc: dict) -> str | None:

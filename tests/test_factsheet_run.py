@@ -159,3 +159,33 @@ def test_render_failure_leaves_old_report(small_run, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         run_cli(cfg, target)
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
+
+
+def test_render_from_stored_json_reproduces_the_report(small_run, tmp_path, capsys):
+    _, out = small_run
+    assert main(["render", str(out / "factsheet.json"), "--out", str(tmp_path / "re")]) == 0
+    assert (tmp_path / "re" / "factsheet.html").read_text() == (out / "factsheet.html").read_text()
+    assert (tmp_path / "re" / "factsheet.md").read_text() == (out / "factsheet.md").read_text()
+    assert (tmp_path / "re" / "plots" / "per_class_ap.svg").is_file()
+    assert "completeness:" in capsys.readouterr().out
+
+
+def test_render_refuses_a_tampered_json(small_run, tmp_path, capsys):
+    _, out = small_run
+    doc = json.loads((out / "factsheet.json").read_text())
+    doc["performance"]["mAP"] = "high"
+    bad = tmp_path / "factsheet.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["render", str(bad), "--out", str(tmp_path / "re")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "performance.mAP" in err and "\n" not in err
+    assert not (tmp_path / "re").exists()
+
+
+def test_completeness_lists_empty_prose(small_run):
+    from factsheet.render import empty_prose_fields
+
+    doc = load(small_run[1])
+    assert "domain_shift.text" in empty_prose_fields(doc)  # the demo config leaves it empty
+    assert "model.overview" not in empty_prose_fields(doc)
+    assert "Completeness:" in (small_run[1] / "factsheet.html").read_text()
