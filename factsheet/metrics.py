@@ -19,7 +19,10 @@ ties grouped by distinct score) and per-class AUC equals ``roc_auc_score`` per c
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,6 +270,214 @@ def _ap_auc_weighted(
     with np.errstate(divide="ignore", invalid="ignore"):
         ap = per_class(pw * precision) / n_pos
         auc = 0.5 * per_class(pw * cn) / (n_pos * n_neg)
+    ap = np.where(n_pos > 0, ap, np.nan)
+    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+    return ap, auc, n_pos, n_neg
+
+
+# --------------------------------------------------------------------------------------
+# Bootstrap kernel: integer clip counts, all replicates of a block at once
+# --------------------------------------------------------------------------------------
+
+#: Bootstrap replicates evaluated together by :func:`_count_block`.  A row of the
+#: (clips x replicates) int16 count matrix, which the sparse product reads in random
+#: order, is then 64 bytes, one cache line; on the 2-core dev machine 16 to 32 replicates
+#: per block ran equally fast per replicate, 48 or more slower.
+_REPLICATE_BLOCK = 32
+
+#: Threads of :func:`bootstrap_tagging_ci` (``None``: one per available core, at most 8).
+#: Results do not depend on it: replicate blocks are written to fixed slots.
+_BOOTSTRAP_THREADS: int | None = None
+
+
+def _int_dtype(bound: int, *, small: bool = False) -> np.dtype:
+    """Smallest of int16 (only if ``small``) / int32 / int64 holding values in [-bound, bound]."""
+    if small and bound <= np.iinfo(np.int16).max:
+        return np.dtype(np.int16)
+    if bound <= np.iinfo(np.int32).max:
+        return np.dtype(np.int32)
+    return np.dtype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class _CountPlan:
+    """What :func:`_count_block` needs, beyond :class:`_Ranked`, to weight clips by counts.
+
+    A replicate reads the clips' cumulative weight (in each class's score order) only at
+    the edges of the positives' tie groups.  Each class's sorted positions are cut at those
+    edges into *segments*; a sparse 0/1 matrix sums the counts of every segment for a whole
+    block of replicates in one product, and a cumulative sum over segments gives the
+    weight below every edge.  Per class, only the positions between ``a`` and ``b`` are
+    summed: from 0 up to the last positive group (``a = 0``), or from the first positive
+    group up to ``n`` when that leaves out more (the weight below ``a`` is then ``n`` minus
+    the rest, every replicate drawing ``n`` clips).
+
+    Attributes
+    ----------
+    seg : scipy.sparse.csr_array, shape (S, n)
+        ``seg[j, clip] = 1`` when ``clip`` lies in segment ``j``; dtype ``count_dtype``.
+    count_dtype, cum_dtype : numpy.dtype
+        Integer types of the clip counts / segment sums (int16 when ``n < 2 ** 15``) and of
+        the cumulative sums (int32 unless that could overflow).
+    ja, jb : ndarray of intp, shape (m,)
+        First segment of each class and one past its last (0 for a class without positives),
+        as rows of the cumulative sums ``cz`` (``cz[j]``: weight of segments ``0..j-1``).
+    suffix : ndarray of bool, shape (m,)
+        Whether the class sums from its first positive group (``a > 0``) rather than from 0.
+    js, je : ndarray of intp, shape (K,)
+        Row of ``cz`` at the start and at the stop of each positive's tie group.
+    has_pos : ndarray of intp
+        Classes with at least one positive, in order.
+    """
+
+    seg: object
+    count_dtype: np.dtype
+    cum_dtype: np.dtype
+    ja: np.ndarray
+    jb: np.ndarray
+    suffix: np.ndarray
+    js: np.ndarray
+    je: np.ndarray
+    has_pos: np.ndarray
+
+
+def _count_plan(r: _Ranked) -> _CountPlan:
+    """Cut every class's sorted clips into segments at its positives' tie-group edges."""
+    from scipy.sparse import csr_array
+
+    m, n = r.shape
+    has = r.n_pos > 0
+    has_pos = np.flatnonzero(has)
+    first = r.first[has_pos]
+    lo = r.start[first]  # start of the class's lowest positive group
+    hi = r.stop[first + r.n_pos[has_pos] - 1]  # stop of its highest one
+    a = np.zeros(m, dtype=np.int64)
+    b = np.zeros(m, dtype=np.int64)
+    suffix = np.zeros(m, dtype=bool)
+    suffix[has_pos] = lo > n - hi
+    a[has_pos] = np.where(suffix[has_pos], lo, 0)
+    b[has_pos] = np.where(suffix[has_pos], n, hi)
+
+    # Segment starts: the class's ``a`` and every positive-group edge strictly inside (a, b),
+    # keyed (class, position) as class * (n + 1) + position.
+    stride = n + 1
+    edges = np.concatenate([r.start, r.stop])
+    edge_rows = np.concatenate([r.row, r.row])
+    inside = (edges > a[edge_rows]) & (edges < b[edge_rows])
+    keys = np.unique(np.concatenate([has_pos * stride + a[has_pos], (edge_rows * stride + edges)[inside]]))
+    seg_row = keys // stride
+    seg_pos = keys - seg_row * stride
+
+    # CSR rows: segment j holds order[row, pos_j:pos_{j+1}] (or up to b of its class).
+    length = b - a
+    offset = np.cumsum(length) - length  # where each class's run starts in the flat list
+    nnz = int(length.sum())
+    index_dtype = np.int32 if max(nnz, n) < np.iinfo(np.int32).max else np.int64
+    indptr = np.empty(keys.size + 1, dtype=index_dtype)
+    indptr[:-1] = offset[seg_row] + (seg_pos - a[seg_row])
+    indptr[-1] = nnz
+    positions = np.arange(n)
+    in_run = (positions >= a[:, None]) & (positions < b[:, None])
+    indices = r.order[in_run].astype(index_dtype)
+    count_dtype = _int_dtype(n, small=True)
+    seg = csr_array(
+        (np.ones(nnz, dtype=count_dtype), indices, indptr), shape=(keys.size, n), copy=False
+    )
+    ja = np.zeros(m, dtype=np.intp)
+    jb = np.zeros(m, dtype=np.intp)
+    ja[has_pos] = np.searchsorted(keys, has_pos * stride + a[has_pos])
+    jb[has_pos] = np.searchsorted(keys, has_pos * stride + b[has_pos])
+    # Cumulative sums over segments or positives reach n per class with positives; the
+    # integers formed from them in _count_block stay within 4 n (classes + 1).
+    cum_dtype = _int_dtype(4 * n * (has_pos.size + 1))
+    return _CountPlan(
+        seg=seg,
+        count_dtype=count_dtype,
+        cum_dtype=cum_dtype,
+        ja=ja,
+        jb=jb,
+        suffix=suffix,
+        js=np.searchsorted(keys, r.row * stride + r.start).astype(np.intp),
+        je=np.searchsorted(keys, r.row * stride + r.stop).astype(np.intp),
+        has_pos=has_pos,
+    )
+
+
+def _count_block(
+    r: _Ranked, plan: _CountPlan, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_ap_auc_weighted` for integer clip counts, bit for bit.
+
+    Every count, cumulative weight and AUC numerator is an integer, held exactly in an
+    integer type (the float64 kernel holds them exactly too); AP's precisions and their
+    per-class sums are formed in float64 in the same order as there.
+
+    Parameters
+    ----------
+    r : _Ranked
+    plan : _CountPlan
+        ``_count_plan(r)``.
+    counts : ndarray of ``plan.count_dtype``, shape (b, n)
+        Times each clip was drawn, one row per replicate; each row sums to ``n``.
+
+    Returns
+    -------
+    ap, auc, n_pos, n_neg : ndarray of float64, shape (b, m)
+    """
+    m, n = r.shape
+    b = counts.shape[0]
+    if r.row.size == 0:
+        n_pos = np.zeros((b, m))
+        return np.full((b, m), np.nan), np.full((b, m), np.nan), n_pos, n - n_pos
+    cum = plan.cum_dtype
+
+    # Weight of every segment (S, b) in one sparse product, then cz[:, j]: weight of the
+    # segments 0..j-1 (a cumulative sum runs fastest along contiguous rows).
+    seg_sums = np.ascontiguousarray((plan.seg @ np.ascontiguousarray(counts.T)).T)
+    cz = np.empty((b, seg_sums.shape[1] + 1), dtype=cum)
+    cz[:, 0] = 0
+    np.cumsum(seg_sums, axis=1, dtype=cum, out=cz[:, 1:])
+    del seg_sums
+    # Weight below the class's first summed position, minus the cumulative sum there.
+    base = np.where(plan.suffix, n - np.take(cz, plan.jb, axis=1), -np.take(cz, plan.ja, axis=1))
+
+    pw = np.take(counts, r.clip, axis=1)  # (b, K) weight of each positive
+    cp = np.empty((b, pw.shape[1] + 1), dtype=cum)
+    cp[:, 0] = 0
+    np.cumsum(pw, axis=1, dtype=cum, out=cp[:, 1:])  # cp[:, k]: weight of positives 0..k-1
+    cp_first = np.take(cp, r.first, axis=1)  # (b, m)
+    cp_end = np.take(cp, r.first + r.n_pos, axis=1)
+    npos = cp_end - cp_first
+
+    cw_start = np.take(cz, plan.js, axis=1)  # weight below the group start, less base[row]
+    cp_start = np.take(cp, r.k_start, axis=1)  # positives below the group, plus cp_first[row]
+    # AUC numerator: sum of pw * (negatives below + negatives at or below the group)
+    #   = sum pw * (cz[je] + cz[js] - cp[k_start] - cp[k_stop]) + 2 (base + cp_first) n_pos.
+    h = np.take(cz, plan.je, axis=1)
+    h += cw_start
+    h -= cp_start
+    h -= np.take(cp, r.k_stop, axis=1)
+    u = np.add.reduceat(np.multiply(pw, h, dtype=np.int64), r.first[plan.has_pos], axis=1)
+    u += 2 * (base + cp_first)[:, plan.has_pos].astype(np.int64) * npos[:, plan.has_pos]
+    del h
+
+    # AP: precision at each positive's group = positives at or above / weight at or above.
+    above = np.take(n - base, r.row, axis=1)
+    above -= cw_start
+    num = np.take(cp_end, r.row, axis=1)
+    num -= cp_start
+    precision = np.divide(num, above, out=np.zeros(above.shape), where=above > 0)
+    precision *= pw
+    key = (np.arange(b) * m)[:, None] + r.row  # (replicate, class) of each term, in order
+    ap_sum = np.bincount(key.ravel(), weights=precision.ravel(), minlength=b * m).reshape(b, m)
+
+    auc_sum = np.zeros((b, m))
+    auc_sum[:, plan.has_pos] = u
+    n_pos = npos.astype(np.float64)
+    n_neg = n - n_pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = ap_sum / n_pos
+        auc = 0.5 * auc_sum / (n_pos * n_neg)
     ap = np.where(n_pos > 0, ap, np.nan)
     auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
     return ap, auc, n_pos, n_neg
@@ -778,6 +989,149 @@ def bootstrap_ci(
     return _interval(full, np.array(reps, dtype=float), n_resamples, confidence)
 
 
+def _bootstrap_threads(n_tasks: int) -> int:
+    """Worker threads for ``n_tasks`` blocks: ``_BOOTSTRAP_THREADS``, else one per core."""
+    if _BOOTSTRAP_THREADS is not None:
+        wanted = int(_BOOTSTRAP_THREADS)
+    elif hasattr(os, "sched_getaffinity"):
+        wanted = min(len(os.sched_getaffinity(0)), 8)
+    else:  # pragma: no cover - macOS, Windows
+        wanted = min(os.cpu_count() or 1, 8)
+    return max(1, min(wanted, n_tasks))
+
+
+def _run_blocks(
+    evaluate: Callable[[int, np.ndarray], None],
+    blocks: Iterator[tuple[int, np.ndarray]],
+    n_blocks: int,
+) -> None:
+    """``evaluate(*block)`` for every block, on worker threads (numpy and scipy release the GIL).
+
+    Blocks are produced in order on the calling thread and at most two per thread are
+    pending, so memory stays bounded; ``evaluate`` writes its results into fixed slots,
+    so they do not depend on which thread ran which block or when.
+    """
+    threads = _bootstrap_threads(n_blocks)
+    if threads == 1:
+        for block in blocks:
+            evaluate(*block)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque = deque()
+        try:
+            for block in blocks:
+                pending.append(pool.submit(evaluate, *block))
+                while len(pending) > 2 * threads:
+                    pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _rank_blocks(y: np.ndarray, s: np.ndarray) -> tuple[_Ranked, tuple[np.ndarray, np.ndarray]]:
+    """``_rank(y.T, s.T)`` and the per-class AP and AUC, sorting blocks of classes on threads.
+
+    The blocks are those of :func:`_ap_auc_batch` (small enough to stay in cache), so AP
+    and AUC are those of :func:`tagging_metrics`; the blocks' rankings are then joined
+    into one, equal to ranking every class at once.
+
+    Parameters
+    ----------
+    y : ndarray of bool, shape (n_clips, n_classes)
+    s : ndarray of float64, same shape, finite
+
+    Returns
+    -------
+    ranked : _Ranked
+    (ap, auc) : ndarray of float64, shape (n_classes,)
+    """
+    n, m = y.shape
+    if m == 0:
+        ranked = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+        return ranked, _ap_auc_ranked(ranked)
+    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    bounds = [(lo, min(lo + step, m)) for lo in range(0, m, step)]
+
+    def work(block: tuple[int, int]) -> tuple[_Ranked, tuple[np.ndarray, np.ndarray]]:
+        lo, hi = block
+        r = _rank(np.ascontiguousarray(y[:, lo:hi].T), np.ascontiguousarray(s[:, lo:hi].T))
+        return r, _ap_auc_ranked(r)
+
+    threads = _bootstrap_threads(len(bounds))
+    if threads == 1:
+        parts = [work(b) for b in bounds]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            parts = list(pool.map(work, bounds))
+    blocks = [p[0] for p in parts]
+    k_offset = np.cumsum([0] + [r.row.size for r in blocks[:-1]])
+    n_pos = np.concatenate([r.n_pos for r in blocks])
+    ranked = _Ranked(
+        order=np.concatenate([r.order for r in blocks]),
+        n_pos=n_pos,
+        first=np.cumsum(n_pos) - n_pos,
+        row=np.concatenate([r.row + lo for r, (lo, _) in zip(blocks, bounds)]),
+        clip=np.concatenate([r.clip for r in blocks]),
+        start=np.concatenate([r.start for r in blocks]),
+        stop=np.concatenate([r.stop for r in blocks]),
+        k_start=np.concatenate([r.k_start + off for r, off in zip(blocks, k_offset)]),
+        k_stop=np.concatenate([r.k_stop + off for r, off in zip(blocks, k_offset)]),
+    )
+    ap = np.concatenate([p[1][0] for p in parts])
+    auc = np.concatenate([p[1][1] for p in parts])
+    return ranked, (ap, auc)
+
+
+def _bootstrap_tagging_values(
+    y: np.ndarray, s: np.ndarray, n_resamples: int, seed: int, ranked: _Ranked | None = None
+) -> dict[str, np.ndarray]:
+    """Every bootstrap replicate of the ``TAGGING_STATISTICS`` of validated inputs.
+
+    Each class is sorted once (:func:`_rank`); replicate ``i`` is the ``i``-th draw of
+    :func:`_resample_indices`, turned into clip counts and evaluated by
+    :func:`_count_block` in blocks of ``_REPLICATE_BLOCK`` replicates, on worker threads.
+
+    Parameters
+    ----------
+    y : ndarray of bool, shape (n_clips, n_classes)
+    s : ndarray of float64, same shape, finite
+    n_resamples, seed : int
+    ranked : _Ranked, optional
+        ``_rank(y.T, s.T)`` if already at hand.
+
+    Returns
+    -------
+    dict
+        ``TAGGING_STATISTICS`` -> ndarray of float64, shape (n_resamples,).
+    """
+    n_clips = y.shape[0]
+    if ranked is None:
+        ranked, _ = _rank_blocks(y, s)
+    plan = _count_plan(ranked)
+    values = {k: np.empty(n_resamples) for k in TAGGING_STATISTICS}
+
+    def evaluate(lo: int, counts: np.ndarray) -> None:
+        ap, auc, n_pos, n_neg = _count_block(ranked, plan, counts)
+        summary = _summarise(ap, auc, (n_pos > 0) & (n_neg > 0))
+        for k in TAGGING_STATISTICS:
+            values[k][lo : lo + counts.shape[0]] = summary[k]
+
+    def blocks() -> Iterator[tuple[int, np.ndarray]]:
+        # The draws are consumed in order, on this thread: same seed, same replicates.
+        draws = _resample_indices(n_clips, n_resamples, seed)
+        for lo in range(0, n_resamples, _REPLICATE_BLOCK):
+            width = min(_REPLICATE_BLOCK, n_resamples - lo)
+            counts = np.empty((width, n_clips), dtype=plan.count_dtype)
+            for j in range(width):
+                counts[j] = np.bincount(next(draws), minlength=n_clips)
+            yield lo, counts
+
+    _run_blocks(evaluate, blocks(), -(-n_resamples // _REPLICATE_BLOCK))
+    return values
+
+
 def bootstrap_tagging_ci(
     y_true: object,
     y_score: object,
@@ -791,8 +1145,12 @@ def bootstrap_tagging_ci(
     Clips are resampled with replacement; each replicate applies the evaluable-class
     rule of :func:`tagging_metrics` to its own resample.  A replicate is computed as a
     count-weighted metric on the original clips (a clip drawn k times has weight k),
-    which equals the metric on the resampled clips but needs no re-sorting, so all
-    replicates are evaluated in a few vectorised passes.
+    which equals the metric on the resampled clips but needs no re-sorting.  Counts
+    are integers, so blocks of replicates are evaluated exactly in small integer types
+    (one sparse product sums the counts between the positives' tie-group edges of every
+    class) on one thread per core; the results do not depend on the thread count.
+    1000 replicates of 20 000 clips x 527 classes take a few seconds on two cores
+    (``bench/bench_metrics.py``).
 
     Parameters
     ----------
@@ -817,25 +1175,12 @@ def bootstrap_tagging_ci(
         Bad labels / scores (see :func:`tagging_metrics`) or bad bootstrap options.
     """
     y, s = _check_tagging_inputs(y_true, y_score)
-    n_clips, n_classes = y.shape
-    _check_bootstrap_args(n_clips, n_resamples, confidence, seed)
-    point = tagging_metrics(y, s)
-
-    # Sort every class once; each replicate only re-weights the sorted clips.
-    ranked = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
-
-    values = {k: np.empty(n_resamples) for k in TAGGING_STATISTICS}
-    block = max(1, _BLOCK_ELEMENTS // (n_clips * n_classes))
-    draws = _resample_indices(n_clips, n_resamples, seed)
-    for lo in range(0, n_resamples, block):
-        hi = min(lo + block, n_resamples)
-        counts = np.stack([np.bincount(next(draws), minlength=n_clips) for _ in range(lo, hi)])
-        ap, auc, n_pos, n_neg = _ap_auc_weighted(ranked, counts.astype(np.float64))
-        summary = _summarise(ap, auc, (n_pos > 0) & (n_neg > 0))
-        for k in TAGGING_STATISTICS:
-            values[k][lo:hi] = summary[k]
-
+    _check_bootstrap_args(y.shape[0], n_resamples, confidence, seed)
+    # One sort per class serves the point estimate (as tagging_metrics) and the replicates.
+    ranked, (ap, auc) = _rank_blocks(y, s)
+    point = _summarise(ap, auc, (ranked.n_pos > 0) & (ranked.n_pos < y.shape[0]))
+    values = _bootstrap_tagging_values(y, s, n_resamples, seed, ranked)
     return {
-        k: _interval(getattr(point, k), values[k], n_resamples, confidence)
+        k: _interval(float(point[k]), values[k], n_resamples, confidence)
         for k in TAGGING_STATISTICS
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -472,6 +473,175 @@ def test_bootstrap_timing_is_reasonable():
     t0 = time.perf_counter()
     bootstrap_tagging_ci(y, s, n_resamples=1000, seed=0)
     assert time.perf_counter() - t0 < 10.0  # ~0.3 s on the 2-core dev machine
+
+
+# The integer-count bootstrap kernel against the float64 kernel it replaced, bit for bit.
+
+
+def _reference_bootstrap_values(y_true, y_score, n_resamples, seed):
+    """Replicates as bootstrap_tagging_ci computed them before the integer-count kernel:
+    float64 counts through ``_ap_auc_weighted``, blocks of ``_BLOCK_ELEMENTS``."""
+    y, s = M._check_tagging_inputs(y_true, y_score)
+    n, c = y.shape
+    ranked = M._rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    values = {k: np.empty(n_resamples) for k in TAGGING_STATISTICS}
+    block = max(1, M._BLOCK_ELEMENTS // (n * c))
+    draws = M._resample_indices(n, n_resamples, seed)
+    for lo in range(0, n_resamples, block):
+        hi = min(lo + block, n_resamples)
+        counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(lo, hi)])
+        ap, auc, n_pos, n_neg = M._ap_auc_weighted(ranked, counts.astype(np.float64))
+        summary = M._summarise(ap, auc, (n_pos > 0) & (n_neg > 0))
+        for k in TAGGING_STATISTICS:
+            values[k][lo:hi] = summary[k]
+    return values
+
+
+def _reference_bootstrap_ci(y, s, n_resamples, seed, confidence=0.95):
+    point = tagging_metrics(y, s)
+    values = _reference_bootstrap_values(y, s, n_resamples, seed)
+    return {
+        k: M._interval(getattr(point, k), values[k], n_resamples, confidence)
+        for k in TAGGING_STATISTICS
+    }
+
+
+def _bootstrap_cases():
+    """(name, y, s): ties, classes without positives or negatives, rare classes, edge sizes."""
+    rng = np.random.default_rng(2024)
+    cases = []
+    y, s = _scored_set(150)
+    cases.append(("continuous", y, s))
+    y = random_labels(rng, 240, 6, prevalence=0.3).astype(bool)
+    cases.append(("heavy ties", y, np.round(rng.random((240, 6)) * 0.7 + 0.3 * y, 1)))
+    y = random_labels(rng, 200, 5)
+    y[:, 1] = 0  # no positives
+    y[:, 2] = 1  # no negatives
+    y[:, 3] = 0
+    y[[5, 90], 3] = 1  # rare: often absent from a resample
+    s = np.round(rng.random((200, 5)) + 0.4 * y, 2)
+    s[:, 4] = 0.5  # every score tied
+    cases.append(("degenerate classes", y, s))
+    y = random_labels(rng, 120, 4, prevalence=0.2).astype(bool)
+    s = rng.random((120, 4))
+    s[:, 0] = y[:, 0] + 0.1 * s[:, 0]  # positives on top: summed from the first positive group
+    s[:, 1] = -1.0 * y[:, 1] + 0.1 * s[:, 1]  # positives at the bottom: summed from 0
+    s[:, 2] = rng.integers(0, 4, size=120)  # integer scores
+    cases.append(("top, bottom and integer", y, s))
+    y = rng.random((300, 3)) < 0.01
+    y[0] = True
+    cases.append(("rare everywhere", y, rng.normal(size=(300, 3)) + y))
+    cases.append(("all classes empty", np.zeros((40, 3), bool), rng.random((40, 3))))
+    cases.append(("one clip", np.array([[1, 0]]), np.array([[0.3, 0.7]])))
+    cases.append(("two clips", np.array([[1, 0], [0, 1]]), np.array([[0.3, 0.3], [0.2, 0.9]])))
+    y1 = rng.random(90) < 0.3
+    cases.append(("1-D", y1, np.round(rng.random(90) + 0.3 * y1, 1)))
+    # AudioSet-like long tail of prevalences, float32 scores with ties.
+    prevalence = 0.1 * np.arange(1, 41) ** -1.25
+    y = rng.random((1500, 40)) < prevalence
+    s = np.round((1 / (1 + np.exp(-(rng.normal(size=(1500, 40)) + 2 * y - 3)))).astype(np.float32), 3)
+    cases.append(("long tail", y, s))
+    return cases
+
+
+_CASES = _bootstrap_cases()
+
+
+@pytest.mark.parametrize("case", range(len(_CASES)), ids=[c[0] for c in _CASES])
+def test_count_kernel_is_bit_identical_to_float_kernel(case):
+    _, y, s = _CASES[case]
+    y, s = M._check_tagging_inputs(y, s)
+    n = y.shape[0]
+    ranked = M._rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    plan = M._count_plan(ranked)
+    draws = M._resample_indices(n, 40, seed=case)
+    counts = np.stack([np.bincount(d, minlength=n) for d in draws])
+    counts[0] = 1  # the full data is a "replicate" too
+    got = M._count_block(ranked, plan, counts.astype(plan.count_dtype))
+    want = M._ap_auc_weighted(ranked, counts.astype(np.float64))
+    for g, w in zip(got, want):
+        assert g.dtype == np.float64 and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)  # NaN matches NaN
+
+
+@pytest.mark.parametrize("case", range(len(_CASES)), ids=[c[0] for c in _CASES])
+@pytest.mark.parametrize("seed", [0, 11])
+def test_bootstrap_is_bit_identical_to_float_reference(case, seed):
+    _, y, s = _CASES[case]
+    n_resamples = 150  # several blocks of replicates, the last one partial
+    fast = bootstrap_tagging_ci(y, s, n_resamples=n_resamples, seed=seed)
+    ref = _reference_bootstrap_ci(y, s, n_resamples, seed)
+    for k in TAGGING_STATISTICS:
+        a, b = dataclasses.astuple(fast[k]), dataclasses.astuple(ref[k])
+        np.testing.assert_array_equal(np.array(a, dtype=float), np.array(b, dtype=float))
+    yv, sv = M._check_tagging_inputs(y, s)
+    got = M._bootstrap_tagging_values(yv, sv, n_resamples, seed)
+    want = _reference_bootstrap_values(y, s, n_resamples, seed)
+    for k in TAGGING_STATISTICS:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_bootstrap_does_not_depend_on_threads_or_block_size(monkeypatch):
+    _, y, s = _CASES[-1]
+    want = _reference_bootstrap_values(y, s, 97, 3)
+    yv, sv = M._check_tagging_inputs(y, s)
+    for threads, block in [(1, 32), (2, 32), (3, 7), (2, 1), (None, 200), (8, 3)]:
+        monkeypatch.setattr(M, "_BOOTSTRAP_THREADS", threads)
+        monkeypatch.setattr(M, "_REPLICATE_BLOCK", block)
+        got = M._bootstrap_tagging_values(yv, sv, 97, 3)
+        for k in TAGGING_STATISTICS:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_blocked_ranking_equals_one_ranking(monkeypatch):
+    # Classes are sorted in blocks on threads and joined; the join equals one _rank call,
+    # and the point estimates those of tagging_metrics.
+    monkeypatch.setattr(M, "_BLOCK_ELEMENTS", 3000)  # 1500 clips: 2 classes per block
+    monkeypatch.setattr(M, "_BOOTSTRAP_THREADS", 2)
+    _, y, s = _CASES[-1]
+    yv, sv = M._check_tagging_inputs(y, s)
+    ranked, (ap, auc) = M._rank_blocks(yv, sv)
+    whole = M._rank(np.ascontiguousarray(yv.T), np.ascontiguousarray(sv.T))
+    for field in ("n_pos", "first", "row", "clip", "start", "stop", "k_start", "k_stop"):
+        np.testing.assert_array_equal(getattr(ranked, field), getattr(whole, field))
+    np.testing.assert_array_equal(  # the order within a tie group is free
+        np.take_along_axis(sv.T, ranked.order, axis=-1), np.take_along_axis(sv.T, whole.order, axis=-1)
+    )
+    m = tagging_metrics(y, s)
+    np.testing.assert_array_equal(ap, m.per_class_ap)
+    np.testing.assert_array_equal(auc, m.per_class_auc)
+    ci = bootstrap_tagging_ci(y, s, n_resamples=50, seed=2)
+    ref = _reference_bootstrap_ci(y, s, 50, 2)
+    for k in TAGGING_STATISTICS:
+        assert ci[k].estimate == getattr(m, k)
+        assert dataclasses.astuple(ci[k]) == dataclasses.astuple(ref[k])
+
+
+def test_bootstrap_with_more_clips_than_int16_counts():
+    # n > 32767: counts and segment sums no longer fit int16.
+    rng = np.random.default_rng(12)
+    n = 33_000
+    y = rng.random((n, 2)) < [0.002, 0.3]
+    s = np.round(rng.normal(size=(n, 2)) + y, 2)
+    ranked = M._rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    assert M._count_plan(ranked).count_dtype == np.int32
+    got = M._bootstrap_tagging_values(y, s, 6, 1)
+    want = _reference_bootstrap_values(y, s, 6, 1)
+    for k in TAGGING_STATISTICS:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_bootstrap_propagates_worker_errors(monkeypatch):
+    monkeypatch.setattr(M, "_BOOTSTRAP_THREADS", 2)
+    monkeypatch.setattr(M, "_REPLICATE_BLOCK", 4)
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(M, "_count_block", broken)
+    y, s = _scored_set(50)
+    with pytest.raises(RuntimeError, match="boom"):
+        bootstrap_tagging_ci(y, s, n_resamples=40, seed=0)
 
 
 @pytest.mark.parametrize(
