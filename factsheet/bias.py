@@ -542,7 +542,12 @@ def _metric_name(d: dict) -> str:
 
 def _finding_sentences(disparities, group_rows, settings: BiasSettings) -> list[str]:
     out = []
-    for d in sorted((d for d in disparities if d["finding"]), key=lambda d: d["difference"]):
+    found = [d for d in disparities if d["finding"]]
+    class_level = {(tuple(d["columns"]), d["group"], d["reference"], d["value"]) for d in found if d["class"]}
+    # A group mean over a single class repeats that class's AP: say it once, as the class-level finding.
+    found = [d for d in found if d["class"] or d.get("n_classes") != 1
+             or (tuple(d["columns"]), d["group"], d["reference"], d["value"]) not in class_level]
+    for d in sorted(found, key=lambda d: d["difference"]):
         col = " & ".join(d["columns"])
         out.append(
             f"{col} = {d['group']} is disadvantaged: {_metric_name(d)} {_fmt(d['value'])} against "
