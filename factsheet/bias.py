@@ -195,7 +195,7 @@ def _group_ap_auc(ranked, neg: _NegativeCumulants, counts: np.ndarray, member: n
 
 
 def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Group], n_bootstrap: int,
-                     seed: int) -> dict:
+                     seed: int, clip_values: dict[str, np.ndarray] | None = None) -> dict:
     """Per-class AP and AUC of every group: point values and paired bootstrap replicates.
 
     Returns
@@ -203,8 +203,10 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
     dict
         ``{"point": {group_index: {"ap": (m,), "auc": (m,), "n_pos": (m,) int}},
         "reps": {group_index: {"ap": (B, m), "auc": (B, m)}}}``; replicate b of every group
-        comes from the same resample of the clips.
+        comes from the same resample of the clips. Each ``clip_values[name]`` (shape (n,), e.g.
+        1.0 where the top-1 prediction is right) adds its group mean under ``name``.
     """
+    clip_values = clip_values or {}
     import warnings
 
     y = np.asarray(y_true).astype(bool)
@@ -221,6 +223,9 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
             ap, auc, n_pos, _ = _group_ap_auc(ranked, neg, ones, member)
             point[gi] = {"ap": ap[0], "auc": auc[0], "n_pos": n_pos[0].astype(int)}
             reps[gi] = {"ap": np.empty((n_bootstrap, m)), "auc": np.empty((n_bootstrap, m))}
+            for name, v in clip_values.items():
+                point[gi][name] = float(v[member > 0].mean()) if member.any() else float("nan")
+                reps[gi][name] = np.empty(n_bootstrap)
         if n_bootstrap:
             block = max(1, _BLOCK_ELEMENTS // (n * m))
             draws = _resample_indices(n, n_bootstrap, seed)
@@ -232,6 +237,10 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
                     ap, auc, _, _ = _group_ap_auc(ranked, neg, counts, member)
                     reps[gi]["ap"][lo:hi] = ap
                     reps[gi]["auc"][lo:hi] = auc
+                    weight = counts @ member
+                    for name, v in clip_values.items():
+                        reps[gi][name][lo:hi] = np.divide(counts @ (member * v), weight,
+                                                          out=np.full(hi - lo, np.nan), where=weight > 0)
     return {"point": point, "reps": reps}
 
 
@@ -337,8 +346,12 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     y = np.asarray(y_true).astype(bool)
     names = [c.display_name for c in class_labels]
     groups, missing = make_groups(metadata, settings)
+    single = bool(len(y) and np.all(y.sum(axis=1) == 1))
+    top1 = np.argmax(y_score, axis=1)
+    clip_values = {"accuracy": y[np.arange(len(y)), top1].astype(np.float64)} if single else None
     res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=settings.n_bootstrap,
-                           seed=settings.seed)
+                           seed=settings.seed, clip_values=clip_values)
+    rob_groups = _robustness_by_group(robustness)
     point, reps = res["point"], res["reps"]
     conf = settings.confidence
 
@@ -348,9 +361,16 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         insufficient = n < settings.min_group_size
         classes = point[gi]["n_pos"] >= settings.min_positives
         level = group_level(point[gi], reps[gi], classes)
+        metrics = {k: _metric(v, r, conf) for k, (v, r) in level.items()}
+        if single:
+            from factsheet.metrics import single_label_report
+
+            metrics["accuracy"] = _metric(point[gi]["accuracy"], reps[gi]["accuracy"], conf)
+            rep = single_label_report(np.argmax(y[g.mask], axis=1), top1[g.mask], n_classes=len(names))
+            metrics["macro_f1"] = {"value": _num(rep.macro_f1), "ci_low": None, "ci_high": None}
         group_rows.append({"columns": list(g.columns), "group": g.name, "n": n, "insufficient_evidence": insufficient,
-                           "classes": [names[j] for j in np.flatnonzero(classes)],
-                           "metrics": {k: _metric(v, r, conf) for k, (v, r) in level.items()}})
+                           "classes": [names[j] for j in np.flatnonzero(classes)], "metrics": metrics,
+                           "robustness": rob_groups.get((g.columns, g.name), {})})
         for j, cname in enumerate(names):
             npos = int(point[gi]["n_pos"][j])
             if npos == 0:
@@ -362,7 +382,7 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
 
     attributes = column_describes_class(y=y, groups=groups)
     disparities = _disparities(groups=groups, point=point, reps=reps, names=names, settings=settings,
-                               attributes=attributes)
+                               attributes=attributes, single_label=single)
     tested = [d for d in disparities if d["p_value"] is not None]
     if tested:
         adj = ADJUST[settings.correction](np.array([d["p_value"] for d in tested]))
@@ -415,7 +435,23 @@ def column_describes_class(*, y: np.ndarray, groups: list[Group]) -> dict[tuple[
     return out
 
 
-def _disparities(*, groups, point, reps, names, settings: BiasSettings, attributes: dict) -> list[dict]:
+def _robustness_by_group(robustness: dict | None) -> dict:
+    """(columns, group) -> {norm: median perturbation and SNR of the attacked clips in that group}."""
+    out: dict = {}
+    if not robustness or robustness.get("status") != "evaluated":
+        return out
+    for norm, block in robustness["hopskipjump"].items():
+        for g in block.get("by_group", []):
+            if g["column"] == "class":
+                continue
+            out.setdefault(((g["column"],), g["group"]), {})[norm] = {
+                "n_attacked": g["n"], "median_int16": None if g["median"] is None else g["median"] * 32768.0,
+                "median_snr_db": g["median_snr_db"], "median_snr_db_ci": g["median_snr_db_ci"]}
+    return out
+
+
+def _disparities(*, groups, point, reps, names, settings: BiasSettings, attributes: dict,
+                 single_label: bool = False) -> list[dict]:
     out = []
     by_spec: dict[tuple[str, ...], list[int]] = {}
     for gi, g in enumerate(groups):
@@ -436,6 +472,13 @@ def _disparities(*, groups, point, reps, names, settings: BiasSettings, attribut
 
             out += _compare_to_best(vals={gi: v for gi, v in own.items() if np.isfinite(v)}, idx=idx, sizes=sizes,
                                     groups=groups, metric=metric, cls=None, pair=pair, spec=spec, settings=settings)
+        if single_label:
+            def pair_acc(a, b):
+                return point[a]["accuracy"], point[b]["accuracy"], reps[a]["accuracy"], reps[b]["accuracy"], 1
+
+            vals = {gi: point[gi]["accuracy"] for gi in ok if np.isfinite(point[gi]["accuracy"])}
+            out += _compare_to_best(vals=vals, idx=idx, sizes=sizes, groups=groups, metric="accuracy", cls=None,
+                                    pair=pair_acc, spec=spec, settings=settings)
         for j, cname in enumerate(names):
             if not attributes.get((spec, j), False):
                 continue
@@ -536,7 +579,7 @@ def _fmt(x, d=3) -> str:
 
 
 def _metric_name(d: dict) -> str:
-    base = {"mAP": "mAP", "mean_auc": "mean AUC", "ap": "AP", "auc": "AUC"}[d["metric"]]
+    base = {"mAP": "mAP", "mean_auc": "mean AUC", "ap": "AP", "auc": "AUC", "accuracy": "accuracy"}[d["metric"]]
     return f"{d['class']} {base}" if d["class"] else base
 
 

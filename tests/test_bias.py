@@ -170,3 +170,26 @@ def test_null_false_finding_rate_is_controlled(demo_scores):
     ds, _ = demo_scores
     with_findings = sum(bool(null_findings(ds, seed)[0]) for seed in range(10, 20))
     assert with_findings <= 2  # expected <= 0.5 at a 5 % family-wise rate; P(>= 3) is about 1 %
+
+
+def test_single_label_accuracy_per_group_and_disparity():
+    rng = np.random.default_rng(3)
+    n, m = 900, 4
+    cls = rng.integers(0, m, n)
+    y = np.eye(m, dtype=np.uint8)[cls]
+    accent = rng.choice(["p", "q"], n)
+    s = rng.normal(size=(n, m)) + 2.5 * y
+    s[accent == "q"] += rng.normal(scale=2.0, size=((accent == "q").sum(), m))  # planted: 'q' is noisier
+    meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "accent": accent})
+    st = BiasSettings(columns=("accent",), condition_columns=(), n_bootstrap=300)
+    sec, _, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st)
+    by = {g["group"]: g for g in sec["groups"]}
+    for name in ("p", "q"):
+        mask = (accent == name)
+        want = (s[mask].argmax(1) == cls[mask]).mean()
+        assert by[name]["metrics"]["accuracy"]["value"] == pytest.approx(want)
+        lo, hi = by[name]["metrics"]["accuracy"]["ci_low"], by[name]["metrics"]["accuracy"]["ci_high"]
+        assert lo < want < hi
+        assert by[name]["metrics"]["macro_f1"]["value"] is not None
+    acc = [d for d in sec["disparities"] if d["metric"] == "accuracy"]
+    assert acc and acc[0]["group"] == "q" and acc[0]["finding"]
