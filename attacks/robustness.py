@@ -7,7 +7,6 @@ JSON-able dict (``robustness.hopskipjump.l2`` / ``.linf`` ...) and the SVG plots
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from attacks.runner import AttackSettings, make_tasks, run_tasks, select_clips, store_path
 from attacks.store import RunStore, run_key_for
 from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
+from factsheet.render import figure_svg
 
 NORM_TITLES = {"l2": "L2", "linf": "L-infinity"}
 
@@ -143,16 +143,6 @@ def _art_version() -> str:
     return version("adversarial-robustness-toolbox")
 
 
-def _svg(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
 def curves_svg(section: dict) -> str:
     """Percentile-vs-iteration series (log scale) with fitted curves, k marked; one panel per norm."""
     import matplotlib
@@ -186,7 +176,7 @@ def curves_svg(section: dict) -> str:
             ax.set_title(f"{NORM_TITLES[norm]}: percentiles by iteration; k = {k}")
             ax.legend(fontsize=6, loc="upper right")
         fig.tight_layout()
-        return _svg(fig)
+        return figure_svg(fig)
 
 
 def fooled_vs_snr_svg(section: dict) -> str:
@@ -212,4 +202,4 @@ def fooled_vs_snr_svg(section: dict) -> str:
         ax.set_title(f"Clips fooled after T iterations at an SNR of at least x dB")
         ax.legend()
         fig.tight_layout()
-        return _svg(fig)
+        return figure_svg(fig)

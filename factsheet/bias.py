@@ -19,6 +19,7 @@ from scipy.special import ndtri
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import _rank, _resample_indices
+from factsheet.render import figure_svg
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
 TESTED_GROUP_METRICS = ("mAP", "mean_auc")  # d' is a monotone function of mean AUC: testing it would double-count
@@ -637,18 +638,6 @@ def _conditions(group_rows, disparities, settings: BiasSettings) -> dict:
 
 # -- plots ------------------------------------------------------------------------------
 
-def _svg(fig) -> str:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
 def groups_svg(section: dict) -> str:
     """Group mAP with CI whiskers, one panel per single column (findings in red)."""
     import matplotlib
@@ -682,7 +671,7 @@ def groups_svg(section: dict) -> str:
             ax.set_title(" & ".join(col))
             ax.set_ylabel("group mAP")
         fig.tight_layout()
-        return _svg(fig)
+        return figure_svg(fig)
 
 
 def per_class_svg(section: dict) -> str:
@@ -706,7 +695,7 @@ def per_class_svg(section: dict) -> str:
         handles = [plt.Rectangle((0, 0), 1, 1, color=palette[c]) for c in cats]
         ax.legend(handles, cats, fontsize=6, loc="lower right")
         fig.tight_layout()
-        return _svg(fig)
+        return figure_svg(fig)
 
 
 def settings_from_config(bc, *, n_bootstrap: int, confidence: float, seed: int, metadata: pd.DataFrame) -> BiasSettings:

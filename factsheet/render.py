@@ -185,11 +185,18 @@ def per_class_ap_svg(doc: dict) -> str | None:
         ax.set_title(f"Per-class AP (bars) and ROC AUC (ticks); mAP = {perf['mAP']:.3f}")
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        plt.close(fig)
+        return figure_svg(fig)
+
+
+def figure_svg(fig) -> str:
+    """A matplotlib figure as inline SVG text (no XML prolog, no date: deterministic); closes it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE for inline use
+    return text[text.index("<svg"):]
 
 
 def predictions_csv(artefacts: dict) -> str:
