@@ -149,12 +149,10 @@ def cmd_run(args) -> int:
 def cmd_render(args) -> int:
     from factsheet.render import empty_prose_fields, rerender
 
-    written = rerender(args.factsheet, args.out)
+    written, doc = rerender(args.factsheet, args.out)
     for rel in sorted(written):
         print(f"wrote {written[rel]}")
-    import json
-
-    _print_completeness(empty_prose_fields(json.loads(args.factsheet.read_text(encoding="utf-8"))))
+    _print_completeness(empty_prose_fields(doc))
     return 0
 
 

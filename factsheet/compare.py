@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factsheet.errors import InputError
-from factsheet.gate import load_factsheet
+from factsheet.document import load_factsheet
 
 METRICS = (("mAP", "mAP"), ("mean_auc", "mean AUC"), ("d_prime", "d-prime"),
            ("mean_class_d_prime", "mean per-class d-prime"))

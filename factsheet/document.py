@@ -11,8 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
+
+from factsheet.errors import InputError
 
 SCHEMA_VERSION = "1.0.0"
 NOT_EVALUATED = "Not evaluated in this run."
@@ -228,3 +232,42 @@ def validate(doc: dict) -> None:
     import jsonschema
 
     jsonschema.Draft202012Validator(load_schema()).validate(doc)
+
+
+def load_factsheet(path: str | Path) -> dict:
+    """Read a FactSheet JSON file and check that it is one this version understands.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``factsheet.json`` file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Unreadable file, invalid JSON, or ``schema_version`` missing or of another major version.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source=source, reason="file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source=source, reason=f"cannot read: {exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(source=source, reason=f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                               f"{exc.msg})") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise InputError(source=source, field="schema_version", reason="missing: not a FactSheet")
+    version = doc["schema_version"]
+    major = SCHEMA_VERSION.split(".")[0]
+    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+\.\d+", version) or version.split(".")[0] != major:
+        raise InputError(source=source, field="schema_version", value=version,
+                         reason=f"unsupported FactSheet schema version (this tool reads {major}.x.x)")
+    return doc

@@ -30,6 +30,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from factsheet.document import load_factsheet  # noqa: F401  (re-exported for callers of gate)
 from factsheet.errors import InputError
 
 OPS = (">=", ">", "<=", "<", "==", "!=")
@@ -372,47 +373,6 @@ def _parse_bracket(s: str, i: int, bad) -> tuple[Step, int]:
 # --------------------------------------------------------------------------------------------
 # Reading FactSheets and resolving paths
 # --------------------------------------------------------------------------------------------
-
-def load_factsheet(path: str | Path) -> dict:
-    """Read a FactSheet JSON file and check that it is one this version understands.
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``factsheet.json`` file.
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    InputError
-        Unreadable file, invalid JSON, or ``schema_version`` missing or of another major version.
-    """
-    from factsheet.document import SCHEMA_VERSION
-
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source=source, reason="file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source=source, reason=f"cannot read: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(source=source, reason=f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                                               f"{exc.msg})") from None
-    if not isinstance(doc, dict) or "schema_version" not in doc:
-        raise InputError(source=source, field="schema_version", reason="missing: not a FactSheet")
-    version = doc["schema_version"]
-    major = SCHEMA_VERSION.split(".")[0]
-    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+\.\d+", version) or version.split(".")[0] != major:
-        raise InputError(source=source, field="schema_version", value=version,
-                         reason=f"unsupported FactSheet schema version (this tool reads {major}.x.x)")
-    return doc
-
 
 @dataclass(frozen=True)
 class Node:

@@ -110,31 +110,20 @@ def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
                                                          empty_fields=empty_prose_fields(doc))
 
 
-def rerender(json_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
+def rerender(json_path: str | Path, out_dir: str | Path) -> tuple[dict[str, Path], dict]:
     """Re-render HTML and Markdown from a stored FactSheet JSON (and the plots beside it), running nothing.
 
     The JSON must validate against the schema; plots named in its ``outputs`` are read from the
     JSON's folder. Everything is rendered in memory before any file in ``out_dir`` is replaced.
+    Returns the files written and the FactSheet dict.
     """
-    import json
-
     import jsonschema
 
-    from factsheet.document import SCHEMA_VERSION
+    from factsheet.document import load_factsheet, load_schema
     from factsheet.errors import InputError
 
     json_path = Path(json_path)
-    try:
-        doc = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(source=str(json_path), reason="FactSheet JSON not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(source=str(json_path), reason=f"not readable JSON ({exc.__class__.__name__})") from None
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(source=str(json_path), field="schema_version",
-                         value=doc.get("schema_version") if isinstance(doc, dict) else None,
-                         reason=f"not a FactSheet of schema {SCHEMA_VERSION}")
-    from factsheet.document import load_schema
+    doc = load_factsheet(json_path)
 
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema()).iter_errors(doc))
     if error is not None:
@@ -156,7 +145,7 @@ def rerender(json_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     if out_dir.resolve() != json_path.parent.resolve():
         files["factsheet.json"] = json_path.read_text(encoding="utf-8")
         files.update({f"plots/{k}.svg": v for k, v in plots_svg.items()})
-    return {rel: atomic_write_text(out_dir / rel, text) for rel, text in files.items()}
+    return {rel: atomic_write_text(out_dir / rel, text) for rel, text in files.items()}, doc
 
 
 def per_class_ap_svg(doc: dict) -> str | None:
