@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install factsheet test model bench clean
+.PHONY: install factsheet test model bench docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ model: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_adapter.py
+
+docs: $(STAMP)
+	$(BIN)/factsheet schema --markdown > docs/schema.md.tmp
+	mv docs/schema.md.tmp docs/schema.md
 
 clean:
 	rm -rf reports/out build dist .pytest_cache

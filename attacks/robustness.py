@@ -107,7 +107,8 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
                      "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "
                                         "blended towards the clean clip by binary search (x_adv_init); ART's own "
                                         "random search only when no such clip exists"),
-                     "n_selected": int(len(rows))},
+                     "n_selected": int(len(rows)), "confidence": float(confidence),
+                     "n_bootstrap": int(n_bootstrap)},
         "hopskipjump": per_norm,
     }
     plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}

@@ -61,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
                                      "beside it, without re-running anything.")
     ren.add_argument("factsheet", type=Path, metavar="FACTSHEET.json")
     ren.add_argument("--out", required=True, type=Path, help="output folder")
-    sub.add_parser("schema", help="print the FactSheet JSON Schema")
+    schema = sub.add_parser("schema", help="print the FactSheet JSON Schema",
+                            description="Print the FactSheet JSON Schema (JSON), or with --markdown its "
+                                        "field-by-field reference (docs/schema.md).")
+    schema.add_argument("--markdown", action="store_true",
+                        help="print the schema as a Markdown reference: one table per object with each field's "
+                             "type, required flag, unit and description")
     gate = sub.add_parser("gate", help="check a FactSheet against a policy of thresholds (for CI)",
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           description="Evaluate every gate of a policy (TOML) on a FactSheet and print a table "
@@ -168,6 +173,12 @@ def cmd_schema(args) -> int:
 
     from factsheet.document import load_schema
 
+    if args.markdown:
+        from factsheet.schema_doc import schema_markdown
+
+        sys.stdout.write(schema_markdown(load_schema()))
+        sys.stdout.flush()
+        return 0
     print(json.dumps(load_schema(), indent=2))
     return 0
 

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from factsheet.document import FactSheet, validate
+from factsheet.glossary import column_keys
 
 SECTION_ORDER = [
     ("model_name", "Model Name"), ("overview", "Overview"), ("purpose", "Purpose"),
@@ -101,13 +102,15 @@ def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
     """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
     plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
     return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=SECTION_ORDER,
-                                                           empty_fields=empty_prose_fields(doc))
+                                                           empty_fields=empty_prose_fields(doc),
+                                                           keys=column_keys(doc))
 
 
 def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
     """The Markdown report; plots are image files next to it."""
     return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=SECTION_ORDER,
-                                                         empty_fields=empty_prose_fields(doc))
+                                                         empty_fields=empty_prose_fields(doc),
+                                                         keys=column_keys(doc))
 
 
 def rerender(json_path: str | Path, out_dir: str | Path) -> tuple[dict[str, Path], dict]:

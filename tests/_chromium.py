@@ -49,7 +49,8 @@ SECTIONS_JS = """
 """
 
 DOM_JS = """
-(() => ({scripts: document.querySelectorAll('script').length,
+(() => ({nav_display: (n => n ? getComputedStyle(n).display : null)(document.querySelector('nav')),
+         scripts: document.querySelectorAll('script').length,
          images: Array.from(document.querySelectorAll('img')).map(i => i.getAttribute('src')),
          iframes: document.querySelectorAll('iframe, object, embed').length,
          event_handler_attributes: Array.from(document.querySelectorAll('*')).flatMap(
@@ -86,6 +87,7 @@ class PageReport:
     sections: list[dict] = field(default_factory=list)
     dom: dict = field(default_factory=dict)
     screenshot_png: bytes = b""
+    pdf: bytes = b""
 
     @property
     def external_requests(self) -> list[dict]:
@@ -217,7 +219,8 @@ class _Pipe:
 
 
 def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height: int = 900,
-                 settle_s: float = 0.5, timeout_s: float = 60.0) -> PageReport:
+                 media: str = "screen", pdf: bool = False, settle_s: float = 0.5,
+                 timeout_s: float = 60.0) -> PageReport:
     """Load a local HTML file in headless Chromium and report what it did.
 
     Parameters
@@ -228,6 +231,10 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
         Chromium or Chrome (see :func:`find_chromium`).
     width, height : int
         Viewport size in CSS pixels (device scale factor 1); the screenshot covers the full page.
+    media : {"screen", "print"}
+        CSS media to emulate; ``"print"`` applies the page's print stylesheet.
+    pdf : bool
+        Also print the page to PDF (A4) into ``PageReport.pdf``.
     settle_s : float
         Seconds to keep listening after the load event, for late console messages or requests.
     timeout_s : float
@@ -243,6 +250,7 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
             pipe.send(f"{domain}.enable", session=session)
         pipe.send("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        pipe.send("Emulation.setEmulatedMedia", {"media": media}, session=session)
         pipe.events.clear()  # about:blank's own events are not the page's
         pipe.send("Page.navigate", {"url": url}, session=session)
         pipe.wait_for("Page.loadEventFired", session=session, timeout_s=timeout_s)
@@ -252,6 +260,10 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
         shot = pipe.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                                                     "fromSurface": True}, session=session)
         report.screenshot_png = base64.b64decode(shot["data"])
+        if pdf:
+            printed = pipe.send("Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69,
+                                                    "printBackground": True}, session=session)
+            report.pdf = base64.b64decode(printed["data"])
         pipe.drain(0.1)
     finally:
         pipe.close()

@@ -5,3 +5,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import warnings
 
 warnings.filterwarnings("ignore", message="PyTorch not found")
+
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory):
+    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack included.
+
+    Returns the report folder and the FactSheet dict. About 15 s.
+    """
+    from factsheet.config import load_config
+    from factsheet.pipeline import run
+    from factsheet.render import write_report
+
+    cfg = load_config(REPO / "configs" / "demo.toml")
+    cfg = replace(cfg, dataset=replace(cfg.dataset, n_clips=360),
+                  metrics=replace(cfg.metrics, bootstrap_resamples=100),
+                  robustness=replace(cfg.robustness, n_clips=4, workers=1),
+                  bias=replace(cfg.bias, min_group_size=10, min_positives=5))
+    out = tmp_path_factory.mktemp("demo_small")
+    sheet, artefacts = run(cfg, out_dir=out)
+    write_report(out, sheet, artefacts)
+    doc = json.loads((out / "factsheet.json").read_text())
+    assert doc["robustness"]["status"] == "evaluated" and doc["bias"]["status"] == "evaluated"
+    return out, doc

@@ -11,16 +11,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import replace
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from _chromium import decode_png, find_chromium, inspect_page
-from factsheet.config import load_config
-from factsheet.pipeline import run
-from factsheet.render import SECTION_ORDER, render_html, write_report
+from factsheet.render import SECTION_ORDER, render_html
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()
@@ -37,23 +35,7 @@ HOSTILE = ['<script>alert(1)</script>', '<img src=x onerror="alert(2)">', '<a hr
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack included."""
-    cfg = load_config(REPO / "configs" / "demo.toml")
-    cfg = replace(cfg, dataset=replace(cfg.dataset, n_clips=360),
-                  metrics=replace(cfg.metrics, bootstrap_resamples=100),
-                  robustness=replace(cfg.robustness, n_clips=4, workers=1),
-                  bias=replace(cfg.bias, min_group_size=10, min_positives=5))
-    out = tmp_path_factory.mktemp("browser")
-    sheet, artefacts = run(cfg, out_dir=out)
-    write_report(out, sheet, artefacts)
-    doc = json.loads((out / "factsheet.json").read_text())
-    assert doc["robustness"]["status"] == "evaluated" and doc["bias"]["status"] == "evaluated"
-    return out, doc
-
-
-@pytest.fixture(scope="module")
-def demo_page(demo_report):
+def demo_page(demo_report):  # demo_report: tests/conftest.py
     out, _ = demo_report
     report = inspect_page(out / "factsheet.html", executable=CHROMIUM)
     (out / "screenshot.png").write_bytes(report.screenshot_png)
@@ -117,6 +99,18 @@ def test_demo_html_screenshot_and_figures(demo_page, demo_report):
     assert all(w > 200 and h > 100 for w, h in demo_page.dom["svgs"])
     assert demo_page.dom["images"] == []  # plots are inline SVG, never <img>
     assert doc["title"] == demo_page.dom["title"]
+
+
+def test_print_stylesheet(demo_report):
+    """Printed (print media, A4 PDF): contents hidden, every section still shown, several pages."""
+    out, _ = demo_report
+    report = inspect_page(out / "factsheet.html", executable=CHROMIUM, media="print", pdf=True)
+    assert report.dom["nav_display"] == "none"
+    assert section_failures(report, expected=SECTION_ORDER) == []
+    assert report.pdf.startswith(b"%PDF-")
+    pages = max(int(n) for n in re.findall(rb"/Count (\d+)", report.pdf))  # the page tree's root counts all
+    assert pages >= 5
+    assert report.problems == [] and report.external_requests == []
 
 
 def test_hostile_text_is_inert_in_the_browser(demo_report, tmp_path):
