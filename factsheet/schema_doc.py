@@ -55,7 +55,7 @@ def schema_markdown(schema: dict) -> str:
     Anchors follow GitHub's rules (lowercase, punctuation dropped, spaces to ``-``, a
     repeated heading gets ``-1``, ``-2`` ...). A field listed with no validation keyword
     (type, ``$ref``, enum, ...) shows the type ``unchecked``: documented, but not
-    constrained by the schema.
+    constrained by the schema (the legend explains ``unchecked`` only when some field shows it).
     """
     version = _version(schema)
     sections = _collect_sections(schema)
@@ -73,14 +73,16 @@ def schema_markdown(schema: dict) -> str:
             key = "*" if name is None else name
             ctx.note_refs(sub, where=key if s.title == _ROOT_TITLE else f"{s.title}.{key}", anchor=s.anchor)
 
+    body: list[str] = []
+    for s in sections:
+        body += _render_section(s, ctx)
     out: list[str] = []
-    out += _intro(schema, title=title, version=version)
+    out += _intro(schema, title=title, version=version, unchecked=ctx.unchecked)
     out += [f"## {_CONTENTS}", ""]
     for s in sections:
         out.append(f"{'  ' * s.depth}- [{_code_title(s)}](#{s.anchor})")
     out.append("")
-    for s in sections:
-        out += _render_section(s, ctx)
+    out += body
     text = "\n".join(out)
     return text.rstrip("\n") + "\n"
 
@@ -148,6 +150,7 @@ def _fields(node: dict) -> list[tuple[str | None, dict, bool]]:
 class _Context:
     schema: dict
     by_node: dict[int, _Section] = field(default_factory=dict)
+    unchecked: bool = False  # some field has no validation keyword (its type reads "unchecked")
 
     def def_section(self, ref: str) -> _Section | None:
         if not ref.startswith(_DEF_PREFIX):
@@ -182,7 +185,7 @@ def _version(schema: dict) -> str:
     return str(schema.get("$id", "")).rsplit(":", 1)[-1] or "unversioned"
 
 
-def _intro(schema: dict, *, title: str, version: str) -> list[str]:
+def _intro(schema: dict, *, title: str, version: str, unchecked: bool = False) -> list[str]:
     file_name = f"factsheet-{version}.schema.json"
     draft = schema.get("$schema", "")
     return [
@@ -222,8 +225,8 @@ def _intro(schema: dict, *, title: str, version: str) -> list[str]:
         f"## {_READING}",
         "",
         "- **Type**: a link is a definition (`$defs`) documented in its own section; `or null` marks a nullable "
-        "field; `array of X` a list; `map of string to X` an object with free keys; `unchecked` a field the "
-        "schema documents but does not constrain.",
+        "field; `array of X` a list; `map of string to X` an object with free keys"
+        + ("; `unchecked` a field the schema documents but does not constrain." if unchecked else "."),
         "- **Required**: `yes` when the field must be present (it may still be null where the type allows).",
         "- **Unit**: the unit of a number (`x-unit`). Distances of the attack are in model input units (float "
         "waveform, full scale 1.0); `x 32768` gives 16-bit PCM units.",
@@ -301,6 +304,7 @@ def _type_text(node: dict, ctx: _Context, *, link_self: bool = True) -> str:
     if "enum" in node:
         parts.append("one of " + ", ".join(_json(v) for v in node["enum"]))
     if not parts:
+        ctx.unchecked = True
         text = "unchecked"
         if own is not None:
             text += f" ([object](#{own.anchor}))"

@@ -102,6 +102,52 @@ def test_every_numeric_field_has_a_unit(schema):
     assert "16-bit PCM" in units["value_int16"] and units["snr_db"] == "dB" and units["sample_rate"] == "Hz"
 
 
+VALIDATION_KEYWORDS = ("type", "$ref", "enum", "const", "oneOf", "anyOf", "allOf")
+
+
+def _untyped(schema: dict) -> list[str]:
+    """Paths of the fields (and array item schemas) that carry no validation keyword: documented only."""
+    out = []
+
+    def check(path, sub):
+        if not any(k in sub for k in VALIDATION_KEYWORDS):
+            out.append(path)
+        if isinstance(sub.get("items"), dict):
+            check(f"{path}/items", sub["items"])
+
+    for path, sub in _fields(schema):
+        check(path, sub)
+    return out
+
+
+def _type_cells(md: str) -> list[str]:
+    """Every Type of the reference: the second cell of each field row and each section's 'Type:' line."""
+    cells = [re.split(r"(?<!\\)\|", line)[2].strip() for line in md.splitlines()
+             if line.startswith("| `") or line.startswith("| *(")]
+    return cells + [line[len("Type: "):] for line in md.splitlines() if line.startswith("Type: ")]
+
+
+def test_every_field_has_a_type(schema):
+    """No field is documented without being checked: each has a type, $ref, enum or const, so the reference
+    never shows the type `unchecked`."""
+    assert not _untyped(schema), f"fields without a type (shown as `unchecked` in docs/schema.md): {_untyped(schema)}"
+    md = schema_markdown(schema)
+    cells = _type_cells(md)
+    assert len(cells) > 250 and not [c for c in cells if "unchecked" in c]
+    assert "`unchecked`" not in md  # the legend does not explain a type no field has
+    # the check catches an untyped field, an untyped array item and a bare nested object
+    broken = copy.deepcopy(schema)
+    settings = broken["$defs"]["bias"]["properties"]["settings"]
+    del settings["properties"]["seed"]["type"]
+    del broken["$defs"]["bias"]["properties"]["per_category"]["items"]["type"]
+    del settings["type"]
+    assert _untyped(broken) == ["#/$defs/bias/properties/settings",
+                                "#/$defs/bias/properties/settings/properties/seed",
+                                "#/$defs/bias/properties/per_category/items"]
+    md = schema_markdown(broken)
+    assert sum("unchecked" in c for c in _type_cells(md)) >= 3 and "`unchecked` a field" in md
+
+
 def test_schema_is_valid_draft_2020_12(schema):
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
