@@ -14,14 +14,16 @@ from pathlib import Path
 
 EPILOG = """\
 commands:
-  run      evaluate a model on a dataset and write factsheet.json / .html / .md,
-           predictions.csv and plots/ into --out
-  gate     check a FactSheet against a policy of thresholds (exit 1 when a gate fails)
-  compare  deltas between two FactSheets (metrics, classes, robustness, disparities)
-  render   re-render factsheet.html / .md from a stored factsheet.json (runs nothing)
-  schema   print the FactSheet JSON Schema
+  run        evaluate a model on a dataset and write factsheet.json / .html / .md,
+             predictions.csv and plots/ into --out
+  gate       check a FactSheet against a policy of thresholds (exit 1 when a gate fails)
+  compare    deltas between two FactSheets (metrics, classes, robustness, disparities)
+  render     re-render factsheet.html / .md from a stored factsheet.json (runs nothing)
+  reproduce  re-run a stored factsheet.json from its own provenance and list every
+             value that differs (exit 1 when one does)
+  schema     print the FactSheet JSON Schema (--markdown: its field-by-field reference)
 
-exit codes: 0 success, 1 a gate failed (gate), 2 bad input (one line on stderr naming
+exit codes: 0 success, 1 a gate failed (gate) or a value differs (reproduce), 2 bad input (one line on stderr naming
 file, field and value).
 
 The config is TOML with sections [factsheet] (prose of the descriptive sections),
@@ -61,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
                                      "beside it, without re-running anything.")
     ren.add_argument("factsheet", type=Path, metavar="FACTSHEET.json")
     ren.add_argument("--out", required=True, type=Path, help="output folder")
+    rep = sub.add_parser("reproduce", help="re-run a stored FactSheet from its provenance and compare",
+                         description="Rebuild the run configuration recorded in FACTSHEET.json "
+                                     "(provenance.config), run it into --out (a fresh folder: no stored attack "
+                                     "result is reused) and list every value of the new FactSheet that differs "
+                                     "from the stored one. Times, timings, commit, platform, library versions and "
+                                     "the config file's path and hash are circumstances, not results: they are "
+                                     "reported, not compared.",
+                         epilog="exit codes: 0 every value reproduced, 1 some value differs, 2 bad input.")
+    rep.add_argument("factsheet", type=Path, metavar="FACTSHEET.json")
+    rep.add_argument("--out", required=True, type=Path, help="output folder for the new report (not the stored one)")
+    rep.add_argument("--rtol", type=float, default=0.0,
+                     help="relative tolerance for numbers (default 0: bit-identical; e.g. 1e-6 across CPUs, "
+                          "whose math kernels may differ in the last bits)")
+    rep.add_argument("--workers", type=int, default=None, metavar="N", help="attack worker processes")
+    rep.add_argument("--quiet", action="store_true", help="no progress bars")
     schema = sub.add_parser("schema", help="print the FactSheet JSON Schema",
                             description="Print the FactSheet JSON Schema (JSON), or with --markdown its "
                                         "field-by-field reference (docs/schema.md).")
@@ -151,6 +168,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from factsheet.errors import InputError
+    from factsheet.reproduce import context, reproduce
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(source="--workers", value=args.workers, reason="must be >= 1")
+    result = reproduce(args.factsheet, args.out, rtol=args.rtol, workers=args.workers, progress=not args.quiet)
+    for line in context(result.stored, result.new):
+        print(f"note: {line}")
+    if result.added:
+        print(f"note: {len(result.added)} field(s) written by this version that the stored FactSheet predates "
+              f"(not compared): {', '.join(result.added[:10])}{' ...' if len(result.added) > 10 else ''}")
+    tolerance = "exactly" if args.rtol == 0 else f"within rtol {args.rtol:g}"
+    if result.identical:
+        print(f"reproduced: all {result.n_compared} values of {args.factsheet} match {tolerance} "
+              f"(new report in {args.out})")
+        return 0
+    print(f"NOT reproduced: {len(result.differences)} of {result.n_compared} values differ ({tolerance}); "
+          f"new report in {args.out}")
+    for path, old, new in result.differences[:20]:
+        print(f"  {path}: stored {_short(old)}, now {_short(new)}")
+    if len(result.differences) > 20:
+        print(f"  ... and {len(result.differences) - 20} more")
+    return 1
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def cmd_render(args) -> int:
     from factsheet.render import empty_prose_fields, rerender
 
@@ -203,12 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from factsheet.errors import InputError
 
-    if args.command == "run":
+    if args.command in ("run", "reproduce"):
         import_tensorflow_quietly()
 
     try:
         return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare,
-                "render": cmd_render}[args.command](args)
+                "render": cmd_render, "reproduce": cmd_reproduce}[args.command](args)
     except InputError as exc:
         print(exc.line(), file=sys.stderr)
         return 2

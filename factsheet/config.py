@@ -143,19 +143,19 @@ class RunConfig:
             if f.name == "path":
                 continue
             section = getattr(self, f.name)
-            out[f.name] = {k: _jsonable(v) for k, v in dataclasses.asdict(section).items()}
+            out[f.name] = {k: jsonable(v) for k, v in dataclasses.asdict(section).items()}
         return out
 
 
-def _jsonable(v):
+def jsonable(v):
     if isinstance(v, Path):
         return str(v)
     if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return v
 
 
-_SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
+SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
              "robustness": RobustnessConfig, "bias": BiasConfig}
 
 
@@ -185,11 +185,11 @@ def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
     """Validate a parsed TOML mapping into a :class:`RunConfig` (see :func:`load_config`)."""
     sections = {}
     for name, value in raw.items():
-        if name not in _SECTIONS:
-            raise InputError(source=source, field=f"[{name}]", reason=f"unknown section (known: {', '.join(_SECTIONS)})")
+        if name not in SECTIONS:
+            raise InputError(source=source, field=f"[{name}]", reason=f"unknown section (known: {', '.join(SECTIONS)})")
         if not isinstance(value, dict):
             raise InputError(source=source, field=name, value=value, reason="must be a [section] table")
-        sections[name] = _build(_SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
+        sections[name] = _build(SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
     cfg = RunConfig(**sections, path=Path(source))
     _check_semantics(cfg, source=source)
     return cfg

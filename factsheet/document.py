@@ -234,6 +234,19 @@ def validate(doc: dict) -> None:
     jsonschema.Draft202012Validator(load_schema()).validate(doc)
 
 
+def check_against_schema(doc: dict, *, source: str) -> None:
+    """Raise :class:`InputError` naming the first offending field if ``doc`` does not match the schema."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema()).iter_errors(doc))
+    if error is None:
+        return
+    while error.context:  # inside oneOf / anyOf: the deepest reason names the field
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    raise InputError(source=source, field=where, reason=f"does not match the schema: {error.message[:160]}")
+
+
 def load_factsheet(path: str | Path) -> dict:
     """Read a FactSheet JSON file and check that it is one this version understands.
 

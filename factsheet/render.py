@@ -120,21 +120,12 @@ def rerender(json_path: str | Path, out_dir: str | Path) -> tuple[dict[str, Path
     JSON's folder. Everything is rendered in memory before any file in ``out_dir`` is replaced.
     Returns the files written and the FactSheet dict.
     """
-    import jsonschema
-
-    from factsheet.document import load_factsheet, load_schema
+    from factsheet.document import check_against_schema, load_factsheet
     from factsheet.errors import InputError
 
     json_path = Path(json_path)
     doc = load_factsheet(json_path)
-
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema()).iter_errors(doc))
-    if error is not None:
-        while error.context:  # inside oneOf / anyOf: the deepest reason names the field
-            error = max(error.context, key=lambda e: len(e.absolute_path))
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise InputError(source=str(json_path), field=where,
-                         reason=f"does not match the schema: {error.message[:160]}")
+    check_against_schema(doc, source=str(json_path))
     plots_svg = {}
     for key, rel in (doc.get("outputs") or {}).items():
         if key.startswith("plot_"):
