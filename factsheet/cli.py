@@ -133,6 +133,28 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def check_out_folder(path: Path) -> None:
+    """Refuse an ``--out`` that cannot become a folder, before any work is done (creates nothing).
+
+    Raises
+    ------
+    InputError
+        ``path`` is an existing file, or its nearest existing ancestor is not a writable folder.
+    """
+    from factsheet.errors import InputError
+
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(source="--out", value=str(path), reason="exists and is not a folder")
+        parent = path
+    else:
+        parent = next((p for p in path.absolute().parents if p.exists()), Path("/"))
+        if not parent.is_dir():
+            raise InputError(source="--out", value=str(path), reason=f"{parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(source="--out", value=str(path), reason=f"{parent} is not writable")
+
+
 def cmd_run(args) -> int:
     from factsheet.config import load_config
     from factsheet.errors import InputError
@@ -255,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow_quietly()
 
     try:
+        if getattr(args, "out", None) is not None:
+            check_out_folder(args.out)
         return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare,
                 "render": cmd_render, "reproduce": cmd_reproduce}[args.command](args)
     except InputError as exc:

@@ -189,3 +189,17 @@ def test_completeness_lists_empty_prose(small_run):
     assert "domain_shift.text" in empty_prose_fields(doc)  # the demo config leaves it empty
     assert "model.overview" not in empty_prose_fields(doc)
     assert "Completeness:" in (small_run[1] / "factsheet.html").read_text()
+
+
+@pytest.mark.parametrize("command", ["run", "render", "reproduce", "compare"])
+def test_out_that_is_a_file_exits_2_before_any_work(command, tmp_path, capsys):
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("not a folder")
+    inputs = {"run": ["--config", str(REPO / "configs" / "ci_quick.toml")],
+              "render": [str(tmp_path / "missing.json")], "reproduce": [str(tmp_path / "missing.json")],
+              "compare": [str(tmp_path / "a.json"), str(tmp_path / "b.json")]}[command]
+    for out in (a_file, a_file / "below"):
+        assert main([command, *inputs, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: --out = ") and "not a folder" in err[0], err
+    assert a_file.read_text() == "not a folder"
