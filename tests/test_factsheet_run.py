@@ -180,6 +180,13 @@ def test_render_refuses_a_tampered_json(small_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "performance.mAP" in err and "\n" not in err
     assert not (tmp_path / "re").exists()
+    # a definition the report prints beside a number is required, not optional
+    doc = json.loads((out / "factsheet.json").read_text())
+    del doc["performance"]["definitions"]["mAP"]
+    bad.write_text(json.dumps(doc))
+    assert main(["render", str(bad), "--out", str(tmp_path / "re")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "performance.definitions" in err and "'mAP' is a required property" in err and "\n" not in err
 
 
 def test_completeness_lists_empty_prose(small_run):
