@@ -14,6 +14,7 @@ are left out of the comparison; :func:`context` reports how they differ.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,7 @@ def reproduce(json_path: str | Path, out_dir: str | Path, *, rtol: float = 0.0,
     cfg = config_from_factsheet(stored, source=str(json_path))
     sheet, artefacts = run(cfg, out_dir=out_dir, workers=workers, progress=progress)
     written = write_report(out_dir, sheet, artefacts)
-    new = sheet.to_dict()
-    new["outputs"] = dict(sheet.outputs)
+    new = json.loads(written["factsheet.json"].read_text(encoding="utf-8"))  # compare file with file
     diffs, n = differences(results_only(stored), results_only(new), rtol=rtol)
     added = [path for path, old, _ in diffs if old is MISSING]
     diffs = [d for d in diffs if d[1] is not MISSING]
