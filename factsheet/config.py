@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from factsheet.errors import InputError
+from factsheet.errors import InputError, read_input_text
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,9 @@ def load_config(path: str | Path) -> RunConfig:
     """
     path = Path(path)
     src = str(path)
+    text = read_input_text(path, what="config file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(source=src, reason="config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source=src, reason=f"cannot read config file ({exc.__class__.__name__})") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(source=src, reason=f"invalid TOML: {exc}") from None
     return config_from_dict(raw, source=src, base_dir=path.parent)

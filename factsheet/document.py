@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from factsheet.errors import InputError
+from factsheet.errors import InputError, read_input_text
 
 SCHEMA_VERSION = "1.0.0"
 NOT_EVALUATED = "Not evaluated in this run."
@@ -265,12 +265,7 @@ def load_factsheet(path: str | Path) -> dict:
         Unreadable file, invalid JSON, or ``schema_version`` missing or of another major version.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source=source, reason="file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source=source, reason=f"cannot read: {exc}") from None
+    text = read_input_text(path, what="FactSheet file")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class InputError(Exception):
     """Bad input: a config key, a WAV file, a CSV row or a model file.
@@ -31,3 +33,20 @@ class InputError(Exception):
         where = self.source + (f": {self.field}" if self.field else "")
         shown = "" if self.value is None else f" = {self.value!r}"
         return f"error: {where}{shown}: {self.reason}"
+
+
+def read_input_text(path: str | Path, *, what: str) -> str:
+    """The UTF-8 text of an input file, or one :class:`InputError` line naming it.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        What the file is, for the message: ``"config file"`` gives "config file not found".
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source=str(path), reason=f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source=str(path), reason=f"cannot read {what} ({exc.__class__.__name__})") from None

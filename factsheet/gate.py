@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factsheet.document import load_factsheet  # noqa: F401  (re-exported for callers of gate)
-from factsheet.errors import InputError
+from factsheet.errors import InputError, read_input_text
 
 OPS = (">=", ">", "<=", "<", "==", "!=")
 ORDERED_OPS = (">=", ">", "<=", "<")
@@ -144,12 +144,7 @@ def load_policy(path: str | Path) -> Policy:
         message names the file, the gate (number and name) and the field.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source=source, reason="policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source=source, reason=f"cannot read policy: {exc}") from None
+    text = read_input_text(path, what="policy file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

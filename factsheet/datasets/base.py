@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factsheet.errors import InputError
+from factsheet.errors import InputError, read_input_text
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,7 @@ def read_class_labels(path: str | Path) -> list[ClassLabel]:
         Missing file or column, non-integer or non-contiguous index, duplicate name.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source=str(path), reason=f"cannot read class-labels file ({exc.__class__.__name__})") from None
+    text = read_input_text(path, what="class-labels file")
     rows = list(csv.DictReader(text.splitlines()))
     if not rows:
         raise InputError(source=str(path), reason="class-labels file has no rows")
