@@ -66,7 +66,7 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     rows = select_clips(labels=dataset.labels, scores=scores, n_clips=settings.n_clips, seed=settings.seed)
     clip_ids = [str(c) for c in dataset.metadata["clip_id"]]
     tasks = make_tasks(rows=rows, clip_ids=clip_ids, scores=scores, settings=settings)
-    key_material = {"settings": dataclasses.asdict(settings), "model_sha256": model.sha256,
+    key_material = {"settings": dataclasses.asdict(settings), "model_sha256": model.sha256, **_model_key(model),
                     "clip_samples": int(waveforms.shape[1]), "dataset_sha256": dataset_sha256,
                     "clips": [clip_ids[r] for r in rows], "art": _art_version()}
     key = run_key_for(key_material)
@@ -75,8 +75,9 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     with RunStore.open(store_path(out_dir), run_key=key, settings=key_material) as store:
         ignored = sum(store.other_run_keys().values())
         before = sum(len(store.done(norm=n)) for n in settings.norms)
+        requests: dict = {}
         done = run_tasks(tasks=tasks, model_spec=model_spec, waveforms=waveforms, top1=np.argmax(scores, axis=1),
-                         settings=settings, store=store, workers=workers, progress=progress)
+                         settings=settings, store=store, workers=workers, progress=progress, requests=requests)
     names = [c.display_name for c in dataset.class_labels]
     true_labels = [[names[j] for j in np.flatnonzero(dataset.labels[r])] for r in rows]
     meta = dataset.metadata.iloc[rows].reset_index(drop=True)
@@ -115,7 +116,22 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     run_info = {"store": store_path(out_dir).name, "run_key": key, "workers": int(workers),
                 "reused_results": int(before), "computed_results": int(len(tasks) - before),
                 "ignored_results_other_configs": int(ignored), "seconds": round(time.perf_counter() - t0, 3)}
+    if requests:
+        run_info["model_requests"] = requests
     return section, plots, run_info
+
+
+def _model_key(model) -> dict:
+    """What identifies the model beyond its bytes: the source and how its output is adapted.
+
+    Empty for the Keras sources with plain probabilities, so their run keys are unchanged.
+    """
+    spec = model.spec.get("config", {})
+    adapted = {k: spec.get(k) for k in ("source", "output", "pooling", "output_name", "signature", "url", "entry")}
+    if spec.get("source", "default") in ("default", "keras") and spec.get("output", "probabilities") == "probabilities" \
+            and spec.get("output_name") is None:
+        return {}
+    return {"model_adaptation": adapted}
 
 
 def default_group_columns(meta) -> list[str]:
@@ -171,7 +187,12 @@ def curves_svg(section: dict) -> str:
                 if row["fitted_at_k"] is not None:
                     ax.plot([k], [row["fitted_at_k"] * 32768], "x", color=color, ms=6)
             ax.axvline(k, color="grey", ls=":", lw=1)
-            ax.set_yscale("log")
+            finite = [v for row in block["percentiles"] for v in row["series"] if v is not None and v > 0]
+            if finite:
+                ax.set_yscale("log")
+            else:  # every attacked clip failed: no finite percentile to draw on a log axis
+                ax.text(0.5, 0.5, "no finite percentile:\nno attack succeeded", transform=ax.transAxes,
+                        ha="center", va="center")
             ax.set_xlabel("iteration")
             ax.set_ylabel(f"{NORM_TITLES[norm]} (16-bit PCM units)")
             ax.set_title(f"{NORM_TITLES[norm]}: percentiles by iteration; k = {k}")

@@ -123,12 +123,11 @@ def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int,
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from factsheet.models.adapter import make_estimator
-    from factsheet.models.adapter import load_from_spec
+    from factsheet.models.adapter import load_from_spec, make_estimator
 
-    model = load_from_spec(model_spec)
+    model = load_from_spec(model_spec, threads=threads)
     _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), clips=clips, top1=top1,
-                   settings=AttackSettings(**settings))
+                   settings=AttackSettings(**settings), stats=model.stats)
 
 
 def run_task(task: Task) -> tuple[Task, dict]:
@@ -140,8 +139,42 @@ def run_task(task: Task) -> tuple[Task, dict]:
     """
     from threadpoolctl import threadpool_limits
 
+    stats = _WORKER.get("stats")
+    before = stats() if stats is not None else None
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run_task(task)
+        task, record = _run_task(task)
+    if stats is not None:  # requests of a remote model, for provenance (not stored with the result)
+        record["_model_requests"] = counter_delta(stats(), before)
+    return task, record
+
+
+def counter_delta(after: dict, before: dict) -> dict:
+    """``after - before`` for every numeric counter (nested dicts too); other values from ``after``."""
+    out = {}
+    for k, v in after.items():
+        b = before.get(k)
+        if isinstance(v, dict):
+            out[k] = counter_delta(v, b if isinstance(b, dict) else {})
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(b, (int, float)) \
+                and not k.startswith("max"):
+            out[k] = v - b
+        else:
+            out[k] = v
+    return out
+
+
+def counter_sum(total: dict | None, add: dict) -> dict:
+    """Counters of ``add`` added into ``total`` (nested dicts too; ``max*`` keys take the maximum)."""
+    out = dict(total or {})
+    for k, v in add.items():
+        t = out.get(k)
+        if isinstance(v, dict):
+            out[k] = counter_sum(t if isinstance(t, dict) else None, v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(t, (int, float)):
+            out[k] = max(t, v) if k.startswith("max") else t + v
+        else:
+            out[k] = v
+    return out
 
 
 def _run_task(task: Task) -> tuple[Task, dict]:
@@ -181,8 +214,12 @@ def _run_task(task: Task) -> tuple[Task, dict]:
 # -- orchestration --------------------------------------------------------------------
 
 def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top1: np.ndarray,
-              settings: AttackSettings, store, workers: int, progress: bool = False) -> dict[tuple[str, str], dict]:
+              settings: AttackSettings, store, workers: int, progress: bool = False,
+              requests: dict | None = None) -> dict[tuple[str, str], dict]:
     """Run the tasks not yet in ``store``; returns every task's record keyed by (norm, clip_id).
+
+    ``requests``, when given, receives the summed request counters of a remote model (HTTP
+    source) over the tasks run now (not those reused from the store).
 
     ``workers <= 1`` runs in this process; otherwise a spawn-context process pool, each
     worker loading the model once. Each finished record is committed to ``store`` at once.
@@ -199,8 +236,12 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
     top1_map = {r: int(top1[r]) for r in needed}
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="attack", unit="clip",
                disable=not progress, leave=False)
+    model_requests: dict = {}
 
     def commit(task: Task, record: dict) -> None:
+        requests = record.pop("_model_requests", None)
+        if requests is not None:
+            model_requests.update(counter_sum(model_requests, requests))
         store.put(clip_id=task.clip_id, norm=task.norm, result=record)
         done[(task.norm, task.clip_id)] = record
         bar.update(1)
@@ -210,6 +251,7 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
         for t in pending:
             commit(*run_task(t))
     elif pending:
+        model_spec = share_among_workers(model_spec, workers=min(workers, len(pending)))
         ctx = mp.get_context("spawn")
         threads = max(1, default_workers() // workers)
         # BLAS pools start when numpy is imported (before the initializer runs), so the children must
@@ -226,7 +268,21 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
                 else:
                     os.environ[v] = old
     bar.close()
+    if requests is not None:
+        requests.update(model_requests)
     return done
+
+
+def share_among_workers(spec: dict, *, workers: int) -> dict:
+    """A remote model's spec for one of ``workers`` processes: its concurrency and request budget
+    divided among them, so that all workers together keep to the configured limits."""
+    cfg = spec.get("config", {})
+    if cfg.get("source") != "http" or workers <= 1:
+        return spec
+    budget = cfg.get("max_requests")
+    cfg = dict(cfg, concurrency=max(1, int(cfg["concurrency"]) // workers),
+               max_requests=None if budget is None else max(1, int(budget) // workers))
+    return dict(spec, config=cfg)
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

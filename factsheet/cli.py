@@ -22,13 +22,18 @@ commands:
   reproduce  re-run a stored factsheet.json from its own provenance and list every
              value that differs (exit 1 when one does)
   schema     print the FactSheet JSON Schema (--markdown: its field-by-field reference)
+  init       write a starting config for a model (file, folder or URL) and a folder of audio files
+  import-max convert the MAX Audio Classifier's three asset files into one .keras file (safe_mode)
 
 exit codes: 0 success, 1 a gate failed (gate) or a value differs (reproduce), 2 bad input (one line on stderr naming
 file, field and value).
 
 The config is TOML with sections [factsheet] (prose of the descriptive sections),
-[model] (source = "default" | "keras", path, class_labels, sample_rate, clip_seconds,
-wrapper = "blackbox" | "tensorflow", batch_size), [dataset] (kind = "synthetic" | "folder";
+[model] (source = "default" | "keras" | "savedmodel" | "onnx" | "tflite" | "python" |
+"max" | "http", path, class_labels, sample_rate, clip_seconds, wrapper = "blackbox" |
+"tensorflow", batch_size, output = "probabilities" | "logits-sigmoid" | "logits-softmax",
+pooling = "mean" | "max", output_name, signature, threads, entry, assets, url,
+timeout_seconds, max_retries, concurrency, max_requests), [dataset] (kind = "synthetic" | "folder";
 synthetic: split, n_clips, seed, min_seconds, max_seconds; folder: wav_dir, csv,
 class_labels, file_column, labels_column, label_separator), [metrics]
 (bootstrap_resamples, confidence, seed), [robustness] (enabled, norms, iterations, k,
@@ -84,6 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--markdown", action="store_true",
                         help="print the schema as a Markdown reference: one table per object with each field's "
                              "type, required flag, unit and description")
+    init = sub.add_parser("init", help="write a starting config for a model and a folder of audio files",
+                          description="Recognise the model's source from --model (a .keras/.h5/.onnx/.tflite file, "
+                                      "a SavedModel or MAX asset folder, an http(s):// URL), read its input and "
+                                      "output shapes, list the audio files of --wavs into a clips CSV (labels from "
+                                      "class sub-folders), and write a config whose keys still to fill or check "
+                                      "are named in comments. Existing files are not overwritten.")
+    init.add_argument("--model", required=True, help="model file, folder or URL")
+    init.add_argument("--wavs", required=True, type=Path, help="folder of audio files (searched recursively)")
+    init.add_argument("--config", type=Path, default=Path("factsheet.toml"),
+                      help="config to write (default factsheet.toml); the clips CSV goes beside it as clips.csv")
+    imp = sub.add_parser("import-max", help="convert the MAX Audio Classifier assets into one .keras file",
+                         description="Verify the MAX Audio Classifier's assets (vggish_model.ckpt, "
+                                     "vggish_pca_params.npz, classifier_model.h5) against sha512sums.txt when "
+                                     "present, rebuild the whole model in Keras 3 (no Lambda, no pickle) and save "
+                                     "it as a .keras file that loads with safe_mode (source = 'max', path = ...).")
+    imp.add_argument("assets", type=Path, metavar="ASSETS_DIR")
+    imp.add_argument("--out", required=True, type=Path, metavar="MAX.keras", help="the .keras file to write")
     gate = sub.add_parser("gate", help="check a FactSheet against a policy of thresholds (for CI)",
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           description="Evaluate every gate of a policy (TOML) on a FactSheet and print a table "
@@ -253,6 +275,46 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    from factsheet.errors import InputError
+    from factsheet.init_config import starting_config
+
+    config, clips = args.config, args.config.parent / "clips.csv"
+    for p in (config, clips):
+        if p.exists():
+            raise InputError(source=str(p), reason="exists: not overwritten (choose another --config)")
+    if not str(args.model).lower().endswith((".onnx", ".tflite")) and not str(args.model).startswith("http"):
+        import_tensorflow_quietly()  # Keras, SavedModel and MAX models are read with TensorFlow
+    text, csv_text, said = starting_config(model=args.model, wavs=args.wavs, config_path=config, clips_csv=clips)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    _write_new(clips, csv_text)
+    _write_new(config, text + "\n")
+    for line in said:
+        print(line)
+    print(f"wrote {config} and {clips}; fill the keys marked FILL, check those marked CHECK, then run "
+          f"factsheet run --config {config} --out reports/out/mine")
+    return 0
+
+
+def _write_new(path: Path, text: str) -> None:
+    with open(path, "x", encoding="utf-8") as f:  # never overwrite
+        f.write(text)
+
+
+def cmd_import_max(args) -> int:
+    from factsheet.models.max_audio import import_max
+
+    import_tensorflow_quietly()
+    rec = import_max(args.assets, args.out)
+    checked = rec["checked_by_sha512sums"]
+    print(f"checksums: {'verified against sha512sums.txt: ' + ', '.join(checked) if checked else 'no sha512sums.txt'}")
+    print(f"classifier: Keras {rec['classifier']['keras_version']} h5, {rec['n_classes']} classes; "
+          f"{rec['n_parameters']:,} parameters in all")
+    print(f"wrote {rec['out_path']} (sha256 {rec['out_sha256'][:16]}...); use it with [model] source = \"max\", "
+          f"path = \"{rec['out_path']}\"")
+    return 0
+
+
 def cmd_gate(args) -> int:
     from factsheet.gate import cmd_gate as run_gate
 
@@ -277,10 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow_quietly()
 
     try:
-        if getattr(args, "out", None) is not None:
+        if getattr(args, "out", None) is not None and args.command != "import-max":
             check_out_folder(args.out)
         return {"run": cmd_run, "schema": cmd_schema, "gate": cmd_gate, "compare": cmd_compare,
-                "render": cmd_render, "reproduce": cmd_reproduce}[args.command](args)
+                "render": cmd_render, "reproduce": cmd_reproduce, "init": cmd_init,
+                "import-max": cmd_import_max}[args.command](args)
     except InputError as exc:
         print(exc.line(), file=sys.stderr)
         return 2

@@ -41,20 +41,34 @@ class ProseConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which model to evaluate and how to wrap it for ART.
+    """Which model to evaluate, how to adapt it to the harness's contract, and how to wrap it for ART.
 
-    ``source = "default"`` is the committed demo model; ``"keras"`` a ``.keras`` (loaded with
-    safe_mode) or legacy ``.h5`` file whose input is a raw waveform (batch, n_samples) float32
-    in [-1, 1] and whose output is (batch, n_classes) scores.
+    ``source`` names an entry of :data:`factsheet.models.sources.SOURCES`: ``"default"`` (the
+    committed demo model), ``"keras"``, ``"savedmodel"``, ``"onnx"``, ``"tflite"``,
+    ``"python"``, ``"max"`` or ``"http"``. Inside the harness every model maps a raw waveform
+    batch (batch, n_samples) float32 in [-1, 1] to (batch, n_classes) scores; ``output`` says
+    what the model's own output holds and ``pooling`` how per-frame outputs become one row.
     """
 
-    source: Literal["default", "keras"] = "default"
+    source: Literal["default", "keras", "savedmodel", "onnx", "tflite", "python", "max", "http"] = "default"
     path: Path | None = None
     class_labels: Path | None = None
     sample_rate: int = 16000
     clip_seconds: float | None = None
     wrapper: Literal["blackbox", "tensorflow"] = "blackbox"
     batch_size: int = 128
+    output: Literal["probabilities", "logits-sigmoid", "logits-softmax"] = "probabilities"
+    pooling: Literal["mean", "max"] = "mean"
+    output_name: str | None = None
+    signature: str = "serving_default"
+    threads: int = 0
+    entry: str | None = None
+    assets: Path | None = None
+    url: str | None = None
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+    concurrency: int = 4
+    max_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,11 @@ def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
         if not isinstance(value, dict):
             raise InputError(source=source, field=name, value=value, reason="must be a [section] table")
         sections[name] = _build(SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
+    model = sections.get("model")
+    if model is not None and model.entry and model.entry.rpartition(":")[0].endswith(".py"):
+        file, _, name = model.entry.rpartition(":")  # a file entry is relative to the config, like paths
+        if not Path(file).is_absolute():
+            sections["model"] = dataclasses.replace(model, entry=f"{base_dir / file}:{name}")
     cfg = RunConfig(**sections, path=Path(source))
     _check_semantics(cfg, source=source)
     return cfg
@@ -250,20 +269,25 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
     m, d, mt = cfg.model, cfg.dataset, cfg.metrics
     if m.sample_rate <= 0:
         bad("model.sample_rate", m.sample_rate, "must be a positive number of Hz")
-    if m.clip_seconds is not None and m.clip_seconds < 0.975:
-        bad("model.clip_seconds", m.clip_seconds, "must be >= 0.975 s (one 0.96 s example)")
+    if m.clip_seconds is not None and m.clip_seconds <= 0:
+        bad("model.clip_seconds", m.clip_seconds, "must be > 0 seconds")
+    if m.clip_seconds is not None and m.source in ("default", "max") and m.clip_seconds < 0.975:
+        bad("model.clip_seconds", m.clip_seconds, "must be >= 0.975 s (one 0.96 s example of this model)")
     if m.batch_size < 1:
         bad("model.batch_size", m.batch_size, "must be >= 1")
-    if m.source == "keras":
-        if m.path is None:
-            bad("model.path", None, "required when model.source = 'keras'")
-        if m.class_labels is None:
-            bad("model.class_labels", None, "required when model.source = 'keras'")
-        if m.clip_seconds is None:
-            bad("model.clip_seconds", None, "required when model.source = 'keras'")
-    for where, p in (("model.path", m.path), ("model.class_labels", m.class_labels)):
-        if m.source == "keras" and p is not None and not p.is_file():
-            bad(where, str(p), "file not found")
+    if m.threads < 0:
+        bad("model.threads", m.threads, "must be >= 0 (0: the runtime's default)")
+    if m.timeout_seconds <= 0:
+        bad("model.timeout_seconds", m.timeout_seconds, "must be > 0")
+    if m.max_retries < 0:
+        bad("model.max_retries", m.max_retries, "must be >= 0")
+    if m.concurrency < 1:
+        bad("model.concurrency", m.concurrency, "must be >= 1")
+    if m.max_requests is not None and m.max_requests < 1:
+        bad("model.max_requests", m.max_requests, "must be >= 1")
+    from factsheet.models.sources import check_config
+
+    check_config(m, bad=bad)
     if d.kind == "synthetic":
         if d.n_clips < 1:
             bad("dataset.n_clips", d.n_clips, "must be >= 1")

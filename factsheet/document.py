@@ -45,13 +45,14 @@ class ModelSection:
     inputs_outputs: str
     source: str
     file: str
-    sha256: str
+    sha256: str | None
     sample_rate: int
     clip_samples: int
     clip_seconds: float
     n_classes: int
     n_parameters: int | None
     estimator: dict
+    runtime: dict | None = None
 
 
 @dataclass
@@ -165,7 +166,7 @@ class Provenance:
     config_sha256: str | None
     config: dict
     seeds: dict
-    model_sha256: str
+    model_sha256: str | None
     dataset_sha256: str
     libraries: dict
     platform: str
@@ -173,6 +174,7 @@ class Provenance:
     finished_at: str
     timings_s: dict
     run_store: dict | None = None
+    model_requests: dict | None = None
 
 
 @dataclass

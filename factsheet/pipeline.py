@@ -73,7 +73,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     started = _now()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    model = load_model(cfg.model)
+    model = load_model(cfg.model, threads=cfg.model.threads or None)
     timings["load_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -126,6 +126,8 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     timings = {k: round(v, 3) for k, v in timings.items()}
     sheet.provenance = _provenance(cfg, model, dataset, started=started, timings=timings)
     sheet.provenance.run_store = run_store
+    if model.stats is not None:
+        sheet.provenance.model_requests = _model_requests(model.stats(), run_store)
     return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model, "plots": plots}
 
 
@@ -184,19 +186,26 @@ def _stated_or_not(text: str) -> TextSection:
 
 def _model_section(cfg: RunConfig, model: LoadedModel, estimator) -> ModelSection:
     p = cfg.factsheet
-    try:
-        n_params = int(model.keras_model.count_params())
-    except Exception:  # noqa: BLE001 - unbuilt user models cannot count
-        n_params = None
     return ModelSection(
         name=p.model_name, overview=p.overview, purpose=p.purpose, intended_domain=p.intended_domain,
         information=p.model_information, inputs_outputs=p.inputs_outputs, source=model.source,
-        file=model.path.name, sha256=model.sha256, sample_rate=model.sample_rate, clip_samples=model.clip_samples,
-        clip_seconds=model.clip_samples / model.sample_rate, n_classes=len(model.class_labels), n_parameters=n_params,
+        file=model.path.name if model.path is not None else (cfg.model.url or cfg.model.entry or ""),
+        sha256=model.sha256, sample_rate=model.sample_rate, clip_samples=model.clip_samples,
+        clip_seconds=model.clip_samples / model.sample_rate, n_classes=len(model.class_labels),
+        n_parameters=model.runtime.get("n_parameters"),
         estimator={"art_class": type(estimator).__name__, "input_shape": list(estimator.input_shape),
                    "nb_classes": int(estimator.nb_classes), "clip_values": [float(v) for v in estimator.clip_values],
                    "preprocessing": None, "batch_size": cfg.model.batch_size},
+        runtime=model.runtime,
     )
+
+
+def _model_requests(driver: dict, run_store: dict | None) -> dict:
+    """Request counters of a remote model: this process's (prediction) plus the attack's tasks."""
+    from attacks.runner import counter_sum
+
+    attack = (run_store or {}).pop("model_requests", None)
+    return {"total": counter_sum(driver, attack or {}), "predict": driver, "attack": attack}
 
 
 def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, counts: dict) -> DatasetSection:

@@ -30,8 +30,7 @@ NORMS = [pytest.param(2, id="L2"), pytest.param(np.inf, id="Linf")]
 
 @pytest.fixture(scope="module")
 def setup():
-    model = load_default_model()
-    model.clip_samples = N
+    model = load_default_model(clip_samples=N)
     est = make_estimator(model, wrapper="blackbox")
     ds = make_synthetic(split="eval", n_clips=40, seed=1)
     x, _ = fit_length(ds.clips, n_samples=N)

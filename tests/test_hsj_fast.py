@@ -52,8 +52,7 @@ class FlippedGradient(FastRecordingHopSkipJump):
 
 @pytest.fixture(scope="module")
 def setup():
-    model = load_default_model()
-    model.clip_samples = N
+    model = load_default_model(clip_samples=N)
     est = make_estimator(model, wrapper="blackbox")
     ds = make_synthetic(split="eval", n_clips=60, seed=1)
     x, _ = fit_length(ds.clips, n_samples=N)

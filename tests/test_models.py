@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 
 from factsheet.datasets.base import ClassLabel  # noqa: E402
 from factsheet.errors import InputError  # noqa: E402
-from factsheet.models.adapter import (LoadedModel, check_contract, load_keras_model, make_estimator,  # noqa: E402
+from factsheet.models.adapter import (check_contract, load_keras_model, load_model, make_estimator,  # noqa: E402
                                       predict_scores)
 from factsheet.models.architecture import build_classifier  # noqa: E402
 from factsheet.models.layers import VGGISH, LogMelFrontend, min_samples_for_one_example  # noqa: E402
@@ -75,21 +75,28 @@ def test_wrong_suffix_and_missing(tmp_path):
         load_keras_model(tmp_path / "none.keras")
 
 
-def test_contract_output_shape_mismatch(tiny):
+def keras_config(path, n_classes, tmp_path, **kw):
+    from factsheet.config import ModelConfig
+    from factsheet.datasets.base import write_class_labels
+
+    labels_path = tmp_path / f"labels{n_classes}.csv"
+    write_class_labels(labels_path, labels(n_classes))
+    return ModelConfig(source="keras", path=path, class_labels=labels_path, clip_seconds=N / 16000, **kw)
+
+
+def test_contract_output_shape_mismatch(tiny, tmp_path):
     model, path = tiny
-    loaded = LoadedModel(keras_model=model, class_labels=labels(7), sample_rate=16000, clip_samples=N,
-                         source="keras", path=path, sha256="0" * 64)
     with pytest.raises(InputError) as e:
-        check_contract(loaded)
+        load_model(keras_config(path, 7, tmp_path))
     assert e.value.field == "output shape" and e.value.value == (1, 5)
 
 
 @pytest.mark.parametrize("wrapper", ["blackbox", "tensorflow"])
-def test_art_estimators_match_keras(tiny, wrapper):
+def test_art_estimators_match_keras(tiny, wrapper, tmp_path):
     model, path = tiny
-    loaded = LoadedModel(keras_model=model, class_labels=labels(5), sample_rate=16000, clip_samples=N,
-                         source="keras", path=path, sha256="0" * 64)
+    loaded = load_model(keras_config(path, 5, tmp_path, wrapper=wrapper))
     check_contract(loaded)
+    assert loaded.runtime["gradients"] and loaded.runtime["n_parameters"] == model.count_params()
     est = make_estimator(loaded, wrapper=wrapper)
     assert est.input_shape == (N,) and est.nb_classes == 5
     assert tuple(est.clip_values) == (-1.0, 1.0)

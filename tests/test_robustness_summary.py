@@ -107,3 +107,12 @@ def test_group_robustness_finds_planted_difference():
     assert by["loud"]["median"] > 5 * by["quiet"]["median"]
     assert by["loud"]["median_ci"]["low"] > by["quiet"]["median_ci"]["high"]
     assert by["loud"]["n"] == 20
+
+
+def test_curves_plot_when_every_attack_failed():
+    """A run where no clip was fooled has no finite percentile: the plot says so instead of crashing."""
+    from attacks.robustness import curves_svg
+
+    row = {"percentile": 50.0, "series": [None, None], "fit": {"family": None, "params": None}, "fitted_at_k": None}
+    svg = curves_svg({"hopskipjump": {"linf": {"iterations": 2, "k": 3, "percentiles": [row]}}})
+    assert svg.lstrip().startswith("<svg") or "<svg" in svg

@@ -114,15 +114,22 @@ def fit_length(clips: list[np.ndarray], *, n_samples: int) -> tuple[np.ndarray, 
 
 
 def read_class_labels(path: str | Path) -> list[ClassLabel]:
-    """Read a ``class_labels_indices.csv`` file (columns index, mid, display_name[, category]).
+    """Read class labels: AudioSet's ``class_labels_indices.csv`` or a plain list of names.
+
+    A file whose first line is a CSV header naming ``display_name`` is read as columns
+    index, mid, display_name[, category]; any other file as one class name per line
+    (blank lines skipped; ``mid`` left empty), the format of many TFLite and Keras models.
 
     Raises
     ------
     InputError
-        Missing file or column, non-integer or non-contiguous index, duplicate name.
+        Missing file or column, non-integer or non-contiguous index, empty or duplicate name.
     """
     path = Path(path)
-    text = read_input_text(path, what="class-labels file")
+    text = read_input_text(path, what="class-labels file").lstrip("\ufeff")
+    first = next(iter(text.splitlines()), "")
+    if "display_name" not in next(csv.reader([first]), []):
+        return _plain_labels(text, source=str(path))
     rows = list(csv.DictReader(text.splitlines()))
     if not rows:
         raise InputError(source=str(path), reason="class-labels file has no rows")
@@ -147,6 +154,23 @@ def read_class_labels(path: str | Path) -> list[ClassLabel]:
         seen.add(name)
         category = (row.get("category") or "").strip() or None
         labels.append(ClassLabel(index=index, mid=(row["mid"] or "").strip(), display_name=name, category=category))
+    return labels
+
+
+def _plain_labels(text: str, *, source: str) -> list[ClassLabel]:
+    labels: list[ClassLabel] = []
+    seen: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            raise InputError(source=source, field=f"line {line_no}", value=name,
+                             reason=f"duplicate class name (also on line {seen[name]})")
+        seen[name] = line_no
+        labels.append(ClassLabel(index=len(labels), mid="", display_name=name))
+    if not labels:
+        raise InputError(source=source, reason="class-labels file has no names")
     return labels
 
 
