@@ -28,6 +28,8 @@ model: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_adapter.py
+	$(BIN)/python bench/bench_sources.py
+	$(BIN)/python bench/bench_http.py
 
 docs: $(STAMP)
 	$(BIN)/factsheet schema --markdown > docs/schema.md.tmp

@@ -46,7 +46,8 @@ def export_tflite(keras_model, path: Path, *, n_samples: int) -> Path:
     return path
 
 
-def export_savedmodel(keras_model, folder: Path, *, n_samples: int, frame_samples: int | None = None) -> Path:
+def export_savedmodel(keras_model, folder: Path, *, n_samples: int, frame_samples: int | None = None,
+                      with_signature: bool = True) -> Path:
     """A SavedModel with signature ``serving_default``.
 
     ``frame_samples=None``: input ``waveform`` (batch, n_samples), output ``scores``.
@@ -72,6 +73,12 @@ def export_savedmodel(keras_model, folder: Path, *, n_samples: int, frame_sample
             return {"scores": scores, "embedding": tf.stack([tf.reduce_mean(frames, axis=1)] * 3, axis=1)}
 
         module.serve = tf.function(serve, input_signature=[spec])
+    if not with_signature:
+        fn = module.serve
+        module.__call__ = tf.function(lambda waveform: tuple(fn(waveform).values()),
+                                      input_signature=[tf.TensorSpec(spec.shape, tf.float32)])
+        tf.saved_model.save(module, str(folder))
+        return folder
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
     return folder
 
@@ -90,12 +97,14 @@ def tiny_frame_logits(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def export_tiny_onnx(path: Path, *, weights: np.ndarray, n_samples: int, layout: str = "batch,1,samples",
-                     extra_input: bool = False, extra_output: bool = True, embedding_dim: int = 2) -> Path:
+                     extra_input: bool = False, extra_output: bool = True, embedding_dim: int = 2,
+                     mask_input: bool = False) -> Path:
     """A hand-built ONNX graph: waveform -> per-frame logits (batch, frames, n_classes) by one MatMul.
 
     ``layout`` "batch,1,samples" takes (batch, 1, n) like many PyTorch exports; "batch,samples"
     takes (batch, n). Dynamic batch. ``extra_output`` adds an "embedding" output (batch, frames, 2).
-    ``extra_input`` adds a second input (a sample rate), which the harness must refuse.
+    ``extra_input`` adds a second input (a sample rate), which the harness must refuse;
+    ``mask_input`` an int64 ``attention_mask`` (batch, n) multiplied into the audio, as Hugging Face exports have.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -113,10 +122,14 @@ def export_tiny_onnx(path: Path, *, weights: np.ndarray, n_samples: int, layout:
              numpy_helper.from_array(np.array([n_frames * frame], np.int64), "stop"),
              numpy_helper.from_array(np.array([-1], np.int64), "last_axis"),
              numpy_helper.from_array(np.array([0, n_samples], np.int64), "flat_shape")]
-    nodes = [helper.make_node("Reshape", ["audio", "flat_shape"], ["flat"]),
+    nodes = [helper.make_node("Reshape", ["audio", "flat_shape"], ["flat_audio" if mask_input else "flat"]),
              helper.make_node("Slice", ["flat", "start", "stop", "last_axis"], ["cut"]),
              helper.make_node("Reshape", ["cut", "frames_shape"], ["frames"]),
              helper.make_node("MatMul", ["frames", "W"], ["framewise_logits"])]
+    if mask_input:
+        inputs.append(helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", n_samples]))
+        nodes[:0] = [helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT)]
+        nodes.insert(2, helper.make_node("Mul", ["flat_audio", "mask_f"], ["flat"]))
     if extra_output:
         inits.append(numpy_helper.from_array(np.ones((frame, embedding_dim), np.float32) / frame, "E"))
         nodes.append(helper.make_node("MatMul", ["frames", "E"], ["embedding"]))

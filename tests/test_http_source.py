@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 
-import numpy as np
 import pytest
 
 from _max_server import MaxServer

@@ -126,6 +126,17 @@ def test_yamnet_style_savedmodel_is_called_per_clip_and_pooled(formats, pooling)
     assert model.runtime["output"]["name"] == "scores"  # chosen by its class count among two outputs
 
 
+def test_savedmodel_without_signatures_uses_its_traced_call(formats, tmp_path):
+    export_savedmodel(formats["demo"].keras_model, tmp_path / "hub_style", n_samples=N, frame_samples=16000,
+                      with_signature=False)
+    model = load_model(ModelConfig(source="savedmodel", path=tmp_path / "hub_style",
+                                   class_labels=formats["dir"] / "labels.csv", clip_seconds=2.0))
+    x = formats["x"][:2]
+    frames = np.asarray(formats["demo"].keras_model(x.reshape(4, 16000), training=False)).reshape(2, 2, -1)
+    np.testing.assert_allclose(model.forward(x), frames.mean(axis=1), atol=2e-5)
+    assert model.runtime["signature"] == "__call__" and model.runtime["output"]["name"] == "output_0"
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny")
@@ -156,6 +167,15 @@ def test_layout_logits_and_frame_pooling_match_numpy(tiny, output, pooling):
     assert ad["layout"] == "batch,1,samples" and ad["frame_pooling"] == pooling and ad["fixed_batch"] is None
     assert model.runtime["output"]["name"] == "framewise_logits"
     assert [c.display_name for c in model.class_labels] == [f"class {i}" for i in range(5)]
+
+
+def test_attention_mask_input_is_fed_ones(tiny, tmp_path):
+    d, w, x = tiny
+    export_tiny_onnx(tmp_path / "masked.onnx", weights=w, n_samples=4000, mask_input=True, extra_output=False)
+    model = load_model(ModelConfig(source="onnx", path=tmp_path / "masked.onnx", class_labels=d / "labels.csv",
+                                   sample_rate=8000, output="logits-sigmoid"))
+    np.testing.assert_allclose(model.forward(x), expit(tiny_frame_logits(x, w)).mean(axis=1), rtol=1e-5, atol=1e-6)
+    assert any("attention_mask" in n for n in model.runtime["notes"])
 
 
 def test_plain_batch_layout(tiny):

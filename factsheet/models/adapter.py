@@ -20,6 +20,10 @@ from factsheet.models.sources.base import LoadedModel, file_sha256  # noqa: F401
 from factsheet.models.sources.keras_file import (DEFAULT_CARD, DEFAULT_DIR, DEFAULT_LABELS,  # noqa: F401
                                                  DEFAULT_MODEL, load_keras_model)
 
+__all__ = ["DEFAULT_CARD", "DEFAULT_DIR", "DEFAULT_LABELS", "DEFAULT_MODEL", "LoadedModel", "check_contract",
+           "file_sha256", "load_default_model", "load_from_spec", "load_keras_model", "load_model", "make_estimator",
+           "make_forward", "model_spec", "predict_scores"]
+
 
 def load_default_model(*, clip_samples: int | None = None) -> LoadedModel:
     """The committed demo classifier with its training record, at its own input length or ``clip_samples``."""

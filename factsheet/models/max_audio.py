@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import re
@@ -49,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from factsheet.errors import InputError
+from factsheet.models.sources.base import file_digest
 from factsheet.models.layers import PACKAGE, VGGISH, ExampleFramer, LogMelFrontend, min_samples_for_one_example
 
 CHECKPOINT = "vggish_model.ckpt"
@@ -279,19 +279,11 @@ class NormalizedAttentionPooling(keras.layers.Layer):
 
 
 def _sha512(path: Path) -> str:
-    h = hashlib.sha512()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha512")
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _asset(assets_dir: Path, name: str) -> Path:

@@ -219,6 +219,8 @@ class AdaptedForward:
             rows = [self._finish(self._call(to_input_dtype(clip, self.contract))[None]) for clip in x]
             return np.concatenate(rows, axis=0) if rows else np.zeros((0, 0), np.float32)
         step = self.max_batch or max(1, x.shape[0])
+        if x.shape[0] <= step and self.contract.fixed_batch in (None, x.shape[0]):  # one call, nothing to join
+            return self._finish(self._call(self._layout(to_input_dtype(x, self.contract))))
         parts = []
         for s in range(0, x.shape[0], step):
             chunk = x[s:s + step]
@@ -295,13 +297,18 @@ def activate(y: np.ndarray, output: str) -> np.ndarray:
     raise ValueError(f"unknown output mapping {output!r}")
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest (``hashlib`` algorithm name) of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    return file_digest(path, "sha256")
 
 
 def tree_sha256(path: str | Path) -> str:

@@ -45,6 +45,12 @@ def open_session(path: Path, *, threads: int | None):
         raise InputError(source=str(path), reason=f"cannot load ONNX model ({first_line(exc)})") from None
 
 
+def is_attention_mask(inp) -> bool:
+    """An extra input that is an attention mask over the samples (Hugging Face exports: ``attention_mask``)."""
+    return "mask" in inp.name.lower() and ONNX_TYPES.get(inp.type) in ("int64", "int32", "float32") \
+        and len(inp.shape) == 2
+
+
 def inspect_weights(path: Path) -> tuple[int | None, list[Path]]:
     """Elements of the stored initialisers (weights) and the external-data files they live in.
 
@@ -74,11 +80,13 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
     labels = read_model_labels(cfg)
     session = open_session(path, threads=threads)
     inputs = session.get_inputs()
-    if len(inputs) != 1:
+    masks = [i for i in inputs[1:] if is_attention_mask(i)]
+    if len(inputs) - len(masks) != 1:
         shown = ", ".join(f"{i.name} {i.shape}" for i in inputs)
         raise InputError(source=src, field="model inputs", value=shown,
-                         reason="expected one waveform input; a model with extra inputs (sample rate, state) goes "
-                                "through source = 'python' with a forward function that supplies them")
+                         reason="expected one waveform input (plus optional attention masks); a model with other "
+                                "inputs (sample rate, state) goes through source = 'python' with a forward function "
+                                "that supplies them")
     inp = inputs[0]
     dtype = ONNX_TYPES.get(inp.type)
     if dtype is None or dtype in ("int32", "int64", "int8", "uint8"):
@@ -92,7 +100,10 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
     clip_samples = resolve_clip_samples(cfg, fixed_samples=contract.fixed_samples, source=src)
 
     def run(x: np.ndarray) -> np.ndarray:
-        return session.run([out.name], {inp.name: x})[0]
+        feed = {inp.name: x}
+        for m in masks:  # every sample is real audio: the mask is all ones, shaped like the waveform batch
+            feed[m.name] = np.ones((x.shape[0], clip_samples), dtype=ONNX_TYPES[m.type])
+        return session.run([out.name], feed)[0]
 
     forward = AdaptedForward(run, contract=contract,
                              out=OutputContract(name=out.name, shape=tuple(out.shape), dtype=ONNX_TYPES.get(
@@ -105,7 +116,9 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
     runtime = runtime_record(format="ONNX", runtime="onnxruntime", runtime_version=package_version("onnxruntime"),
                              gradients=False, adapted=forward, n_parameters=n_params, files=files,
                              notes=["Black box: ONNX Runtime gives no gradients here, so the attack uses the "
-                                    "model's decisions only."])
+                                    "model's decisions only."]
+                             + [f"Input {m.name!r} is fed all ones (every sample of every clip is audio)."
+                                for m in masks])
     return LoadedModel(forward=forward, class_labels=labels, sample_rate=cfg.sample_rate, clip_samples=clip_samples,
                        source="onnx", path=path, sha256=sha, runtime=runtime)
 
