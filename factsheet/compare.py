@@ -265,7 +265,7 @@ def _notes(old: dict, new: dict) -> list[str]:
     if old.get("dataset", {}).get("sha256") != new.get("dataset", {}).get("sha256"):
         notes.append("The two FactSheets were computed on different test sets (dataset sha256 differs): "
                      "differences mix the models and the data.")
-    if old.get("model", {}).get("sha256") == new.get("model", {}).get("sha256"):
+    if old.get("model", {}).get("sha256") and old.get("model", {}).get("sha256") == new.get("model", {}).get("sha256"):
         notes.append("Both FactSheets describe the same model file (same sha256).")
     cfg_o = (old.get("provenance") or {}).get("config", {}).get("metrics")
     cfg_n = (new.get("provenance") or {}).get("config", {}).get("metrics")

@@ -26,7 +26,7 @@ from factsheet.models.adapter import LoadedModel, load_model, make_estimator, pr
 from factsheet.performance import evaluate_performance
 
 LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras", "adversarial-robustness-toolbox",
-             "jinja2", "scikit-learn", "jsonschema", "matplotlib")
+             "jinja2", "scikit-learn", "jsonschema", "matplotlib", "onnxruntime", "ai-edge-litert")
 
 
 def load_dataset(cfg: RunConfig) -> AudioDataset:

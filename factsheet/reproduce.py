@@ -23,7 +23,9 @@ from factsheet.errors import InputError
 
 # provenance.<key> that record circumstances, not results
 CIRCUMSTANCES = ("started_at", "finished_at", "timings_s", "run_store", "git_commit", "git_dirty", "platform",
-                 "libraries", "config_path", "config_sha256")
+                 "libraries", "config_path", "config_sha256", "model_requests")
+# model.runtime.<key> that name library versions (circumstances too; the model's bytes are compared by sha256)
+RUNTIME_CIRCUMSTANCES = ("runtime_version", "keras_version")
 
 
 class _Missing:
@@ -54,6 +56,9 @@ def results_only(doc: dict) -> dict:
     """A copy of a FactSheet without the provenance fields in :data:`CIRCUMSTANCES`."""
     out = dict(doc)
     out["provenance"] = {k: v for k, v in (doc.get("provenance") or {}).items() if k not in CIRCUMSTANCES}
+    runtime = (doc.get("model") or {}).get("runtime")
+    if isinstance(runtime, dict):
+        out["model"] = dict(doc["model"], runtime={k: v for k, v in runtime.items() if k not in RUNTIME_CIRCUMSTANCES})
     return out
 
 

@@ -81,8 +81,8 @@ def keras_runtime(keras_model, *, cfg, n_classes: int, source: str, threads: int
                          reason="expected one waveform input; models with several inputs go through "
                                 "source = 'python'")
     inp = keras_model.inputs[0]
-    contract = input_contract_from_shape(tuple(inp.shape), dtype=np.dtype(inp.dtype).name, name=inp.name,
-                                         source=source)
+    contract = input_contract_from_shape(tuple(inp.shape), dtype=np.dtype(inp.dtype).name,
+                                         name=_producer_name(inp), source=source)
     # Output names from the layers that produce them: a KerasTensor's own name carries a per-process counter.
     outputs = [(_producer_name(t), tuple(t.shape)) for t in keras_model.outputs]
     index = choose_output(outputs, n_classes=n_classes, wanted=cfg.output_name, source=source)
@@ -165,5 +165,5 @@ def _with(cfg, **changes):
 def describe(path: Path) -> dict:
     """Declared inputs and outputs (for ``factsheet init``)."""
     model = load_keras_model(path)
-    return {"inputs": [(t.name, list(t.shape), np.dtype(t.dtype).name) for t in model.inputs],
+    return {"inputs": [(_producer_name(t), list(t.shape), np.dtype(t.dtype).name) for t in model.inputs],
             "outputs": [(_producer_name(t), list(t.shape), np.dtype(t.dtype).name) for t in model.outputs]}

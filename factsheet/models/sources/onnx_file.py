@@ -94,8 +94,8 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
                          reason="expected a float or int16 waveform")
     contract = input_contract_from_shape(inp.shape, dtype=dtype, name=inp.name, source=src)
     outs = session.get_outputs()
-    index = choose_output([(o.name, tuple(o.shape)) for o in outs], n_classes=len(labels), wanted=cfg.output_name,
-                          source=src)
+    index = choose_output([(o.name, tuple(o.shape or ())) for o in outs], n_classes=len(labels),
+                          wanted=cfg.output_name, source=src)
     out = outs[index]
     clip_samples = resolve_clip_samples(cfg, fixed_samples=contract.fixed_samples, source=src)
 
@@ -106,7 +106,7 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
         return session.run([out.name], feed)[0]
 
     forward = AdaptedForward(run, contract=contract,
-                             out=OutputContract(name=out.name, shape=tuple(out.shape), dtype=ONNX_TYPES.get(
+                             out=OutputContract(name=out.name, shape=tuple(out.shape or ()), dtype=ONNX_TYPES.get(
                                  out.type, out.type)),
                              output=cfg.output, pooling=cfg.pooling, max_batch=cfg.batch_size)
     n_params, external = inspect_weights(path)
