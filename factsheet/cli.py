@@ -191,14 +191,17 @@ def cmd_run(args) -> int:
     written = write_report(args.out, sheet, artefacts)
     if not args.quiet:
         p = sheet.performance
-        print(f"mAP {p.mAP:.3f}  mean AUC {p.mean_auc:.3f}  d' {p.d_prime:.3f}  "
-              f"({p.n_clips} clips, {p.n_classes_evaluated} classes)")
+        none_evaluable = "undefined: no class has both positives and negatives"
+        d_why = "infinite: mean AUC = 1, the classes are perfectly separated" if p.mean_auc == 1 else none_evaluable
+        print(f"mAP {_shown(p.mAP, why=none_evaluable)}  mean AUC {_shown(p.mean_auc, why=none_evaluable)}  "
+              f"d' {_shown(p.d_prime, why=d_why)}  ({p.n_clips} clips, {p.n_classes_evaluated} classes)")
         rob = sheet.robustness
         if rob.status == "evaluated":
             for norm, block in rob.hopskipjump.items():
                 med = next((r for r in block["percentiles"] if r["percentile"] == 50.0), None)
-                shown = "" if med is None or med["value_int16"] is None else \
-                    f", median {med['value_int16']:.1f} (16-bit PCM), SNR {med['snr_db']:.1f} dB"
+                shown = "" if med is None else (
+                    f", median {_shown(med['value_int16'], 1, why='infinite: fewer than half the clips fooled')} "
+                    f"(16-bit PCM), SNR {_shown(med['snr_db'], 1, why='undefined')} dB")
                 print(f"HopSkipJump {norm}: {block['n_success']}/{block['n_attacked']} clips fooled{shown}")
             rs = sheet.provenance.run_store
             print(f"attack: {sheet.provenance.timings_s['robustness']:.1f} s with {rs['workers']} workers "
@@ -210,6 +213,11 @@ def cmd_run(args) -> int:
         _print_completeness(empty_prose_fields(sheet.to_dict()))
         print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _shown(value, digits: int = 3, *, why: str) -> str:
+    """A number for the summary line, or "undefined (why)" where the FactSheet holds null."""
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and value == value else f"undefined ({why})"
 
 
 def cmd_reproduce(args) -> int:
