@@ -115,14 +115,11 @@ def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int,
     import warnings
 
     warnings.filterwarnings("ignore")
-    from factsheet.cli import import_tensorflow_quietly
+    from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
 
     import_tensorflow_quietly()
     if threads is not None:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        set_tensorflow_threads(threads)
     from factsheet.models.adapter import load_from_spec, make_estimator
 
     model = load_from_spec(model_spec, threads=threads)

@@ -71,7 +71,7 @@ def load_demo_inputs(*, config: str | Path, n_clips: int, norms: tuple[str, ...]
 
     ``overrides`` replace :class:`attacks.runner.AttackSettings` fields (e.g. ``iterations``).
     """
-    from factsheet.cli import import_tensorflow_quietly
+    from factsheet.models.tf_runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from attacks.robustness import settings_from_config

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from factsheet.models.tf_runtime import import_tensorflow_quietly  # noqa: F401  (also the public name here)
+
 EPILOG = """\
 commands:
   run        evaluate a model on a dataset and write factsheet.json / .html / .md,
@@ -132,27 +134,6 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, default=None, metavar="DIR",
                          help="write compare.md and compare.html into DIR (created if missing)")
     return p
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CPU-feature notes) kept off stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
-
-    warnings.filterwarnings("ignore", message="PyTorch not found")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def check_out_folder(path: Path) -> None:
@@ -324,9 +305,33 @@ def cmd_import_max(args) -> int:
 
 
 def cmd_gate(args) -> int:
-    from factsheet.gate import cmd_gate as run_gate
+    """``factsheet gate``: evaluate, print the table, write ``--junit`` / ``--summary``; 0 or 1."""
+    from factsheet.document import load_factsheet
+    from factsheet.errors import InputError
+    from factsheet.gate import evaluate_policy, load_policy, render_junit, render_summary, render_table
+    from factsheet.render import atomic_write_text
 
-    return run_gate(args)
+    for flag, path in (("--junit", args.junit), ("--summary", args.summary)):
+        if path is not None and Path(path).is_dir():
+            raise InputError(source=flag, value=str(path), reason="is a folder; give a file name")
+    policy = load_policy(args.policy)
+    doc = load_factsheet(args.factsheet)
+    baseline = load_factsheet(args.baseline) if args.baseline is not None else None
+    report = evaluate_policy(policy=policy, doc=doc, source=str(args.factsheet), baseline=baseline,
+                             baseline_source=None if args.baseline is None else str(args.baseline))
+    outputs = {}
+    if args.junit is not None:
+        outputs[Path(args.junit)] = render_junit(report)
+    if args.summary is not None:
+        outputs[Path(args.summary)] = render_summary(report)
+    for path, text in outputs.items():
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise InputError(source=str(path), reason=f"cannot write: {exc.strerror or exc}") from None
+    print(render_table(report), end="")
+    return report.exit_code
+
 
 
 def cmd_compare(args) -> int:

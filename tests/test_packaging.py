@@ -26,7 +26,9 @@ def test_wheel_contents(wheel):
     for need in ("factsheet/_templates/factsheet.html.j2", "factsheet/_templates/factsheet.md.j2",
                  "factsheet/schema/factsheet-1.0.0.schema.json", "factsheet/models/default/demo_classifier.keras",
                  "factsheet/models/default/demo_classifier.json",
-                 "factsheet/models/default/class_labels_indices.csv", "attacks/__init__.py"):
+                 "factsheet/models/default/class_labels_indices.csv", "attacks/__init__.py",
+                 "factsheet/models/sources/__init__.py", "factsheet/models/sources/onnx_file.py",
+                 "factsheet/models/max_audio.py", "factsheet/models/http_model.py", "factsheet/init_config.py"):
         assert need in names, need
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from factsheet.datasets.base import read_class_labels
 from factsheet.errors import InputError
+from factsheet.models.tf_runtime import set_tensorflow_threads
 from factsheet.models.sources.base import (AdaptedForward, LoadedModel, OutputContract, choose_output, file_sha256,
                                            first_line, input_contract_from_shape, package_version,
                                            read_model_labels, resolve_clip_samples, runtime_record)
@@ -75,7 +76,7 @@ def keras_runtime(keras_model, *, cfg, n_classes: int, source: str, threads: int
     import tensorflow as tf
 
     if threads:
-        _set_tf_threads(threads)
+        set_tensorflow_threads(threads)
     if len(keras_model.inputs) != 1:
         raise InputError(source=source, field="model inputs", value=len(keras_model.inputs),
                          reason="expected one waveform input; models with several inputs go through "
@@ -112,16 +113,6 @@ def keras_runtime(keras_model, *, cfg, n_classes: int, source: str, threads: int
 def _producer_name(tensor) -> str:
     history = getattr(tensor, "_keras_history", None)
     return history.operation.name if history is not None else tensor.name
-
-
-def _set_tf_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # already initialised in this process: keep its setting
-        pass
 
 
 def load(cfg, *, threads: int | None = None) -> LoadedModel:

@@ -22,12 +22,10 @@ from factsheet.models.sources.base import (AdaptedForward, LoadedModel, OutputCo
 
 def load(cfg, *, threads: int | None = None) -> LoadedModel:
     """``source = "savedmodel"``: ``[model] path`` is the SavedModel folder (with ``saved_model.pb``)."""
-    from factsheet.cli import import_tensorflow_quietly
+    from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
 
     import_tensorflow_quietly()
     import tensorflow as tf
-
-    from factsheet.models.sources.keras_file import _set_tf_threads
 
     path = Path(cfg.path)
     src = str(path)
@@ -35,7 +33,7 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
     if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
         raise InputError(source=src, field="saved_model.pb", reason="not a SavedModel folder (no saved_model.pb)")
     if threads:
-        _set_tf_threads(threads)
+        set_tensorflow_threads(threads)
     try:
         obj = tf.saved_model.load(str(path))
     except Exception as exc:  # noqa: BLE001 - a corrupt or unsupported folder is bad input
@@ -126,7 +124,7 @@ def _count_variables(folder: Path) -> int | None:
 
 def describe(path: Path, *, signature: str = "serving_default") -> dict:
     """Declared inputs and outputs of one signature (for ``factsheet init``)."""
-    from factsheet.cli import import_tensorflow_quietly
+    from factsheet.models.tf_runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf

@@ -27,7 +27,7 @@ def open_interpreter(path: Path, *, threads: int | None):
         runtime, version = "ai-edge-litert", package_version("ai-edge-litert")
     except ImportError:
         try:
-            from factsheet.cli import import_tensorflow_quietly
+            from factsheet.models.tf_runtime import import_tensorflow_quietly
 
             import_tensorflow_quietly()
             import tensorflow as tf
