@@ -6,28 +6,22 @@ JSON-able dict (``robustness.hopskipjump.l2`` / ``.linf`` ...) and the SVG plots
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
-from attacks.runner import AttackSettings, make_tasks, run_tasks, select_clips, store_path
+from attacks.runner import make_tasks, run_tasks, select_clips, store_path
 from attacks.store import RunStore, run_key_for
+from factsheet.config import RobustnessConfig
 from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
 from factsheet.render import figure_svg
 
 NORM_TITLES = {"l2": "L2", "linf": "L-infinity"}
 
 
-def settings_from_config(rc) -> AttackSettings:
-    """:class:`AttackSettings` from a :class:`factsheet.config.RobustnessConfig`."""
-    fields = {f.name for f in dataclasses.fields(AttackSettings)}
-    return AttackSettings(**{k: v for k, v in dataclasses.asdict(rc).items() if k in fields})
-
-
 def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, dataset, scores: np.ndarray,
-                        settings: AttackSettings, out_dir: Path, workers: int, dataset_sha256: str,
+                        settings: RobustnessConfig, out_dir: Path, workers: int, dataset_sha256: str,
                         n_bootstrap: int, confidence: float, bootstrap_seed: int,
                         group_columns: list[str] | None = None, progress: bool = False) -> tuple[dict, dict]:
     """Run (or resume) the attacks and build the section.
@@ -42,7 +36,8 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     dataset : AudioDataset
     scores : ndarray, shape (n_clips, n_classes)
         The model's scores on ``waveforms`` (clip selection and init candidates use them).
-    settings : AttackSettings
+    settings : factsheet.config.RobustnessConfig
+        Validated ``[robustness]`` section (``enabled`` and ``workers`` are not read here).
     out_dir : Path
         Where the run store ``attack_runs.sqlite`` lives (resume).
     workers : int
@@ -66,7 +61,7 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     rows = select_clips(labels=dataset.labels, scores=scores, n_clips=settings.n_clips, seed=settings.seed)
     clip_ids = [str(c) for c in dataset.metadata["clip_id"]]
     tasks = make_tasks(rows=rows, clip_ids=clip_ids, scores=scores, settings=settings)
-    key_material = {"settings": dataclasses.asdict(settings), "model_sha256": model.sha256, **_model_key(model),
+    key_material = {"settings": settings.results_settings(), "model_sha256": model.sha256, **_model_key(model),
                     "clip_samples": int(waveforms.shape[1]), "dataset_sha256": dataset_sha256,
                     "clips": [clip_ids[r] for r in rows], "art": _art_version()}
     key = run_key_for(key_material)
@@ -101,7 +96,7 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
     section = {
         "status": "evaluated",
         "definitions": dict(DEFINITIONS),
-        "settings": {**_public_settings(settings), "art_version": _art_version(),
+        "settings": {**settings.results_settings(), "art_version": _art_version(),
                      "selection": ("class-stratified random sample, reproducible from the seed, of the clips whose "
                                    "top-1 class is among their true labels; the attacked (escaped) class is that "
                                    "top-1 class"),
@@ -145,13 +140,6 @@ def default_group_columns(meta) -> list[str]:
         if not pd.api.types.is_numeric_dtype(meta[c]) or meta[c].nunique() <= 5:
             out.append(c)
     return out
-
-
-def _public_settings(s: AttackSettings) -> dict:
-    d = dataclasses.asdict(s)
-    d["norms"] = list(s.norms)
-    d["percentiles"] = list(s.percentiles)
-    return d
 
 
 def _art_version() -> str:

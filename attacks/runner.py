@@ -17,29 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from factsheet.config import RobustnessConfig
+
 NORMS = {"l2": 2, "linf": np.inf}
-
-
-@dataclass(frozen=True)
-class AttackSettings:
-    """What the attack runs with (the config's ``[robustness]`` section, validated)."""
-
-    norms: tuple[str, ...] = ("l2", "linf")
-    iterations: int = 10
-    k: int = 11
-    n_clips: int = 64
-    init_eval: int = 100
-    max_eval: int = 10000
-    init_size: int = 100
-    batch_size: int = 512
-    seed: int = 0
-    max_queries_per_clip: int = 50000
-    max_seconds_per_clip: float = 300.0
-    mode: str = "exact"
-    targeted: bool = False
-    init_candidates: int = 8
-    blend_steps: int = 10
-    percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +58,7 @@ def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: 
     return np.sort(np.asarray(chosen, dtype=int))
 
 
-def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, settings: AttackSettings) -> list[Task]:
+def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, settings: RobustnessConfig) -> list[Task]:
     """One task per (clip, norm), each with a seed and init candidates (real clips of another top-1 class).
 
     Targeted: the target is a seeded random choice among the other classes that are some clip's
@@ -124,7 +104,7 @@ def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int,
 
     model = load_from_spec(model_spec, threads=threads)
     _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), clips=clips, top1=top1,
-                   settings=AttackSettings(**settings), stats=model.stats)
+                   settings=RobustnessConfig(**settings), stats=model.stats)
 
 
 def run_task(task: Task) -> tuple[Task, dict]:
@@ -178,7 +158,7 @@ def _run_task(task: Task) -> tuple[Task, dict]:
     from attacks.hsj import attack_clip, make_init
 
     w = _WORKER
-    s: AttackSettings = w["settings"]
+    s: RobustnessConfig = w["settings"]
     est = w["estimator"]
     clip = w["clips"][task.row]
     t0 = time.perf_counter()
@@ -211,7 +191,7 @@ def _run_task(task: Task) -> tuple[Task, dict]:
 # -- orchestration --------------------------------------------------------------------
 
 def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top1: np.ndarray,
-              settings: AttackSettings, store, workers: int, progress: bool = False,
+              settings: RobustnessConfig, store, workers: int, progress: bool = False,
               requests: dict | None = None) -> dict[tuple[str, str], dict]:
     """Run the tasks not yet in ``store``; returns every task's record keyed by (norm, clip_id).
 

@@ -61,7 +61,7 @@ class DemoInputs:
     estimator: object
     waveforms: np.ndarray
     top1: np.ndarray
-    settings: object  # attacks.runner.AttackSettings
+    settings: object  # factsheet.config.RobustnessConfig
     tasks: list
     clip_ids: list
 
@@ -69,12 +69,11 @@ class DemoInputs:
 def load_demo_inputs(*, config: str | Path, n_clips: int, norms: tuple[str, ...], **overrides) -> DemoInputs:
     """Load the demo config's data and settings; select ``n_clips`` correctly classified clips.
 
-    ``overrides`` replace :class:`attacks.runner.AttackSettings` fields (e.g. ``iterations``).
+    ``overrides`` replace :class:`factsheet.config.RobustnessConfig` fields (e.g. ``iterations``).
     """
     from factsheet.models.tf_runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from attacks.robustness import settings_from_config
     from attacks.runner import make_tasks, select_clips
     from factsheet.config import load_config
     from factsheet.datasets.base import fit_length
@@ -82,7 +81,7 @@ def load_demo_inputs(*, config: str | Path, n_clips: int, norms: tuple[str, ...]
     from factsheet.pipeline import load_dataset
 
     cfg = load_config(config)
-    settings = dataclasses.replace(settings_from_config(cfg.robustness), norms=tuple(norms), n_clips=n_clips,
+    settings = dataclasses.replace(cfg.robustness, norms=tuple(norms), n_clips=n_clips,
                                    **overrides)
     model = load_default_model()
     est = make_estimator(model, wrapper="blackbox")

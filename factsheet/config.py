@@ -102,7 +102,14 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class RobustnessConfig:
-    """HopSkipJump (ART) settings; see :class:`attacks.runner.AttackSettings`."""
+    """HopSkipJump (ART) settings: what :func:`attacks.robustness.evaluate_robustness` takes.
+
+    Every field but ``enabled`` and ``workers`` decides the results (they are the attack's
+    run key and the FactSheet's ``robustness.settings``); those two only decide whether and how
+    the run goes. ``init_candidates``: real clips of another class tried as starting points
+    (0: ART's own random search); ``blend_steps``: binary-search steps blending such a clip
+    towards the clean one.
+    """
 
     enabled: bool = False
     norms: tuple[str, ...] = ("l2", "linf")
@@ -118,8 +125,18 @@ class RobustnessConfig:
     max_seconds_per_clip: float = 300.0
     mode: Literal["exact", "fast"] = "exact"
     targeted: bool = False
+    init_candidates: int = 8
+    blend_steps: int = 10
     percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
     workers: int = 0
+
+    #: fields that steer the run, not its results
+    RUN_ONLY: typing.ClassVar[tuple[str, ...]] = ("enabled", "workers")
+
+    def results_settings(self) -> dict:
+        """JSON-able fields that decide the results (all but :attr:`RUN_ONLY`), in declaration order."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+                if k not in self.RUN_ONLY}
 
 
 @dataclass(frozen=True)
@@ -313,6 +330,10 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
         bad("robustness.k", r.k, "must be >= 1 (the iteration at which fitted curves are evaluated)")
     if r.max_eval < r.init_eval:
         bad("robustness.max_eval", r.max_eval, f"must be >= robustness.init_eval ({r.init_eval})")
+    if r.init_candidates < 0:
+        bad("robustness.init_candidates", r.init_candidates, "must be >= 0 (0: ART's random start)")
+    if r.blend_steps < 1:
+        bad("robustness.blend_steps", r.blend_steps, "must be >= 1")
     if r.max_seconds_per_clip <= 0:
         bad("robustness.max_seconds_per_clip", r.max_seconds_per_clip, "must be > 0")
     if r.workers < 0:

@@ -29,7 +29,8 @@ import pytest
 
 import attacks.hsj as hsj
 from attacks.hsj import FastRecordingHopSkipJump, attack_clip, make_init
-from attacks.runner import AttackSettings, make_tasks, select_clips
+from attacks.runner import make_tasks, select_clips
+from factsheet.config import RobustnessConfig
 from factsheet.datasets.base import fit_length
 from factsheet.datasets.synthetic import make_synthetic
 from factsheet.models.adapter import load_default_model, make_estimator
@@ -60,7 +61,7 @@ def setup():
     rows = select_clips(labels=ds.labels, scores=scores, n_clips=N_CLIPS, seed=0)
     assert len(rows) == N_CLIPS
     tasks = make_tasks(rows=rows, clip_ids=list(ds.metadata["clip_id"]), scores=scores,
-                       settings=AttackSettings(norms=tuple(NORMS), init_candidates=8))
+                       settings=RobustnessConfig(norms=tuple(NORMS), init_candidates=8))
     top1 = np.argmax(scores, axis=1)
     inits = {}
     for t in tasks:  # exactly as attacks.runner.run_task builds it

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from attacks.curves import percentiles_with_failures
-from attacks.runner import AttackSettings, make_tasks, select_clips
+from attacks.runner import make_tasks, select_clips
+from factsheet.config import RobustnessConfig
 from attacks.summary import distance_matrix, group_robustness, summarise_norm, wilson_interval
 
 
@@ -48,7 +49,7 @@ def test_select_clips_is_stratified_correct_and_reproducible():
 def test_tasks_have_distinct_seeds_and_valid_candidates():
     rng = np.random.default_rng(1)
     scores = rng.random((50, 4))
-    s = AttackSettings(n_clips=10, seed=5)
+    s = RobustnessConfig(n_clips=10, seed=5)
     rows = np.arange(10)
     tasks = make_tasks(rows=rows, clip_ids=[f"c{i}" for i in range(50)], scores=scores, settings=s)
     assert len(tasks) == 20 and len({t.seed for t in tasks}) == 20
