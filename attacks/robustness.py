@@ -13,24 +13,22 @@ import numpy as np
 
 from attacks.runner import make_tasks, run_tasks, select_clips, store_path
 from attacks.store import RunStore, run_key_for
-from factsheet.config import RobustnessConfig
+from factsheet.config import MetricsConfig, RobustnessConfig
 from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
 from factsheet.render import figure_svg
 
 NORM_TITLES = {"l2": "L2", "linf": "L-infinity"}
 
 
-def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, dataset, scores: np.ndarray,
-                        settings: RobustnessConfig, out_dir: Path, workers: int, dataset_sha256: str,
-                        n_bootstrap: int, confidence: float, bootstrap_seed: int,
-                        group_columns: list[str] | None = None, progress: bool = False) -> tuple[dict, dict]:
+def evaluate_robustness(*, model, waveforms: np.ndarray, dataset, scores: np.ndarray, settings: RobustnessConfig,
+                        bootstrap: MetricsConfig, out_dir: Path, workers: int, dataset_sha256: str,
+                        group_columns: list[str] | None = None, progress: bool = False) -> tuple[dict, dict, dict]:
     """Run (or resume) the attacks and build the section.
 
     Parameters
     ----------
     model : LoadedModel
-    model_spec : dict
-        :func:`factsheet.models.adapter.model_spec` of ``model``, for worker processes.
+        Worker processes reload it from ``model.spec``.
     waveforms : ndarray, shape (n_clips, n_samples)
         Clips at the model's input length, float32 in [-1, 1].
     dataset : AudioDataset
@@ -42,9 +40,9 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
         Where the run store ``attack_runs.sqlite`` lives (resume).
     workers : int
         Worker processes (1: in this process).
+    bootstrap : factsheet.config.MetricsConfig
+        Resamples, confidence and seed of the percentile and group-median intervals.
     dataset_sha256 : str
-    n_bootstrap, confidence, bootstrap_seed
-        Bootstrap for percentile and group-median CIs.
     group_columns : list of str, optional
         Metadata columns for per-group robustness (default: every text column and ``n_events``).
 
@@ -71,7 +69,7 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
         ignored = sum(store.other_run_keys().values())
         before = sum(len(store.done(norm=n)) for n in settings.norms)
         requests: dict = {}
-        done = run_tasks(tasks=tasks, model_spec=model_spec, waveforms=waveforms, top1=np.argmax(scores, axis=1),
+        done = run_tasks(tasks=tasks, model_spec=model.spec, waveforms=waveforms, top1=np.argmax(scores, axis=1),
                          settings=settings, store=store, workers=workers, progress=progress, requests=requests)
     names = [c.display_name for c in dataset.class_labels]
     true_labels = [[names[j] for j in np.flatnonzero(dataset.labels[r])] for r in rows]
@@ -85,13 +83,14 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
             rec.update(label_name=names[rec["label"]], true_labels=true_labels[i],
                        target_name=None if rec.get("target") is None else names[rec["target"]])
             records.append(rec)
+        intervals = {"n_bootstrap": bootstrap.bootstrap_resamples, "confidence": bootstrap.confidence,
+                     "seed": bootstrap.seed}
         per_norm[norm] = summarise_norm(records, norm=norm, iterations=settings.iterations, k=settings.k,
-                                        percentiles=list(settings.percentiles), n_bootstrap=n_bootstrap,
-                                        confidence=confidence, seed=bootstrap_seed)
+                                        percentiles=list(settings.percentiles), **intervals)
         groups = {"class": [rec["label_name"] for rec in records]}
         groups.update({c: meta[c].tolist() for c in columns})
         by_group[norm] = group_robustness(records, groups=groups, norm=norm, iterations=settings.iterations,
-                                          n_bootstrap=n_bootstrap, confidence=confidence, seed=bootstrap_seed)
+                                          **intervals)
         per_norm[norm]["by_group"] = by_group[norm]
     section = {
         "status": "evaluated",
@@ -103,8 +102,8 @@ def evaluate_robustness(*, model, model_spec: dict, waveforms: np.ndarray, datas
                      "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "
                                         "blended towards the clean clip by binary search (x_adv_init); ART's own "
                                         "random search only when no such clip exists"),
-                     "n_selected": int(len(rows)), "confidence": float(confidence),
-                     "n_bootstrap": int(n_bootstrap)},
+                     "n_selected": int(len(rows)), "confidence": float(bootstrap.confidence),
+                     "n_bootstrap": int(bootstrap.bootstrap_resamples)},
         "hopskipjump": per_norm,
     }
     plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}

@@ -166,14 +166,12 @@ def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, datas
     from attacks.robustness import evaluate_robustness
     from attacks.runner import default_workers
     from factsheet.document import RobustnessSection
-    from factsheet.models.adapter import model_spec
 
     n_workers = workers if workers else (cfg.robustness.workers or default_workers())
     section, plots, run_info = evaluate_robustness(
-        model=model, model_spec=model_spec(model), waveforms=waveforms, dataset=dataset, scores=scores,
-        settings=cfg.robustness, out_dir=Path(out_dir or "."), workers=n_workers,
-        dataset_sha256=dataset.sha256(), n_bootstrap=cfg.metrics.bootstrap_resamples,
-        confidence=cfg.metrics.confidence, bootstrap_seed=cfg.metrics.seed, progress=progress)
+        model=model, waveforms=waveforms, dataset=dataset, scores=scores, settings=cfg.robustness,
+        bootstrap=cfg.metrics, out_dir=Path(out_dir or "."), workers=n_workers, dataset_sha256=dataset.sha256(),
+        progress=progress)
     return RobustnessSection(**section), plots, run_info
 
 
