@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from factsheet.metrics import finite_or_none
+
 from attacks.curves import CRITERION, FORMULAS, bootstrap_percentile_ci, fit_percentile_table, \
     percentiles_with_failures
 
@@ -57,11 +59,6 @@ def snr_db_from_relative(rel: np.ndarray | float) -> np.ndarray | float:
     """``-20 log10(rel)``; ``-inf`` for a failed clip (``rel = inf``)."""
     with np.errstate(divide="ignore"):
         return -20.0 * np.log10(rel)
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -113,13 +110,13 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
         for i, p in enumerate(q):
             f = fits[i]
             rows.append({
-                "percentile": float(p), "value": _num(at_t[i]), "value_int16": _num(at_t[i] * INT16_SCALE),
-                "ci_low": _num(lo[i]), "ci_high": _num(hi[i]),
-                "snr_db": _num(snr_db_from_relative(rel_t[i])),
-                "fitted_at_k": _num(f.value_at_k) if f.value_at_k is not None else None,
-                "fitted_at_k_int16": (_num(f.value_at_k * INT16_SCALE) if f.value_at_k is not None else None),
+                "percentile": float(p), "value": finite_or_none(at_t[i]), "value_int16": finite_or_none(at_t[i] * INT16_SCALE),
+                "ci_low": finite_or_none(lo[i]), "ci_high": finite_or_none(hi[i]),
+                "snr_db": finite_or_none(snr_db_from_relative(rel_t[i])),
+                "fitted_at_k": finite_or_none(f.value_at_k) if f.value_at_k is not None else None,
+                "fitted_at_k_int16": (finite_or_none(f.value_at_k * INT16_SCALE) if f.value_at_k is not None else None),
                 "fit_family": f.family, "fit_reason": f.reason, "fit": f.to_dict(),
-                "series": [_num(v) for v in series[i]],
+                "series": [finite_or_none(v) for v in series[i]],
             })
     low, high = wilson_interval(n_success, n, confidence=confidence)
     return {
@@ -164,16 +161,16 @@ def group_robustness(records: list[dict], *, groups: dict[str, list], norm: str,
             sel = values == g
             d, r = dist[sel], rel[sel]
             row = {"column": column, "group": g, "n": int(sel.sum()), "n_success": int(np.isfinite(d).sum()),
-                   "median": _num(percentiles_with_failures(d, percentiles=50.0)),
-                   "median_snr_db": _num(snr_db_from_relative(percentiles_with_failures(r, percentiles=50.0)))}
+                   "median": finite_or_none(percentiles_with_failures(d, percentiles=50.0)),
+                   "median_snr_db": finite_or_none(snr_db_from_relative(percentiles_with_failures(r, percentiles=50.0)))}
             if n_bootstrap > 0 and sel.sum() > 1:
                 lo, hi = bootstrap_percentile_ci(d, percentiles=[50.0], n_resamples=n_bootstrap,
                                                  confidence=confidence, seed=seed)
                 rlo, rhi = bootstrap_percentile_ci(r, percentiles=[50.0], n_resamples=n_bootstrap,
                                                    confidence=confidence, seed=seed)
-                row.update(median_ci={"low": _num(lo[0]), "high": _num(hi[0])},
-                           median_snr_db_ci={"low": _num(snr_db_from_relative(rhi[0])),
-                                             "high": _num(snr_db_from_relative(rlo[0]))})
+                row.update(median_ci={"low": finite_or_none(lo[0]), "high": finite_or_none(hi[0])},
+                           median_snr_db_ci={"low": finite_or_none(snr_db_from_relative(rhi[0])),
+                                             "high": finite_or_none(snr_db_from_relative(rlo[0]))})
             else:
                 row.update(median_ci=None, median_snr_db_ci=None)
             out.append(row)

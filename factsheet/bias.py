@@ -10,15 +10,14 @@ intervals.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
 from factsheet.datasets.base import ClassLabel
-from factsheet.metrics import _rank, _resample_indices
+from factsheet.metrics import _rank, _resample_indices, finite_or_none
 from factsheet.render import figure_svg
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
@@ -265,11 +264,6 @@ def group_level(point: dict, reps: dict, classes: np.ndarray) -> dict[str, tuple
     return out
 
 
-def _num(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _p_value(difference: float, replicates: np.ndarray, *, tolerance: float) -> float:
     """Two-sided p-value of H0: |difference| <= tolerance, from the normal approximation to the
     bootstrap distribution of the difference (its standard deviation as the standard error).
@@ -297,7 +291,7 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, floa
 
 def _metric(value, reps: np.ndarray, confidence: float) -> dict:
     lo, hi = _interval(reps, confidence) if reps.size else (None, None)
-    return {"value": _num(value), "ci_low": lo, "ci_high": hi}
+    return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
 
 
 def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group: str, reference: str,
@@ -310,8 +304,8 @@ def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = value / ref_value if ref_value else float("nan")
     return {"metric": metric, "class": cls, "columns": list(columns), "group": group, "reference": reference,
-            "value": _num(value), "reference_value": _num(ref_value), "difference": _num(value - ref_value),
-            "ratio": _num(ratio), "ci_low": lo, "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
+            "value": finite_or_none(value), "reference_value": finite_or_none(ref_value), "difference": finite_or_none(value - ref_value),
+            "ratio": finite_or_none(ratio), "ci_low": lo, "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
             "insufficient_evidence": False, "n": int(n), "n_reference": int(n_ref)}
 
 
@@ -368,7 +362,7 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
 
             metrics["accuracy"] = _metric(point[gi]["accuracy"], reps[gi]["accuracy"], conf)
             rep = single_label_report(np.argmax(y[g.mask], axis=1), top1[g.mask], n_classes=len(names))
-            metrics["macro_f1"] = {"value": _num(rep.macro_f1), "ci_low": None, "ci_high": None}
+            metrics["macro_f1"] = {"value": finite_or_none(rep.macro_f1), "ci_low": None, "ci_high": None}
         group_rows.append({"columns": list(g.columns), "group": g.name, "n": n, "insufficient_evidence": insufficient,
                            "classes": [names[j] for j in np.flatnonzero(classes)], "metrics": metrics,
                            "robustness": rob_groups.get((g.columns, g.name), {})})
@@ -524,7 +518,7 @@ def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, setti
         if gi not in vals or not k or not np.isfinite(va - vr):
             rows.append({"metric": metric, "class": cls, "columns": list(spec), "group": groups[gi].name,
                          "reference": groups[ref].name, "n_classes": int(k), "value": None,
-                         "reference_value": _num(vals[ref]), "difference": None, "ratio": None, "ci_low": None,
+                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None, "ci_low": None,
                          "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
                          "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
             continue
@@ -550,8 +544,8 @@ def _per_class(y, y_score, class_labels, robustness, settings) -> list[dict]:
     for j, c in enumerate(class_labels):
         r = rob.get(c.display_name, {})
         rows.append({"label": c.display_name, "category": c.category, "support": int(m.support[j]),
-                     "ap": _num(m.per_class_ap[j]), "auc": _num(m.per_class_auc[j]),
-                     "d_prime": _num(m.per_class_d_prime[j]),
+                     "ap": finite_or_none(m.per_class_ap[j]), "auc": finite_or_none(m.per_class_auc[j]),
+                     "d_prime": finite_or_none(m.per_class_d_prime[j]),
                      "robustness": {norm: {"n_attacked": g["n"], "median_int16": (None if g["median"] is None
                                                                                   else g["median"] * 32768.0),
                                            "median_snr_db": g["median_snr_db"]} for norm, g in r.items()},

@@ -19,6 +19,8 @@ ties grouped by distinct score) and per-class AUC equals ``roc_auc_score`` per c
 
 from __future__ import annotations
 
+import math
+
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +39,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_tagging_ci",
     "d_prime",
+    "finite_or_none",
     "is_single_label",
     "roc_auc",
     "single_label_report",
@@ -49,6 +52,12 @@ TAGGING_STATISTICS: tuple[str, ...] = ("mAP", "mean_auc", "d_prime", "mean_class
 # Elements (rows x clips) handled per block by the vectorised kernels: large enough to
 # amortise numpy's per-call overhead, small enough that the temporaries stay in cache.
 _BLOCK_ELEMENTS = 1 << 18
+
+
+def finite_or_none(x) -> float | None:
+    """``float(x)``, or ``None`` when it is NaN or infinite (how the FactSheet JSON stores an undefined number)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 # --------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import numpy as np
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.document import ClassPerformance, Interval, PerformanceSection
-from factsheet.metrics import (bootstrap_tagging_ci, is_single_label, single_label_report, tagging_metrics)
+from factsheet.metrics import (bootstrap_tagging_ci, finite_or_none, is_single_label, single_label_report,
+                               tagging_metrics)
 
 DEFINITIONS = {
     "AP": ("Average precision of one class: the mean, over its positive clips, of the precision among all clips "
@@ -25,11 +26,6 @@ DEFINITIONS = {
     "ci": ("Percentile bootstrap interval: clips resampled with replacement, each replicate re-applies the "
            "evaluated-class rule; replicates with a non-finite value are dropped and counted (n_used)."),
 }
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
@@ -55,21 +51,21 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
     names = ["mAP", "mean_auc", "d_prime", "mean_class_d_prime"]
     if n_bootstrap > 0:
         cis = bootstrap_tagging_ci(y_true, y_score, n_resamples=n_bootstrap, confidence=confidence, seed=seed)
-        ci = {k: Interval(low=_num(cis[k].low), high=_num(cis[k].high), n_used=cis[k].n_used) for k in names}
+        ci = {k: Interval(low=finite_or_none(cis[k].low), high=finite_or_none(cis[k].high), n_used=cis[k].n_used) for k in names}
     else:
         ci = {k: None for k in names}
     per_class = [
         ClassPerformance(label=c.display_name, index=c.index, category=c.category, support=int(m.support[j]),
-                         evaluable=bool(m.evaluable[j]), ap=_num(m.per_class_ap[j]), auc=_num(m.per_class_auc[j]),
-                         d_prime=_num(m.per_class_d_prime[j]))
+                         evaluable=bool(m.evaluable[j]), ap=finite_or_none(m.per_class_ap[j]), auc=finite_or_none(m.per_class_auc[j]),
+                         d_prime=finite_or_none(m.per_class_d_prime[j]))
         for j, c in enumerate(class_labels)
     ]
     single = None
     if is_single_label(y_true):
         single = _single_label_section(y_true, y_score, class_labels)
     return PerformanceSection(
-        status="evaluated", definitions=dict(DEFINITIONS), n_clips=int(y_true.shape[0]), mAP=_num(m.mAP),
-        mean_auc=_num(m.mean_auc), d_prime=_num(m.d_prime), mean_class_d_prime=_num(m.mean_class_d_prime),
+        status="evaluated", definitions=dict(DEFINITIONS), n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
+        mean_auc=finite_or_none(m.mean_auc), d_prime=finite_or_none(m.d_prime), mean_class_d_prime=finite_or_none(m.mean_class_d_prime),
         confidence=float(confidence), n_bootstrap=int(n_bootstrap), ci=ci,
         n_classes_evaluated=int(m.evaluable.sum()), n_classes_excluded=int(m.n_excluded),
         excluded_classes=[c.display_name for j, c in enumerate(class_labels) if not m.evaluable[j]],
