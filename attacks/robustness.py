@@ -122,8 +122,8 @@ def _model_key(model) -> dict:
     """
     spec = model.spec.get("config", {})
     adapted = {k: spec.get(k) for k in ("source", "output", "pooling", "output_name", "signature", "url", "entry")}
-    if spec.get("source", "default") in ("default", "keras") and spec.get("output", "probabilities") == "probabilities" \
-            and spec.get("output_name") is None:
+    plain = spec.get("output", "probabilities") == "probabilities" and spec.get("output_name") is None
+    if spec.get("source", "default") in ("default", "keras") and plain:
         return {}
     return {"model_adaptation": adapted}
 

@@ -110,7 +110,8 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
         for i, p in enumerate(q):
             f = fits[i]
             rows.append({
-                "percentile": float(p), "value": finite_or_none(at_t[i]), "value_int16": finite_or_none(at_t[i] * INT16_SCALE),
+                "percentile": float(p), "value": finite_or_none(at_t[i]),
+                "value_int16": finite_or_none(at_t[i] * INT16_SCALE),
                 "ci_low": finite_or_none(lo[i]), "ci_high": finite_or_none(hi[i]),
                 "snr_db": finite_or_none(snr_db_from_relative(rel_t[i])),
                 "fitted_at_k": finite_or_none(f.value_at_k) if f.value_at_k is not None else None,
@@ -162,7 +163,8 @@ def group_robustness(records: list[dict], *, groups: dict[str, list], norm: str,
             d, r = dist[sel], rel[sel]
             row = {"column": column, "group": g, "n": int(sel.sum()), "n_success": int(np.isfinite(d).sum()),
                    "median": finite_or_none(percentiles_with_failures(d, percentiles=50.0)),
-                   "median_snr_db": finite_or_none(snr_db_from_relative(percentiles_with_failures(r, percentiles=50.0)))}
+                   "median_snr_db": finite_or_none(
+                       snr_db_from_relative(percentiles_with_failures(r, percentiles=50.0)))}
             if n_bootstrap > 0 and sel.sum() > 1:
                 lo, hi = bootstrap_percentile_ci(d, percentiles=[50.0], n_resamples=n_bootstrap,
                                                  confidence=confidence, seed=seed)

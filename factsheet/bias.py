@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from factsheet.datasets.base import ClassLabel
+from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.metrics import _rank, _resample_indices, finite_or_none
 from factsheet.render import figure_svg
 
@@ -24,24 +25,6 @@ GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
 TESTED_GROUP_METRICS = ("mAP", "mean_auc")  # d' is a monotone function of mean AUC: testing it would double-count
 CLASS_METRICS = ("ap", "auc")
 _BLOCK_ELEMENTS = 1 << 20
-
-
-@dataclass(frozen=True)
-class BiasSettings:
-    """What the bias evaluation slices by and how strict it is (the config's ``[bias]`` section)."""
-
-    columns: tuple[str, ...] = ()
-    intersections: tuple[tuple[str, ...], ...] = ()
-    condition_columns: tuple[str, ...] = ("n_events", "snr_bucket")
-    exclude_values: tuple[str, ...] = ("none",)
-    min_group_size: int = 20
-    min_positives: int = 10
-    tolerance: float = 0.0
-    correction: str = "holm"
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
-    seed: int = 0
-    worst_classes: int = 3
 
 
 @dataclass
@@ -112,11 +95,13 @@ def _bh(p: np.ndarray) -> np.ndarray:
 ADJUST = {"holm": _holm, "bh": _bh}
 
 
-def make_groups(metadata: pd.DataFrame, settings: BiasSettings) -> tuple[list[Group], list[str]]:
-    """Groups from single columns, intersections and condition columns; missing columns are reported."""
+def make_groups(metadata: pd.DataFrame, settings: BiasConfig, *,
+                columns: tuple[str, ...]) -> tuple[list[Group], list[str]]:
+    """Groups from single ``columns`` (see :func:`group_columns`), intersections and condition columns;
+    missing columns are reported."""
     missing = []
     specs: list[tuple[str, ...]] = []
-    for col in settings.columns:
+    for col in columns:
         specs.append((col,))
     specs += [tuple(p) for p in settings.intersections]
     specs += [(c,) for c in settings.condition_columns if (c,) not in specs]
@@ -296,21 +281,22 @@ def _metric(value, reps: np.ndarray, confidence: float) -> dict:
 
 def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group: str, reference: str,
                value: float, ref_value: float, reps: np.ndarray, ref_reps: np.ndarray, n: int, n_ref: int,
-               settings: BiasSettings) -> dict:
+               settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
     diff = reps - ref_reps
     ok = np.isfinite(diff)
-    lo, hi = _interval(diff, settings.confidence) if diff.size else (None, None)
+    lo, hi = _interval(diff, bootstrap.confidence) if diff.size else (None, None)
     p = _p_value(value - ref_value, diff[ok], tolerance=settings.tolerance) if lo is not None else None
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = value / ref_value if ref_value else float("nan")
     return {"metric": metric, "class": cls, "columns": list(columns), "group": group, "reference": reference,
-            "value": finite_or_none(value), "reference_value": finite_or_none(ref_value), "difference": finite_or_none(value - ref_value),
-            "ratio": finite_or_none(ratio), "ci_low": lo, "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
+            "value": finite_or_none(value), "reference_value": finite_or_none(ref_value),
+            "difference": finite_or_none(value - ref_value), "ratio": finite_or_none(ratio), "ci_low": lo,
+            "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
             "insufficient_evidence": False, "n": int(n), "n_reference": int(n_ref)}
 
 
 def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
-                  metadata: pd.DataFrame, settings: BiasSettings, prose: str = "",
+                  metadata: pd.DataFrame, settings: BiasConfig, bootstrap: MetricsConfig, prose: str = "",
                   robustness: dict | None = None) -> tuple[dict, dict, dict]:
     """Compute the Bias section and the measured conditions.
 
@@ -323,7 +309,10 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     class_labels : list of ClassLabel
     metadata : DataFrame
         n_clips rows; group columns.
-    settings : BiasSettings
+    settings : factsheet.config.BiasConfig
+        The validated ``[bias]`` section (``columns = ()``: every text column, see :func:`group_columns`).
+    bootstrap : factsheet.config.MetricsConfig
+        Resamples, confidence and seed of every interval (shared with the other sections).
     prose : str
         The config's Bias text, kept beside the computed results.
     robustness : dict, optional
@@ -340,15 +329,16 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     """
     y = np.asarray(y_true).astype(bool)
     names = [c.display_name for c in class_labels]
-    groups, missing = make_groups(metadata, settings)
+    columns = group_columns(settings, metadata)
+    groups, missing = make_groups(metadata, settings, columns=columns)
     single = bool(len(y) and np.all(y.sum(axis=1) == 1))
     top1 = np.argmax(y_score, axis=1)
     clip_values = {"accuracy": y[np.arange(len(y)), top1].astype(np.float64)} if single else None
-    res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=settings.n_bootstrap,
-                           seed=settings.seed, clip_values=clip_values)
+    res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=bootstrap.bootstrap_resamples,
+                           seed=bootstrap.seed, clip_values=clip_values)
     rob_groups = _robustness_by_group(robustness)
     point, reps = res["point"], res["reps"]
-    conf = settings.confidence
+    conf = bootstrap.confidence
 
     group_rows, class_rows = [], []
     for gi, g in enumerate(groups):
@@ -377,7 +367,7 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
 
     attributes = column_describes_class(y=y, groups=groups)
     disparities = _disparities(groups=groups, point=point, reps=reps, names=names, settings=settings,
-                               attributes=attributes, single_label=single)
+                               bootstrap=bootstrap, attributes=attributes, single_label=single)
     tested = [d for d in disparities if d["p_value"] is not None]
     if tested:
         adj = ADJUST[settings.correction](np.array([d["p_value"] for d in tested]))
@@ -387,7 +377,7 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     disparities = [d for d in disparities if not d.get("family_only")]
 
     per_class = _per_class(y, y_score, class_labels, robustness, settings)
-    findings = _finding_sentences(disparities, group_rows, settings)
+    findings = _finding_sentences(disparities, group_rows, settings, bootstrap)
     not_evaluated = list(missing)
     thin = [f"{' & '.join(r['columns'])} = {r['group']} (n = {r['n']})" for r in group_rows
             if r["insufficient_evidence"]]
@@ -395,19 +385,19 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         not_evaluated.append(f"insufficient evidence (fewer than {settings.min_group_size} clips): " + "; ".join(thin))
     section = {
         "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
-        "settings": {"columns": list(settings.columns), "intersections": [list(p) for p in settings.intersections],
+        "settings": {"columns": list(columns), "intersections": [list(p) for p in settings.intersections],
                      "condition_columns": list(settings.condition_columns),
                      "exclude_values": list(settings.exclude_values), "min_group_size": settings.min_group_size,
                      "min_positives": settings.min_positives, "tolerance": settings.tolerance,
                      "correction": {"holm": "Holm (family-wise error rate)",
                                     "bh": "Benjamini-Hochberg (false discovery rate)"}[settings.correction],
-                     "n_bootstrap": settings.n_bootstrap, "confidence": conf, "seed": settings.seed,
+                     "n_bootstrap": bootstrap.bootstrap_resamples, "confidence": conf, "seed": bootstrap.seed,
                      "n_tests": len(tested), "n_reported": sum(1 for d in disparities if d["p_value"] is not None)},
         "findings": findings, "not_evaluated": not_evaluated,
         "per_class": per_class, "per_category": _per_category(per_class),
         "groups": group_rows, "class_groups": class_rows, "disparities": disparities,
     }
-    conditions = _conditions(group_rows, disparities, settings)
+    conditions = _conditions(group_rows, disparities, settings, bootstrap)
     plots = {"bias_groups": groups_svg(section), "bias_per_class": per_class_svg(section)}
     return section, conditions, plots
 
@@ -445,7 +435,7 @@ def _robustness_by_group(robustness: dict | None) -> dict:
     return out
 
 
-def _disparities(*, groups, point, reps, names, settings: BiasSettings, attributes: dict,
+def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap: MetricsConfig, attributes: dict,
                  single_label: bool = False) -> list[dict]:
     out = []
     by_spec: dict[tuple[str, ...], list[int]] = {}
@@ -466,14 +456,15 @@ def _disparities(*, groups, point, reps, names, settings: BiasSettings, attribut
                         _class_mean(reps[a][key], common), _class_mean(reps[b][key], common), int(common.sum()))
 
             out += _compare_to_best(vals={gi: v for gi, v in own.items() if np.isfinite(v)}, idx=idx, sizes=sizes,
-                                    groups=groups, metric=metric, cls=None, pair=pair, spec=spec, settings=settings)
+                                    groups=groups, metric=metric, cls=None, pair=pair, spec=spec, settings=settings,
+                                    bootstrap=bootstrap)
         if single_label:
             def pair_acc(a, b):
                 return point[a]["accuracy"], point[b]["accuracy"], reps[a]["accuracy"], reps[b]["accuracy"], 1
 
             vals = {gi: point[gi]["accuracy"] for gi in ok if np.isfinite(point[gi]["accuracy"])}
             out += _compare_to_best(vals=vals, idx=idx, sizes=sizes, groups=groups, metric="accuracy", cls=None,
-                                    pair=pair_acc, spec=spec, settings=settings)
+                                    pair=pair_acc, spec=spec, settings=settings, bootstrap=bootstrap)
         for j, cname in enumerate(names):
             if not attributes.get((spec, j), False):
                 continue
@@ -487,11 +478,12 @@ def _disparities(*, groups, point, reps, names, settings: BiasSettings, attribut
 
                 vals = {gi: point[gi][key][j] for gi in ok_c if np.isfinite(point[gi][key][j])}
                 out += _compare_to_best(vals=vals, idx=[gi for gi in idx if pos[gi] > 0], sizes=pos, groups=groups,
-                                        metric=key, cls=cname, pair=pair, spec=spec, settings=settings)
+                                        metric=key, cls=cname, pair=pair, spec=spec, settings=settings,
+                                        bootstrap=bootstrap)
     return out
 
 
-def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, settings) -> list[dict]:
+def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, settings, bootstrap) -> list[dict]:
     """Every group against the best one (``vals``: each group's own value), plus as
     ``{"family_only": True}`` rows the p-values of every other pair: the reference is chosen
     after looking, so the correction must cover all pairs of the column, not only those reported.
@@ -518,13 +510,13 @@ def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, setti
         if gi not in vals or not k or not np.isfinite(va - vr):
             rows.append({"metric": metric, "class": cls, "columns": list(spec), "group": groups[gi].name,
                          "reference": groups[ref].name, "n_classes": int(k), "value": None,
-                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None, "ci_low": None,
-                         "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
+                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None,
+                         "ci_low": None, "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
                          "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
             continue
         row = _disparity(metric=metric, cls=cls, columns=spec, group=groups[gi].name, reference=groups[ref].name,
                          value=va, ref_value=vr, reps=ra, ref_reps=rr, n=sizes[gi], n_ref=sizes[ref],
-                         settings=settings)
+                         settings=settings, bootstrap=bootstrap)
         row["n_classes"] = int(k)
         rows.append(row)
     return rows
@@ -578,7 +570,7 @@ def _metric_name(d: dict) -> str:
     return f"{d['class']} {base}" if d["class"] else base
 
 
-def _finding_sentences(disparities, group_rows, settings: BiasSettings) -> list[str]:
+def _finding_sentences(disparities, group_rows, settings: BiasConfig, bootstrap: MetricsConfig) -> list[str]:
     out = []
     found = [d for d in disparities if d["finding"]]
     class_level = {(tuple(d["columns"]), d["group"], d["reference"], d["value"]) for d in found if d["class"]}
@@ -590,19 +582,19 @@ def _finding_sentences(disparities, group_rows, settings: BiasSettings) -> list[
         out.append(
             f"{col} = {d['group']} is disadvantaged: {_metric_name(d)} {_fmt(d['value'])} against "
             f"{_fmt(d['reference_value'])} for {d['reference']}, a difference of {_fmt(d['difference'])} "
-            f"({int(settings.confidence * 100)}% CI {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}; ratio "
+            f"({int(bootstrap.confidence * 100)}% CI {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}; ratio "
             f"{_fmt(d['ratio'], 2)}; n = {d['n']} vs {d['n_reference']}; adjusted p = {d['p_adjusted']:.3g}).")
     if not out:
         n_tests = sum(1 for d in disparities if d["p_value"] is not None)
         out.append(f"No disparity was a finding: none of the {n_tests} comparisons with the best group showed a "
                    f"group worse than "
                    f"it by more than {settings.tolerance:g} with "
-                   f"{int(settings.confidence * 100)}% confidence after "
+                   f"{int(bootstrap.confidence * 100)}% confidence after "
                    f"{'Holm' if settings.correction == 'holm' else 'Benjamini-Hochberg'} correction.")
     return out
 
 
-def _conditions(group_rows, disparities, settings: BiasSettings) -> dict:
+def _conditions(group_rows, disparities, settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
     """Optimal / poor conditions from measured slices of the condition columns (group-level mAP)."""
     optimal, poor, slices = [], [], []
     for col in settings.condition_columns:
@@ -616,7 +608,7 @@ def _conditions(group_rows, disparities, settings: BiasSettings) -> dict:
         bm = best["metrics"]["mAP"]
         worse = [d for d in disparities if d["columns"] == [col] and d["metric"] == "mAP" and d["class"] is None
                  and d["finding"]]
-        ci = f"{int(settings.confidence * 100)}% CI"
+        ci = f"{int(bootstrap.confidence * 100)}% CI"
         if worse:
             optimal.append(f"{col} = {best['group']}: mAP {_fmt(bm['value'])} ({ci} {_fmt(bm['ci_low'])} to "
                            f"{_fmt(bm['ci_high'])}, n = {best['n']}), the best measured {col} slice.")
@@ -692,13 +684,10 @@ def per_class_svg(section: dict) -> str:
         return figure_svg(fig)
 
 
-def settings_from_config(bc, *, n_bootstrap: int, confidence: float, seed: int, metadata: pd.DataFrame) -> BiasSettings:
-    """:class:`BiasSettings` from a :class:`factsheet.config.BiasConfig`; no columns named = every text column."""
-    columns = tuple(bc.columns) if bc.columns else tuple(
-        c for c in metadata.columns if c not in ("clip_id",) and not pd.api.types.is_numeric_dtype(metadata[c])
-        and c not in bc.condition_columns)
-    return BiasSettings(columns=columns, intersections=tuple(tuple(p) for p in bc.intersections),
-                        condition_columns=tuple(bc.condition_columns), exclude_values=tuple(bc.exclude_values),
-                        min_group_size=bc.min_group_size, min_positives=bc.min_positives, tolerance=bc.tolerance,
-                        correction=bc.correction, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-                        worst_classes=bc.worst_classes)
+def group_columns(settings: BiasConfig, metadata: pd.DataFrame) -> tuple[str, ...]:
+    """The single columns to slice by: ``settings.columns``, or when none are named every text column of
+    ``metadata`` that is not ``clip_id`` or a condition column."""
+    if settings.columns:
+        return tuple(settings.columns)
+    return tuple(c for c in metadata.columns if c not in ("clip_id",) and not pd.api.types.is_numeric_dtype(metadata[c])
+                 and c not in settings.condition_columns)

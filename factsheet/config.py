@@ -70,6 +70,31 @@ class ModelConfig:
     concurrency: int = 4
     max_requests: int | None = None
 
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        if self.sample_rate <= 0:
+            bad("model.sample_rate", self.sample_rate, "must be a positive number of Hz")
+        if self.clip_seconds is not None and self.clip_seconds <= 0:
+            bad("model.clip_seconds", self.clip_seconds, "must be > 0 seconds")
+        if self.clip_seconds is not None and self.source in ("default", "max") and self.clip_seconds < 0.975:
+            bad("model.clip_seconds", self.clip_seconds, "must be >= 0.975 s (one 0.96 s example of this model)")
+        if self.batch_size < 1:
+            bad("model.batch_size", self.batch_size, "must be >= 1")
+        if self.threads < 0:
+            bad("model.threads", self.threads, "must be >= 0 (0: the runtime's default)")
+        if self.timeout_seconds <= 0:
+            bad("model.timeout_seconds", self.timeout_seconds, "must be > 0")
+        if self.max_retries < 0:
+            bad("model.max_retries", self.max_retries, "must be >= 0")
+        if self.concurrency < 1:
+            bad("model.concurrency", self.concurrency, "must be >= 1")
+        if self.max_requests is not None and self.max_requests < 1:
+            bad("model.max_requests", self.max_requests, "must be >= 1")
+        from factsheet.models.sources import check_config
+
+        check_config(self, bad=bad)
+
 
 @dataclass(frozen=True)
 class DatasetConfig:
@@ -90,6 +115,23 @@ class DatasetConfig:
     labels_column: str = "labels"
     label_separator: str = ";"
 
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        if self.kind == "synthetic":
+            if self.n_clips < 1:
+                bad("dataset.n_clips", self.n_clips, "must be >= 1")
+            if not 0 < self.min_seconds <= self.max_seconds:
+                bad("dataset.min_seconds", self.min_seconds,
+                    f"must be > 0 and <= dataset.max_seconds ({self.max_seconds})")
+        else:
+            for where, p, want_dir in (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
+                                       ("dataset.class_labels", self.class_labels, False)):
+                if p is None:
+                    bad(where, None, "required when dataset.kind = 'folder'")
+                if not (p.is_dir() if want_dir else p.is_file()):
+                    bad(where, str(p), "folder not found" if want_dir else "file not found")
+
 
 @dataclass(frozen=True)
 class MetricsConfig:
@@ -98,6 +140,14 @@ class MetricsConfig:
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        if self.bootstrap_resamples < 0:
+            bad("metrics.bootstrap_resamples", self.bootstrap_resamples, "must be >= 0 (0 disables intervals)")
+        if not 0 < self.confidence < 1:
+            bad("metrics.confidence", self.confidence, "must be strictly between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -138,6 +188,34 @@ class RobustnessConfig:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
                 if k not in self.RUN_ONLY}
 
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        for name in ("iterations", "n_clips", "init_eval", "max_eval", "init_size", "batch_size",
+                     "max_queries_per_clip"):
+            if getattr(self, name) < 1:
+                bad(f"robustness.{name}", getattr(self, name), "must be >= 1")
+        for norm in self.norms:
+            if norm not in ("l2", "linf"):
+                bad("robustness.norms", list(self.norms), "each norm must be 'l2' or 'linf'")
+        if len(set(self.norms)) != len(self.norms):
+            bad("robustness.norms", list(self.norms), "norms must not repeat")
+        if self.k < 1:
+            bad("robustness.k", self.k, "must be >= 1 (the iteration at which fitted curves are evaluated)")
+        if self.max_eval < self.init_eval:
+            bad("robustness.max_eval", self.max_eval, f"must be >= robustness.init_eval ({self.init_eval})")
+        if self.init_candidates < 0:
+            bad("robustness.init_candidates", self.init_candidates, "must be >= 0 (0: ART's random start)")
+        if self.blend_steps < 1:
+            bad("robustness.blend_steps", self.blend_steps, "must be >= 1")
+        if self.max_seconds_per_clip <= 0:
+            bad("robustness.max_seconds_per_clip", self.max_seconds_per_clip, "must be > 0")
+        if self.workers < 0:
+            bad("robustness.workers", self.workers, "must be >= 0 (0: one per core)")
+        if any(not 0 < p < 100 for p in self.percentiles) or list(self.percentiles) != sorted(set(self.percentiles)):
+            bad("robustness.percentiles", list(self.percentiles),
+                "must be increasing, distinct, strictly between 0 and 100")
+
 
 @dataclass(frozen=True)
 class BiasConfig:
@@ -153,6 +231,20 @@ class BiasConfig:
     tolerance: float = 0.0
     correction: Literal["holm", "bh"] = "holm"
     worst_classes: int = 3
+
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        if self.min_group_size < 2:
+            bad("bias.min_group_size", self.min_group_size, "must be >= 2")
+        if self.min_positives < 1:
+            bad("bias.min_positives", self.min_positives, "must be >= 1")
+        if self.tolerance < 0:
+            bad("bias.tolerance", self.tolerance, "must be >= 0")
+        for pair in self.intersections:
+            if len(pair) < 2:
+                bad("bias.intersections", [list(p) for p in self.intersections],
+                    "each intersection names 2 or more columns")
 
 
 @dataclass(frozen=True)
@@ -283,74 +375,5 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
     def bad(where, value, reason):
         raise InputError(source=source, field=where, value=value, reason=reason)
 
-    m, d, mt = cfg.model, cfg.dataset, cfg.metrics
-    if m.sample_rate <= 0:
-        bad("model.sample_rate", m.sample_rate, "must be a positive number of Hz")
-    if m.clip_seconds is not None and m.clip_seconds <= 0:
-        bad("model.clip_seconds", m.clip_seconds, "must be > 0 seconds")
-    if m.clip_seconds is not None and m.source in ("default", "max") and m.clip_seconds < 0.975:
-        bad("model.clip_seconds", m.clip_seconds, "must be >= 0.975 s (one 0.96 s example of this model)")
-    if m.batch_size < 1:
-        bad("model.batch_size", m.batch_size, "must be >= 1")
-    if m.threads < 0:
-        bad("model.threads", m.threads, "must be >= 0 (0: the runtime's default)")
-    if m.timeout_seconds <= 0:
-        bad("model.timeout_seconds", m.timeout_seconds, "must be > 0")
-    if m.max_retries < 0:
-        bad("model.max_retries", m.max_retries, "must be >= 0")
-    if m.concurrency < 1:
-        bad("model.concurrency", m.concurrency, "must be >= 1")
-    if m.max_requests is not None and m.max_requests < 1:
-        bad("model.max_requests", m.max_requests, "must be >= 1")
-    from factsheet.models.sources import check_config
-
-    check_config(m, bad=bad)
-    if d.kind == "synthetic":
-        if d.n_clips < 1:
-            bad("dataset.n_clips", d.n_clips, "must be >= 1")
-        if not 0 < d.min_seconds <= d.max_seconds:
-            bad("dataset.min_seconds", d.min_seconds, f"must be > 0 and <= dataset.max_seconds ({d.max_seconds})")
-    else:
-        for where, p, want_dir in (("dataset.wav_dir", d.wav_dir, True), ("dataset.csv", d.csv, False),
-                                   ("dataset.class_labels", d.class_labels, False)):
-            if p is None:
-                bad(where, None, "required when dataset.kind = 'folder'")
-            if not (p.is_dir() if want_dir else p.is_file()):
-                bad(where, str(p), "folder not found" if want_dir else "file not found")
-    r = cfg.robustness
-    for name in ("iterations", "n_clips", "init_eval", "max_eval", "init_size", "batch_size", "max_queries_per_clip"):
-        if getattr(r, name) < 1:
-            bad(f"robustness.{name}", getattr(r, name), "must be >= 1")
-    for norm in r.norms:
-        if norm not in ("l2", "linf"):
-            bad("robustness.norms", list(r.norms), "each norm must be 'l2' or 'linf'")
-    if len(set(r.norms)) != len(r.norms):
-        bad("robustness.norms", list(r.norms), "norms must not repeat")
-    if r.k < 1:
-        bad("robustness.k", r.k, "must be >= 1 (the iteration at which fitted curves are evaluated)")
-    if r.max_eval < r.init_eval:
-        bad("robustness.max_eval", r.max_eval, f"must be >= robustness.init_eval ({r.init_eval})")
-    if r.init_candidates < 0:
-        bad("robustness.init_candidates", r.init_candidates, "must be >= 0 (0: ART's random start)")
-    if r.blend_steps < 1:
-        bad("robustness.blend_steps", r.blend_steps, "must be >= 1")
-    if r.max_seconds_per_clip <= 0:
-        bad("robustness.max_seconds_per_clip", r.max_seconds_per_clip, "must be > 0")
-    if r.workers < 0:
-        bad("robustness.workers", r.workers, "must be >= 0 (0: one per core)")
-    if any(not 0 < p < 100 for p in r.percentiles) or list(r.percentiles) != sorted(set(r.percentiles)):
-        bad("robustness.percentiles", list(r.percentiles), "must be increasing, distinct, strictly between 0 and 100")
-    b = cfg.bias
-    if b.min_group_size < 2:
-        bad("bias.min_group_size", b.min_group_size, "must be >= 2")
-    if b.min_positives < 1:
-        bad("bias.min_positives", b.min_positives, "must be >= 1")
-    if b.tolerance < 0:
-        bad("bias.tolerance", b.tolerance, "must be >= 0")
-    for pair in b.intersections:
-        if len(pair) < 2:
-            bad("bias.intersections", [list(p) for p in b.intersections], "each intersection names 2 or more columns")
-    if mt.bootstrap_resamples < 0:
-        bad("metrics.bootstrap_resamples", mt.bootstrap_resamples, "must be >= 0 (0 disables intervals)")
-    if not 0 < mt.confidence < 1:
-        bad("metrics.confidence", mt.confidence, "must be strictly between 0 and 1")
+    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics):
+        section.check_params(bad)

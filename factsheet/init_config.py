@@ -138,7 +138,8 @@ def starting_config(*, model: str, wavs: Path, config_path: Path, clips_csv: Pat
     else:
         lines.append(f'path = "{rel(model)}"')
     if source == "max":
-        lines.append('# class_labels = "class_labels_indices.csv"   # FILL unless the asset folder has AudioSet\'s file')
+        lines.append('# class_labels = "class_labels_indices.csv"   # FILL unless the asset folder has '
+                     "AudioSet's file")
     else:
         shown = f" ({facts.n_classes} classes, one per output column)" if facts.n_classes else ""
         lines.append(f'# class_labels = "class_labels.csv"   # FILL: AudioSet-style index,mid,display_name CSV or '

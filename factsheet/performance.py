@@ -51,12 +51,14 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
     names = ["mAP", "mean_auc", "d_prime", "mean_class_d_prime"]
     if n_bootstrap > 0:
         cis = bootstrap_tagging_ci(y_true, y_score, n_resamples=n_bootstrap, confidence=confidence, seed=seed)
-        ci = {k: Interval(low=finite_or_none(cis[k].low), high=finite_or_none(cis[k].high), n_used=cis[k].n_used) for k in names}
+        ci = {k: Interval(low=finite_or_none(cis[k].low), high=finite_or_none(cis[k].high), n_used=cis[k].n_used)
+              for k in names}
     else:
         ci = {k: None for k in names}
     per_class = [
         ClassPerformance(label=c.display_name, index=c.index, category=c.category, support=int(m.support[j]),
-                         evaluable=bool(m.evaluable[j]), ap=finite_or_none(m.per_class_ap[j]), auc=finite_or_none(m.per_class_auc[j]),
+                         evaluable=bool(m.evaluable[j]), ap=finite_or_none(m.per_class_ap[j]),
+                         auc=finite_or_none(m.per_class_auc[j]),
                          d_prime=finite_or_none(m.per_class_d_prime[j]))
         for j, c in enumerate(class_labels)
     ]
@@ -65,7 +67,8 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
         single = _single_label_section(y_true, y_score, class_labels)
     return PerformanceSection(
         status="evaluated", definitions=dict(DEFINITIONS), n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
-        mean_auc=finite_or_none(m.mean_auc), d_prime=finite_or_none(m.d_prime), mean_class_d_prime=finite_or_none(m.mean_class_d_prime),
+        mean_auc=finite_or_none(m.mean_auc), d_prime=finite_or_none(m.d_prime),
+        mean_class_d_prime=finite_or_none(m.mean_class_d_prime),
         confidence=float(confidence), n_bootstrap=int(n_bootstrap), ci=ci,
         n_classes_evaluated=int(m.evaluable.sum()), n_classes_excluded=int(m.n_excluded),
         excluded_classes=[c.display_name for j, c in enumerate(class_labels) if not m.evaluable[j]],

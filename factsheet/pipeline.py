@@ -135,7 +135,7 @@ def _bias(cfg: RunConfig, dataset: AudioDataset, scores: np.ndarray, robustness,
     """Bias section and measured conditions, or "not evaluated" sections when [bias] is disabled."""
     import dataclasses
 
-    from factsheet.bias import evaluate_bias, settings_from_config
+    from factsheet.bias import evaluate_bias
     from factsheet.document import BiasSection, ConditionsSection
 
     prose = cfg.factsheet
@@ -143,13 +143,10 @@ def _bias(cfg: RunConfig, dataset: AudioDataset, scores: np.ndarray, robustness,
         return (not_evaluated(prose.bias, why="bias.enabled is false in the config."),
                 _stated_or_not(prose.optimal_conditions), _stated_or_not(prose.poor_conditions))
     t = time.perf_counter()
-    settings = settings_from_config(cfg.bias, n_bootstrap=cfg.metrics.bootstrap_resamples,
-                                    confidence=cfg.metrics.confidence, seed=cfg.metrics.seed,
-                                    metadata=dataset.metadata)
     rob = dataclasses.asdict(robustness) if robustness.status == "evaluated" else None
     section, conditions, bias_plots = evaluate_bias(
         y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels, metadata=dataset.metadata,
-        settings=settings, prose=prose.bias, robustness=rob)
+        settings=cfg.bias, bootstrap=cfg.metrics, prose=prose.bias, robustness=rob)
     plots.update(bias_plots)
     timings["bias"] = time.perf_counter() - t
     optimal = ConditionsSection(status="evaluated", text=prose.optimal_conditions,

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from factsheet.bias import (BiasSettings, Group, _bh, _group_ap_auc, _holm, _NegativeCumulants,
+from factsheet.bias import (Group, _bh, _group_ap_auc, _holm, _NegativeCumulants,
                             column_describes_class, evaluate_bias, group_replicates)
+from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import _rank
 
@@ -63,8 +64,9 @@ def planted(seed, *, effect):
 
 
 def run_bias(y, s, meta, **kw):
-    st = BiasSettings(columns=("voice", "noise"), condition_columns=(), n_bootstrap=400, **kw)
-    return evaluate_bias(y_true=y, y_score=s, class_labels=labels(y.shape[1]), metadata=meta, settings=st)
+    st = BiasConfig(columns=("voice", "noise"), condition_columns=(), **kw)
+    return evaluate_bias(y_true=y, y_score=s, class_labels=labels(y.shape[1]), metadata=meta, settings=st,
+                         bootstrap=MetricsConfig(bootstrap_resamples=400))
 
 
 def test_planted_effect_is_a_finding():
@@ -115,8 +117,9 @@ def test_conditions_name_the_numbers():
     crowd = rng.choice([1, 2, 3], n)
     s = rng.normal(size=(n, m)) + (3.0 - 0.8 * crowd)[:, None] * y  # more events, worse separation
     meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "n_events": crowd})
-    st = BiasSettings(columns=(), condition_columns=("n_events",), n_bootstrap=300)
-    sec, cond, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st)
+    st = BiasConfig(columns=(), condition_columns=("n_events",))
+    sec, cond, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
+                                 bootstrap=MetricsConfig(bootstrap_resamples=300))
     assert cond["poor"] and "n_events = 3: mAP falls from" in cond["poor"][0]
     assert "n_events = 1" in cond["optimal"][0] and "n = " in cond["optimal"][0]
 
@@ -135,9 +138,10 @@ def demo_scores():
 
 def test_demo_planted_voice_skew_is_detected(demo_scores):
     ds, scores = demo_scores
-    st = BiasSettings(columns=("voice_type",), condition_columns=(), n_bootstrap=500)
+    st = BiasConfig(columns=("voice_type",), condition_columns=())
     sec, _, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
-                              metadata=ds.metadata, settings=st)
+                              metadata=ds.metadata, settings=st,
+                              bootstrap=MetricsConfig(bootstrap_resamples=500))
     found = [d for d in sec["disparities"] if d["finding"]]
     assert {(d["group"], d["class"]) for d in found} >= {("child", "Speech")}
     assert all(d["group"] != "male" for d in found)  # the dominant training voice is never disadvantaged
@@ -148,10 +152,11 @@ def test_demo_planted_voice_skew_is_detected(demo_scores):
 def null_findings(ds, seed, n_bootstrap=300):
     rng = np.random.default_rng(seed)
     scores = rng.normal(size=ds.labels.shape) + 1.5 * ds.labels  # depends on the labels only
-    st = BiasSettings(columns=("voice_type", "instrument_family", "background"),
-                      intersections=(("voice_type", "snr_bucket"),), n_bootstrap=n_bootstrap)
+    st = BiasConfig(columns=("voice_type", "instrument_family", "background"),
+                      intersections=(("voice_type", "snr_bucket"),))
     sec, cond, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
-                                 metadata=ds.metadata, settings=st)
+                                 metadata=ds.metadata, settings=st,
+                                 bootstrap=MetricsConfig(bootstrap_resamples=n_bootstrap))
     return [d for d in sec["disparities"] if d["finding"]], cond
 
 
@@ -181,8 +186,9 @@ def test_single_label_accuracy_per_group_and_disparity():
     s = rng.normal(size=(n, m)) + 2.5 * y
     s[accent == "q"] += rng.normal(scale=2.0, size=((accent == "q").sum(), m))  # planted: 'q' is noisier
     meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "accent": accent})
-    st = BiasSettings(columns=("accent",), condition_columns=(), n_bootstrap=300)
-    sec, _, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st)
+    st = BiasConfig(columns=("accent",), condition_columns=())
+    sec, _, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
+                              bootstrap=MetricsConfig(bootstrap_resamples=300))
     by = {g["group"]: g for g in sec["groups"]}
     for name in ("p", "q"):
         mask = (accent == name)

@@ -74,3 +74,24 @@ def test_toml_syntax_error_and_missing_file(tmp_path):
         load_config(write(tmp_path, "[dataset\n"))
     with pytest.raises(InputError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("section, field, value", [
+    ("RobustnessConfig", "iterations", 0), ("RobustnessConfig", "blend_steps", 0), ("BiasConfig", "tolerance", -0.1),
+    ("MetricsConfig", "confidence", 1.0), ("ModelConfig", "concurrency", 0), ("DatasetConfig", "n_clips", 0),
+])
+def test_each_section_validates_itself(section, field, value):
+    """ART-style: every settings class checks its own values (the loader only names the file)."""
+    import factsheet.config as config
+
+    seen = []
+
+    def bad(where, got, reason):
+        seen.append((where, got, reason))
+        raise ValueError(where)
+
+    cls = getattr(config, section)
+    with pytest.raises(ValueError):
+        cls(**{field: value}).check_params(bad)
+    assert seen[0][0].endswith(f".{field}") and seen[0][1] == value
+    cls().check_params(bad)  # the defaults are valid

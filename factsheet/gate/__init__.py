@@ -5,20 +5,11 @@ small path language and compares them with a threshold, or with the same numbers
 FactSheet. The outcome of a gate is ``pass``, ``fail`` or ``insufficient`` (the evidence is too
 thin to decide); the policy says whether ``insufficient`` fails the build, passes, or warns.
 
-Path language (see ``docs/gating.md``)::
-
-    performance.mAP                                   dotted keys
-    performance.per_class[*].auc                      [*]: every element of a list
-    robustness.hopskipjump.l2.percentiles[percentile=50].snr_db
-                                                      [key=value]: elements whose key equals value
-    bias.groups[columns=voice_type][*].metrics.mean_auc.value
-    bias.disparities[columns=voice_type][finding=true]      filters chain
-    performance.per_class[support>=20].ap             also !=, <, <=, >, >= (numbers)
-
+Numbers are named by a small path language (``performance.per_class[support>=20].ap``; see
+:mod:`factsheet.gate.paths` and ``docs/gating.md``).
 A path (or a filter) that matches nothing is an input error, never a pass; ``null`` values are
 insufficient evidence. Exit codes of the command: 0 every gate passed (or only warned), 1 a
 gate failed, 2 bad input (one line on stderr naming the file, the gate and the field).
-
 
 Modules: :mod:`~factsheet.gate.policy` (the policy file), :mod:`~factsheet.gate.paths` (the path
 language), :mod:`~factsheet.gate.evaluate` (outcomes), :mod:`~factsheet.gate.report` (table,

@@ -29,7 +29,8 @@ def load_default_model(*, clip_samples: int | None = None) -> LoadedModel:
     """The committed demo classifier with its training record, at its own input length or ``clip_samples``."""
     from factsheet.config import ModelConfig
 
-    return load_model(ModelConfig(source="default", clip_seconds=None if clip_samples is None else clip_samples / 16000))
+    seconds = None if clip_samples is None else clip_samples / 16000
+    return load_model(ModelConfig(source="default", clip_seconds=seconds))
 
 
 def check_contract(model: LoadedModel) -> None:

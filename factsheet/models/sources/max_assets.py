@@ -1,4 +1,4 @@
-"""The IBM MAX Audio Classifier: from its asset folder (``[model] assets``) or the ``.keras`` made by ``factsheet import-max``.
+"""The IBM MAX Audio Classifier: from its assets (``[model] assets``) or the ``.keras`` of ``factsheet import-max``.
 
 The rebuild (:mod:`factsheet.models.max_audio`) is one Keras 3 graph from the raw 16 kHz
 waveform to 527 sigmoid scores: VGGish log-mel, VGGish CNN (weights from the TF1
