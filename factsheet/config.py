@@ -219,7 +219,7 @@ class RobustnessConfig:
 
 @dataclass(frozen=True)
 class BiasConfig:
-    """Per-group breakdowns; see :class:`factsheet.bias.BiasSettings`. No ``columns``: every text column."""
+    """Per-group breakdowns: what :func:`factsheet.bias.evaluate_bias` takes. No ``columns``: every text column."""
 
     enabled: bool = True
     columns: tuple[str, ...] = ()

@@ -124,8 +124,10 @@ def starting_config(*, model: str, wavs: Path, config_path: Path, clips_csv: Pat
     rate = rates.most_common(1)[0][0] if rates else (16000 if source == "max" else None)
     base = config_path.parent.resolve()
 
-    def rel(p: Path | str) -> str:  # relative to the config, as the config's paths are read
-        return Path(os.path.relpath(Path(p).resolve(), base)).as_posix()
+    def rel(p: Path | str) -> str:  # relative to the config (as its paths are read) when near it, else absolute
+        target = Path(p).resolve()
+        near = Path(os.path.relpath(target, base)).as_posix()
+        return str(target) if near.startswith("../..") else near
 
     lines = ["# Starting config written by `factsheet init`. Keys marked FILL must be set, CHECK should be",
              "# checked; then: factsheet run --config " + config_path.name + " --out reports/out/mine", "",

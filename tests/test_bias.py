@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from factsheet.bias import (Group, _bh, _group_ap_auc, _holm, _NegativeCumulants,
-                            column_describes_class, evaluate_bias, group_replicates)
+from factsheet.bias import Group, column_describes_class, evaluate_bias, group_replicates
+from factsheet.bias.stats import _bh, _group_ap_auc, _holm, _NegativeCumulants
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import _rank

@@ -1,0 +1,306 @@
+"""The numbers of the Bias section: group metrics over one paired bootstrap, disparities and their tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+
+from factsheet.bias.groups import Group
+from factsheet.config import BiasConfig, MetricsConfig
+from factsheet.metrics import _rank, _resample_indices, finite_or_none
+
+
+GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
+
+
+TESTED_GROUP_METRICS = ("mAP", "mean_auc")  # d' is a monotone function of mean AUC: testing it would double-count
+
+
+CLASS_METRICS = ("ap", "auc")
+
+
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (family-wise error rate)."""
+    n = len(p)
+    order = np.argsort(p)
+    adj = np.empty(n)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (n - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate)."""
+    n = len(p)
+    order = np.argsort(p)
+    adj = np.empty(n)
+    running = 1.0
+    for rank in range(n - 1, -1, -1):
+        i = order[rank]
+        running = min(running, p[i] * n / (rank + 1))
+        adj[i] = running
+    return adj
+
+
+ADJUST = {"holm": _holm, "bh": _bh}
+
+
+class _NegativeCumulants:
+    """Weight of each class's negatives below / at-or-below every positive's tie group.
+
+    Shared by all groups of one bootstrap block: a group only changes which positives count,
+    so each group then costs O(replicates x positives) instead of O(replicates x classes x clips).
+    """
+
+    def __init__(self, ranked, y: np.ndarray, counts: np.ndarray):
+        m, n = ranked.shape
+        neg_sorted = ~y.T[np.arange(m)[:, None], ranked.order]  # (m, n)
+        cwn = np.cumsum(counts[:, ranked.order] * neg_sorted[None], axis=-1)  # (b, m, n)
+        self.below = np.where(ranked.start > 0, cwn[:, ranked.row, np.maximum(ranked.start - 1, 0)], 0.0)
+        self.at_or_below = cwn[:, ranked.row, ranked.stop - 1]
+        self.total = cwn[:, :, -1]  # (b, m)
+        self.positives = counts @ y.astype(np.float64)  # (b, m): all positives of each class
+
+
+def _group_ap_auc(ranked, neg: _NegativeCumulants, counts: np.ndarray, member: np.ndarray):
+    """AP, AUC, positive and negative weight per class of one group, for b replicates.
+
+    The group's positives of class c (weight = times drawn, 0 outside the group) against
+    every negative of c (weight = times drawn; for AP also times the group's share of the
+    class's positives): the formulas of :func:`factsheet.metrics._ap_auc_weighted`, checked
+    against scikit-learn with sample weights in the tests.
+    """
+    m, _ = ranked.shape
+    b = counts.shape[0]
+    pw = counts[:, ranked.clip] * member[ranked.clip]  # (b, K)
+    cp = np.zeros((b, pw.shape[1] + 1))
+    np.cumsum(pw, axis=-1, out=cp[:, 1:])
+    n_pos = cp[:, ranked.first + ranked.n_pos] - cp[:, ranked.first]  # (b, m)
+    base = cp[:, ranked.first[ranked.row]]
+    cp_start = cp[:, ranked.k_start] - base
+    # Prevalence matching: negatives weigh the group's share of the class's positives, so every
+    # group sees the class's overall prevalence and a scorer blind to the group gets equal AP.
+    share = np.divide(n_pos, neg.positives, out=np.zeros_like(n_pos), where=neg.positives > 0)
+    pos_above = n_pos[:, ranked.row] - cp_start
+    above = pos_above + share[:, ranked.row] * (neg.total[:, ranked.row] - neg.below)
+    precision = np.divide(pos_above, above, out=np.zeros_like(above), where=above > 0)
+    key = (np.arange(b)[:, None] * m + ranked.row).ravel()
+
+    def per_class(x):
+        return np.bincount(key, weights=x.ravel(), minlength=b * m).reshape(b, m)
+
+    n_neg = neg.total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = per_class(pw * precision) / n_pos
+        auc = 0.5 * per_class(pw * (neg.below + neg.at_or_below)) / (n_pos * n_neg)
+    ap = np.where(n_pos > 0, ap, np.nan)
+    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+    return ap, auc, n_pos, n_neg
+
+
+def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Group], n_bootstrap: int,
+                     seed: int, clip_values: dict[str, np.ndarray] | None = None) -> dict:
+    """Per-class AP and AUC of every group: point values and paired bootstrap replicates.
+
+    Returns
+    -------
+    dict
+        ``{"point": {group_index: {"ap": (m,), "auc": (m,), "n_pos": (m,) int}},
+        "reps": {group_index: {"ap": (B, m), "auc": (B, m)}}}``; replicate b of every group
+        comes from the same resample of the clips. Each ``clip_values[name]`` (shape (n,), e.g.
+        1.0 where the top-1 prediction is right) adds its group mean under ``name``.
+    """
+    clip_values = clip_values or {}
+    import warnings
+
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(y_score, dtype=np.float64)
+    n, m = y.shape
+    ranked = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    members = [g.mask.astype(np.float64) for g in groups]
+    point, reps = {}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ones = np.ones((1, n))
+        neg = _NegativeCumulants(ranked, y, ones)
+        for gi, member in enumerate(members):
+            ap, auc, n_pos, _ = _group_ap_auc(ranked, neg, ones, member)
+            point[gi] = {"ap": ap[0], "auc": auc[0], "n_pos": n_pos[0].astype(int)}
+            reps[gi] = {"ap": np.empty((n_bootstrap, m)), "auc": np.empty((n_bootstrap, m))}
+            for name, v in clip_values.items():
+                point[gi][name] = float(v[member > 0].mean()) if member.any() else float("nan")
+                reps[gi][name] = np.empty(n_bootstrap)
+        if n_bootstrap:
+            block = max(1, _BLOCK_ELEMENTS // (n * m))
+            draws = _resample_indices(n, n_bootstrap, seed)
+            for lo in range(0, n_bootstrap, block):
+                hi = min(lo + block, n_bootstrap)
+                counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(lo, hi)]).astype(np.float64)
+                neg = _NegativeCumulants(ranked, y, counts)
+                for gi, member in enumerate(members):
+                    ap, auc, _, _ = _group_ap_auc(ranked, neg, counts, member)
+                    reps[gi]["ap"][lo:hi] = ap
+                    reps[gi]["auc"][lo:hi] = auc
+                    weight = counts @ member
+                    for name, v in clip_values.items():
+                        reps[gi][name][lo:hi] = np.divide(counts @ (member * v), weight,
+                                                          out=np.full(hi - lo, np.nan), where=weight > 0)
+    return {"point": point, "reps": reps}
+
+
+def _class_mean(values: np.ndarray, classes: np.ndarray) -> np.ndarray | float:
+    """Mean over the selected classes (last axis); NaN when none is selected or defined."""
+    import warnings
+
+    if not classes.any():
+        return np.full(values.shape[:-1], np.nan) if values.ndim > 1 else float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values[..., classes], axis=-1)
+
+
+def group_level(point: dict, reps: dict, classes: np.ndarray) -> dict[str, tuple]:
+    """Group mAP, mean AUC and d' over ``classes``: ``{name: (value, replicates)}``."""
+    out = {"mAP": (_class_mean(point["ap"], classes), _class_mean(reps["ap"], classes)),
+           "mean_auc": (_class_mean(point["auc"], classes), _class_mean(reps["auc"], classes))}
+    v, r = out["mean_auc"]
+    out["d_prime"] = (float(np.sqrt(2.0) * ndtri(v)), np.sqrt(2.0) * ndtri(r))
+    return out
+
+
+def _p_value(difference: float, replicates: np.ndarray, *, tolerance: float) -> float:
+    """Two-sided p-value of H0: |difference| <= tolerance, from the normal approximation to the
+    bootstrap distribution of the difference (its standard deviation as the standard error).
+
+    A counting p-value cannot go below 1 / (B + 1), too coarse once a multiple-comparison
+    correction divides the level by the number of tests.
+    """
+    from scipy.stats import norm
+
+    se = float(np.std(replicates, ddof=1)) if replicates.size > 1 else 0.0
+    excess = abs(difference) - tolerance
+    if se == 0.0:
+        return 0.0 if excess > 0 else 1.0
+    return float(min(1.0, 2.0 * norm.cdf(-excess / se)))
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    finite = values[np.isfinite(values)]
+    if finite.size < max(10, 0.5 * values.size):  # too many undefined replicates to trust an interval
+        return None, None
+    alpha = (1 - confidence) / 2
+    lo, hi = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi)
+
+
+def _metric(value, reps: np.ndarray, confidence: float) -> dict:
+    lo, hi = _interval(reps, confidence) if reps.size else (None, None)
+    return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
+
+
+def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group: str, reference: str,
+               value: float, ref_value: float, reps: np.ndarray, ref_reps: np.ndarray, n: int, n_ref: int,
+               settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
+    diff = reps - ref_reps
+    ok = np.isfinite(diff)
+    lo, hi = _interval(diff, bootstrap.confidence) if diff.size else (None, None)
+    p = _p_value(value - ref_value, diff[ok], tolerance=settings.tolerance) if lo is not None else None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = value / ref_value if ref_value else float("nan")
+    return {"metric": metric, "class": cls, "columns": list(columns), "group": group, "reference": reference,
+            "value": finite_or_none(value), "reference_value": finite_or_none(ref_value),
+            "difference": finite_or_none(value - ref_value), "ratio": finite_or_none(ratio), "ci_low": lo,
+            "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
+            "insufficient_evidence": False, "n": int(n), "n_reference": int(n_ref)}
+
+
+def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap: MetricsConfig, attributes: dict,
+                 single_label: bool = False) -> list[dict]:
+    out = []
+    by_spec: dict[tuple[str, ...], list[int]] = {}
+    for gi, g in enumerate(groups):
+        by_spec.setdefault(g.columns, []).append(gi)
+    mp = settings.min_positives
+    for spec, idx in by_spec.items():
+        if len(idx) < 2:
+            continue
+        sizes = {gi: int(groups[gi].mask.sum()) for gi in idx}
+        ok = [gi for gi in idx if sizes[gi] >= settings.min_group_size]
+        for metric, key in (("mAP", "ap"), ("mean_auc", "auc")):
+            own = {gi: group_level(point[gi], reps[gi], point[gi]["n_pos"] >= mp)[metric][0] for gi in ok}
+
+            def pair(a, b, key=key):
+                common = (point[a]["n_pos"] >= mp) & (point[b]["n_pos"] >= mp)
+                return (_class_mean(point[a][key], common), _class_mean(point[b][key], common),
+                        _class_mean(reps[a][key], common), _class_mean(reps[b][key], common), int(common.sum()))
+
+            out += _compare_to_best(vals={gi: v for gi, v in own.items() if np.isfinite(v)}, idx=idx, sizes=sizes,
+                                    groups=groups, metric=metric, cls=None, pair=pair, spec=spec, settings=settings,
+                                    bootstrap=bootstrap)
+        if single_label:
+            def pair_acc(a, b):
+                return point[a]["accuracy"], point[b]["accuracy"], reps[a]["accuracy"], reps[b]["accuracy"], 1
+
+            vals = {gi: point[gi]["accuracy"] for gi in ok if np.isfinite(point[gi]["accuracy"])}
+            out += _compare_to_best(vals=vals, idx=idx, sizes=sizes, groups=groups, metric="accuracy", cls=None,
+                                    pair=pair_acc, spec=spec, settings=settings, bootstrap=bootstrap)
+        for j, cname in enumerate(names):
+            if not attributes.get((spec, j), False):
+                continue
+            pos = {gi: int(point[gi]["n_pos"][j]) for gi in idx}
+            ok_c = [gi for gi in idx if pos[gi] >= mp and sizes[gi] >= settings.min_group_size]
+            if len(ok_c) < 2:
+                continue
+            for key in CLASS_METRICS:
+                def pair(a, b, j=j, key=key):
+                    return point[a][key][j], point[b][key][j], reps[a][key][:, j], reps[b][key][:, j], 1
+
+                vals = {gi: point[gi][key][j] for gi in ok_c if np.isfinite(point[gi][key][j])}
+                out += _compare_to_best(vals=vals, idx=[gi for gi in idx if pos[gi] > 0], sizes=pos, groups=groups,
+                                        metric=key, cls=cname, pair=pair, spec=spec, settings=settings,
+                                        bootstrap=bootstrap)
+    return out
+
+
+def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, settings, bootstrap) -> list[dict]:
+    """Every group against the best one (``vals``: each group's own value), plus as
+    ``{"family_only": True}`` rows the p-values of every other pair: the reference is chosen
+    after looking, so the correction must cover all pairs of the column, not only those reported.
+
+    ``pair(a, b) -> (value_a, value_b, replicates_a, replicates_b, n_classes)`` compares two
+    groups on common ground (for group means: the classes both have enough positives of).
+    """
+    if not vals:
+        return []
+    ref = max(vals, key=lambda gi: (vals[gi], -gi))
+    rows = []
+    others = sorted(gi for gi in vals if gi != ref)
+    for a_i, a in enumerate(others):
+        for b in others[a_i + 1:]:
+            va, vb, ra, rb, k = pair(a, b)
+            diff = ra - rb
+            ok_d = diff[np.isfinite(diff)]
+            if k and ok_d.size > 1 and np.isfinite(va - vb):
+                rows.append({"family_only": True, "p_value": _p_value(va - vb, ok_d, tolerance=settings.tolerance)})
+    for gi in idx:
+        if gi == ref:
+            continue
+        va, vr, ra, rr, k = pair(gi, ref) if gi in vals else (None, None, None, None, 0)
+        if gi not in vals or not k or not np.isfinite(va - vr):
+            rows.append({"metric": metric, "class": cls, "columns": list(spec), "group": groups[gi].name,
+                         "reference": groups[ref].name, "n_classes": int(k), "value": None,
+                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None,
+                         "ci_low": None, "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
+                         "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
+            continue
+        row = _disparity(metric=metric, cls=cls, columns=spec, group=groups[gi].name, reference=groups[ref].name,
+                         value=va, ref_value=vr, reps=ra, ref_reps=rr, n=sizes[gi], n_ref=sizes[ref],
+                         settings=settings, bootstrap=bootstrap)
+        row["n_classes"] = int(k)
+        rows.append(row)
+    return rows

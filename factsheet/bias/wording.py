@@ -1,0 +1,98 @@
+"""The Bias section in words: definitions, findings and the measured Optimal / Poor conditions."""
+
+from __future__ import annotations
+
+from factsheet.config import BiasConfig, MetricsConfig
+
+
+DEFINITIONS = {
+    "group_metric": ("A group's AP (AUC) for class c ranks the group's clips that contain c (its positives) against "
+                     "every clip of the evaluation set that does not contain c (all negatives). For AP the negatives "
+                     "are weighted by the group's share of the class's positives (prevalence matching): AP depends on "
+                     "the ratio of positives to negatives, and without the weights a small group would score lower "
+                     "AP from its size alone. AUC needs no weights. Group mAP and mean AUC average over the classes "
+                     "with at least min_positives positives in the group (listed per group); when two groups are "
+                     "compared, over the classes both have that many positives of (n_classes); d' = sqrt(2) "
+                     "Phi^-1(group mean AUC)."),
+    "class_group_metric": "The same per class: class c's AP and AUC from the group's positives of c against all negatives.",
+    "disparity": ("difference = group - reference and ratio = group / reference, the reference being the group with "
+                  "the highest value of the metric among the groups with sufficient evidence in the same column(s)."),
+    "ci": ("Paired percentile bootstrap over clips: every group's metric is recomputed on the same resamples of the "
+           "whole evaluation set, so a difference's interval comes from its own replicates."),
+    "finding": ("A disparity is a finding when the group is worse than the reference by more than the tolerance with "
+                "confidence: its interval lies entirely below -tolerance AND the two-sided p-value of "
+                "H0: |difference| <= tolerance (normal approximation, the bootstrap standard deviation of the "
+                "difference as its standard error) stays below 1 - confidence after correction for multiple "
+                "comparisons. The family holds every pair of groups of a column for every metric tested (the "
+                "reference is chosen as the best group after looking, so all pairs must be covered)."),
+    "insufficient_evidence": ("A group with fewer clips than min_group_size, or a class cell with fewer positives than "
+                              "min_positives, is reported as insufficient evidence and is never a finding."),
+    "tested_metrics": ("Group level: mAP and mean AUC (d' is reported but not tested: it is a monotone function of mean "
+                       "AUC). Class level: AP and AUC of a class the column describes (at least 90 % of the class's "
+                       "positives have a group value, against under 50 % of its negatives, e.g. voice type for "
+                       "Speech) in groups with at least min_positives positives."),
+}
+
+
+def _fmt(x, d=3) -> str:
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def _metric_name(d: dict) -> str:
+    base = {"mAP": "mAP", "mean_auc": "mean AUC", "ap": "AP", "auc": "AUC", "accuracy": "accuracy"}[d["metric"]]
+    return f"{d['class']} {base}" if d["class"] else base
+
+
+def _finding_sentences(disparities, group_rows, settings: BiasConfig, bootstrap: MetricsConfig) -> list[str]:
+    out = []
+    found = [d for d in disparities if d["finding"]]
+    class_level = {(tuple(d["columns"]), d["group"], d["reference"], d["value"]) for d in found if d["class"]}
+    # A group mean over a single class repeats that class's AP: say it once, as the class-level finding.
+    found = [d for d in found if d["class"] or d.get("n_classes") != 1
+             or (tuple(d["columns"]), d["group"], d["reference"], d["value"]) not in class_level]
+    for d in sorted(found, key=lambda d: d["difference"]):
+        col = " & ".join(d["columns"])
+        out.append(
+            f"{col} = {d['group']} is disadvantaged: {_metric_name(d)} {_fmt(d['value'])} against "
+            f"{_fmt(d['reference_value'])} for {d['reference']}, a difference of {_fmt(d['difference'])} "
+            f"({int(bootstrap.confidence * 100)}% CI {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}; ratio "
+            f"{_fmt(d['ratio'], 2)}; n = {d['n']} vs {d['n_reference']}; adjusted p = {d['p_adjusted']:.3g}).")
+    if not out:
+        n_tests = sum(1 for d in disparities if d["p_value"] is not None)
+        out.append(f"No disparity was a finding: none of the {n_tests} comparisons with the best group showed a "
+                   f"group worse than "
+                   f"it by more than {settings.tolerance:g} with "
+                   f"{int(bootstrap.confidence * 100)}% confidence after "
+                   f"{'Holm' if settings.correction == 'holm' else 'Benjamini-Hochberg'} correction.")
+    return out
+
+
+def _conditions(group_rows, disparities, settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
+    """Optimal / poor conditions from measured slices of the condition columns (group-level mAP)."""
+    optimal, poor, slices = [], [], []
+    for col in settings.condition_columns:
+        rows = [r for r in group_rows if r["columns"] == [col] and not r["insufficient_evidence"]]
+        rows = [r for r in rows if r["metrics"]["mAP"]["value"] is not None]
+        if len(rows) < 2:
+            continue
+        for r in rows:
+            slices.append({"column": col, "slice": r["group"], "n": r["n"], "mAP": r["metrics"]["mAP"]})
+        best = max(rows, key=lambda r: r["metrics"]["mAP"]["value"])
+        bm = best["metrics"]["mAP"]
+        worse = [d for d in disparities if d["columns"] == [col] and d["metric"] == "mAP" and d["class"] is None
+                 and d["finding"]]
+        ci = f"{int(bootstrap.confidence * 100)}% CI"
+        if worse:
+            optimal.append(f"{col} = {best['group']}: mAP {_fmt(bm['value'])} ({ci} {_fmt(bm['ci_low'])} to "
+                           f"{_fmt(bm['ci_high'])}, n = {best['n']}), the best measured {col} slice.")
+            for d in sorted(worse, key=lambda d: d["difference"]):
+                poor.append(f"{col} = {d['group']}: mAP falls from {_fmt(d['reference_value'])} ({col} = "
+                            f"{d['reference']}) to {_fmt(d['value'])} (n = {d['n']}; difference "
+                            f"{_fmt(d['difference'])}, {ci} {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}).")
+        else:
+            span = ", ".join(f"{r['group']}: {_fmt(r['metrics']['mAP']['value'])} (n = {r['n']})" for r in rows)
+            optimal.append(f"{col}: no slice differs from the best with confidence (mAP {span}).")
+    return {"optimal": optimal, "poor": poor, "slices": slices}
+
+
+# -- plots ------------------------------------------------------------------------------
