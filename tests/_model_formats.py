@@ -140,3 +140,36 @@ def export_tiny_onnx(path: Path, *, weights: np.ndarray, n_samples: int, layout:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def export_int8_tflite(path: Path, *, n_samples: int = 4000, n_classes: int = 5, seed: int = 0):
+    """A tiny fully int8-quantised TFLite model (int8 input and output, calibrated on uniform noise) and
+    the float Keras model it was converted from: (batch, n) -> frames of 400 -> Dense -> mean -> sigmoid."""
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((n_samples,))
+    x = keras.layers.Reshape((n_samples // 400, 400))(inp)
+    x = keras.layers.Dense(n_classes)(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(inp, keras.layers.Activation("sigmoid")(x))
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(50):
+            yield [rng.uniform(-1, 1, (1, n_samples)).astype(np.float32)]
+
+    cf = frozen_function(model, n_samples=n_samples, batch=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+        path.write_bytes(conv.convert())
+    return path, model

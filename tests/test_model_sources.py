@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 
-from _model_formats import (export_onnx, export_savedmodel, export_tflite, export_tiny_onnx, tiny_frame_logits,
+from _model_formats import (export_int8_tflite, export_onnx, export_savedmodel, export_tflite, export_tiny_onnx, tiny_frame_logits,
                             tiny_frame_weights)
 from factsheet.cli import main
 from factsheet.config import ModelConfig, config_from_dict
@@ -176,6 +176,18 @@ def test_attention_mask_input_is_fed_ones(tiny, tmp_path):
                                    sample_rate=8000, output="logits-sigmoid"))
     np.testing.assert_allclose(model.forward(x), expit(tiny_frame_logits(x, w)).mean(axis=1), rtol=1e-5, atol=1e-6)
     assert any("attention_mask" in n for n in model.runtime["notes"])
+
+
+def test_int8_quantised_tflite_maps_input_and_output(tiny, tmp_path):
+    d, _, _ = tiny
+    path, float_model = export_int8_tflite(tmp_path / "int8.tflite")
+    model = load_model(ModelConfig(source="tflite", path=path, class_labels=d / "labels.csv", sample_rate=8000))
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (6, 4000)).astype(np.float32)
+    got, want = model.forward(x), float_model.predict(x, verbose=0)
+    assert np.abs(got - want).max() < 2 / 256  # the int8 output's step is 1/256
+    ad = model.runtime["adaptation"]
+    assert ad["input_dtype"] == "int8" and ad["input_quantised"] and ad["fixed_batch"] == 1
+    assert any("Quantised input" in n for n in model.runtime["notes"])
 
 
 def test_plain_batch_layout(tiny):
