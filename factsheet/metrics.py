@@ -1,6 +1,6 @@
 """Audio classification metrics: tagging (mAP, AUC, d'), single-label reports, bootstrap CIs.
 
-Conventions (see ``/work/shared/notes/audio-metrics-and-max.md``):
+Conventions (see ``../shared/notes/audio-metrics-and-max.md``):
 
 * mAP and mean AUC are macro averages: per-class values, then the plain mean over classes.
 * Only *evaluable* classes enter the means: a class needs at least one positive and at

@@ -15,16 +15,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.errors import InputError
 
-Layout = Literal["batch,samples", "samples", "batch,1,samples", "batch,samples,1"]
-OUTPUTS = ("probabilities", "logits-sigmoid", "logits-softmax")
-POOLINGS = ("mean", "max")
 
 
 @dataclass
@@ -46,7 +43,7 @@ class LoadedModel:
     path : Path or None
         The model file or folder (None for an HTTP endpoint or a Python entry without a file).
     sha256 : str or None
-        Hash of the model's bytes (file, or every file of a folder, see :func:`tree_sha256`);
+        Hash of the model's bytes (a file's, or :func:`combined_sha256` of every file of a folder);
         None where there are no bytes to hash (an HTTP endpoint).
     runtime : dict
         JSON-able description for the FactSheet (``model.runtime``): format, runtime and
@@ -311,16 +308,10 @@ def file_sha256(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
-def tree_sha256(path: str | Path) -> str:
-    """sha256 of a file, or of a folder: every file's relative path and bytes, in sorted order."""
-    path = Path(path)
-    if path.is_file():
-        return file_sha256(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        h.update(bytes.fromhex(file_sha256(f)))
-    return h.hexdigest()
+def folder_digests(folder: str | Path) -> dict[str, str]:
+    """``{path relative to folder (posix): sha256}`` of every file below ``folder``."""
+    folder = Path(folder)
+    return {f.relative_to(folder).as_posix(): file_sha256(f) for f in folder.rglob("*") if f.is_file()}
 
 
 def combined_sha256(files: dict[str, str]) -> str:

@@ -30,8 +30,8 @@ import numpy as np
 
 from factsheet.errors import InputError
 from factsheet.models.sources.base import (AdaptedForward, InputContract, LoadedModel, OutputContract,
-                                           combined_sha256, first_line, read_model_labels, resolve_clip_samples,
-                                           runtime_record, tree_sha256)
+                                           combined_sha256, file_sha256, first_line, folder_digests,
+                                           read_model_labels, resolve_clip_samples, runtime_record)
 
 FACTORY_ARGUMENTS = ("path", "sample_rate", "clip_samples", "n_classes", "threads")
 
@@ -101,14 +101,13 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
                              output=cfg.output, pooling=cfg.pooling, max_batch=cfg.batch_size)
     files = {}
     if code_file is not None and code_file.is_file():
-        files[code_file.name] = tree_sha256(code_file)
+        files[code_file.name] = file_sha256(code_file)
     if cfg.path is not None and Path(cfg.path).exists():
         path = Path(cfg.path)
         if path.is_dir():
-            files.update({f"{path.name}/{f.relative_to(path).as_posix()}": tree_sha256(f)
-                          for f in sorted(path.rglob("*")) if f.is_file()})
+            files.update({f"{path.name}/{rel}": digest for rel, digest in folder_digests(path).items()})
         else:
-            files[path.name] = tree_sha256(path)
+            files[path.name] = file_sha256(path)
     sha = combined_sha256(files) if files else None
     runtime = runtime_record(format="Python callable", runtime="python",
                              runtime_version=sys.version.split()[0], gradients=False, adapted=forward,

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from factsheet.errors import InputError
-from factsheet.models.sources.base import (AdaptedForward, LoadedModel, OutputContract, choose_output, first_line,
-                                           input_contract_from_shape, package_version, read_model_labels,
-                                           resolve_clip_samples, runtime_record, tree_sha256)
+from factsheet.models.sources.base import (AdaptedForward, LoadedModel, OutputContract, choose_output, combined_sha256,
+                                           first_line, folder_digests, input_contract_from_shape, package_version,
+                                           read_model_labels, resolve_clip_samples, runtime_record)
 
 
 def load(cfg, *, threads: int | None = None) -> LoadedModel:
@@ -56,8 +56,8 @@ def load(cfg, *, threads: int | None = None) -> LoadedModel:
                              out=OutputContract(name=out_name, shape=outputs[index][1],
                                                 dtype=np.dtype(out_specs[out_name].dtype.as_numpy_dtype).name),
                              output=cfg.output, pooling=cfg.pooling, max_batch=cfg.batch_size)
-    sha = tree_sha256(path)
-    files = {f.relative_to(path).as_posix(): tree_sha256(f) for f in sorted(path.rglob("*")) if f.is_file()}
+    files = folder_digests(path)  # each file read once; the model's hash is combined from these
+    sha = combined_sha256(files)
     runtime = runtime_record(format="TensorFlow SavedModel", runtime="tensorflow",
                              runtime_version=package_version("tensorflow-cpu", "tensorflow"), gradients=False,
                              adapted=forward, n_parameters=_count_variables(path), files=files,
