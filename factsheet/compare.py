@@ -1,7 +1,7 @@
 """Compare two FactSheets (``factsheet compare OLD.json NEW.json [--out DIR]``).
 
-Four parts, each computed here and only laid out by the templates
-(``reports/templates/compare.md.j2`` and ``compare.html.j2``):
+Four parts, each computed by its section's compare hook (:mod:`factsheet.sections`) and only laid
+out here and by the templates (``reports/templates/compare.md.j2`` and ``compare.html.j2``):
 
 * headline metrics (mAP, mean AUC, d', mean per-class d'): old, new, delta and an approximate
   interval for the delta;
@@ -19,70 +19,21 @@ so this is usually wider (more cautious) than a paired bootstrap would be.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
+from factsheet.delta import Delta
 from factsheet.errors import InputError
 from factsheet.document import load_factsheet
+from factsheet.sections import SECTIONS
+from factsheet.sections.performance import LEAN_STEPS, lean_counts
 
-METRICS = (("mAP", "mAP"), ("mean_auc", "mean AUC"), ("d_prime", "d-prime"),
-           ("mean_class_d_prime", "mean per-class d-prime"))
-LEAN_STEPS = (0.05, 0.10, 0.20)
-DISPARITY_KEYS = ("metric", "class", "columns", "group", "reference")
 DELTA_CI_NOTE = ("Delta interval: approximate. The bootstrap interval of each FactSheet is read as a normal "
                  "interval of half-width h = (high - low) / 2 and the two are combined as if independent: "
                  "delta +- sqrt(h_old^2 + h_new^2). Runs on the same test clips are positively correlated, so "
                  "this is usually more cautious than a paired bootstrap.")
 EM_DASH = "\u2014"
 
-
-@dataclass(frozen=True)
-class Delta:
-    """Old and new values of one number, with intervals where the FactSheets give them."""
-
-    old: float | None
-    new: float | None
-    old_ci: tuple[float | None, float | None] | None = None
-    new_ci: tuple[float | None, float | None] | None = None
-
-    @property
-    def delta(self) -> float | None:
-        """``new - old``, or ``None`` when either is missing."""
-        if self.old is None or self.new is None:
-            return None
-        return self.new - self.old
-
-    @property
-    def delta_ci(self) -> tuple[float, float] | None:
-        """``delta +- sqrt(h_old^2 + h_new^2)`` (see the module docstring), or ``None``."""
-        d = self.delta
-        h_old, h_new = _half_width(self.old_ci), _half_width(self.new_ci)
-        if d is None or h_old is None or h_new is None:
-            return None
-        h = math.hypot(h_old, h_new)
-        return d - h, d + h
-
-    @property
-    def relative(self) -> float | None:
-        """``(new - old) / |old|``; ``None`` when ``old`` is 0 or missing."""
-        d = self.delta
-        if d is None or self.old == 0:
-            return None
-        return d / abs(self.old)
-
-
-def _half_width(ci: tuple | None) -> float | None:
-    if ci is None or ci[0] is None or ci[1] is None:
-        return None
-    return (ci[1] - ci[0]) / 2.0
-
-
-def _interval(obj: object) -> tuple[float | None, float | None] | None:
-    """``(low, high)`` of a ``{low, high}`` object, or ``None``."""
-    if isinstance(obj, dict) and "low" in obj and "high" in obj:
-        return obj["low"], obj["high"]
-    return None
+__all__ = ["Delta", "cmd_compare", "compare_sheets", "lean_counts", "render_html", "render_markdown", "view_model"]
 
 
 def _evaluated(section: object) -> bool:
@@ -101,162 +52,16 @@ def _not_comparable(old: object, new: object, what: str) -> str | None:
 # Computing the comparison
 # --------------------------------------------------------------------------------------------
 
-def compare_metrics(*, old: dict, new: dict) -> list[dict]:
-    """Headline metric deltas: one row per metric in :data:`METRICS`."""
-    po, pn = old["performance"], new["performance"]
-    rows = []
-    for key, name in METRICS:
-        d = Delta(old=po.get(key), new=pn.get(key), old_ci=_interval((po.get("ci") or {}).get(key)),
-                  new_ci=_interval((pn.get("ci") or {}).get(key)))
-        rows.append({"key": key, "name": name, "delta": d})
-    return rows
-
-
-def compare_classes(*, old: dict, new: dict) -> dict:
-    """Class-wise AP changes (matched by label) and LEAN-style counts.
-
-    Returns
-    -------
-    dict
-        ``rows`` (label, category, :class:`Delta` of AP; sorted by delta, largest gain first),
-        ``counts`` (``n_compared``, ``improved``, ``improved_5`` / ``_10`` / ``_20``, ``worse``,
-        ``worse_5`` / ``_10`` / ``_20``, ``unchanged``) and ``skipped`` (labels with a reason).
-        A class counts as improved by >= 5 % when ``(new - old) / old >= 0.05``; a class whose
-        old AP is 0 and new AP positive counts in every "improved" column.
-    """
-    old_rows = {r["label"]: r for r in old["performance"].get("per_class", [])}
-    new_rows = {r["label"]: r for r in new["performance"].get("per_class", [])}
-    rows, skipped = [], []
-    for label in list(old_rows) + [lb for lb in new_rows if lb not in old_rows]:
-        o, n = old_rows.get(label), new_rows.get(label)
-        if o is None or n is None:
-            skipped.append({"label": label, "reason": "only in NEW" if o is None else "only in OLD"})
-            continue
-        if o.get("ap") is None or n.get("ap") is None:
-            which = [name for name, r in (("OLD", o), ("NEW", n)) if r.get("ap") is None]
-            skipped.append({"label": label, "reason": f"no AP in {' and '.join(which)} (not evaluable)"})
-            continue
-        rows.append({"label": label, "category": n.get("category") or o.get("category"),
-                     "delta": Delta(old=o["ap"], new=n["ap"])})
-    rows.sort(key=lambda r: (-r["delta"].delta, r["label"]))
-    return {"rows": rows, "counts": lean_counts([r["delta"] for r in rows]), "skipped": skipped}
-
-
-def lean_counts(deltas: list[Delta]) -> dict[str, int]:
-    """Counts of classes improved / worse, overall and by at least 5 %, 10 %, 20 % (relative change)."""
-    counts = {"n_compared": len(deltas), "improved": 0, "worse": 0, "unchanged": 0}
-    for step in LEAN_STEPS:
-        counts[f"improved_{round(step * 100)}"] = 0
-        counts[f"worse_{round(step * 100)}"] = 0
-    for d in deltas:
-        change, rel = d.delta, d.relative
-        if change > 0:
-            counts["improved"] += 1
-        elif change < 0:
-            counts["worse"] += 1
-        else:
-            counts["unchanged"] += 1
-        for step in LEAN_STEPS:
-            pct = round(step * 100)
-            if change > 0 and (rel is None or rel >= step):
-                counts[f"improved_{pct}"] += 1
-            if change < 0 and rel is not None and rel <= -step:
-                counts[f"worse_{pct}"] += 1
-    return counts
-
-
-def compare_robustness(*, old: dict, new: dict) -> list[dict]:
-    """Per norm present in both: success rate and each percentile (matched by percentile) present in both."""
-    ho, hn = old["robustness"].get("hopskipjump", {}), new["robustness"].get("hopskipjump", {})
-    out = []
-    for norm in [n for n in ho if n in hn]:
-        bo, bn = ho[norm], hn[norm]
-        new_pct = {r["percentile"]: r for r in bn.get("percentiles", [])}
-        pct_rows = []
-        for r in bo.get("percentiles", []):
-            q = new_pct.get(r["percentile"])
-            if q is None:
-                continue
-            pct_rows.append({"percentile": r["percentile"],
-                             "value": Delta(old=r.get("value"), new=q.get("value"),
-                                            old_ci=(r.get("ci_low"), r.get("ci_high")),
-                                            new_ci=(q.get("ci_low"), q.get("ci_high"))),
-                             "snr_db": Delta(old=r.get("snr_db"), new=q.get("snr_db"))})
-        out.append({"norm": norm, "n_attacked": (bo.get("n_attacked"), bn.get("n_attacked")),
-                    "success_rate": Delta(old=bo.get("success_rate"), new=bn.get("success_rate"),
-                                          old_ci=_interval(bo.get("success_rate_ci")),
-                                          new_ci=_interval(bn.get("success_rate_ci"))),
-                    "percentiles": pct_rows})
-    return out
-
-
-def _disparity_key(d: dict) -> tuple:
-    return tuple(tuple(sorted(d.get(k) or ())) if k == "columns" else d.get(k) for k in DISPARITY_KEYS)
-
-
-def compare_bias(*, old: dict, new: dict) -> dict:
-    """Disparities present in both (matched by metric, class, columns, group, reference) and findings.
-
-    Returns
-    -------
-    dict
-        ``rows`` (the disparity's identity, :class:`Delta` of its difference, old and new finding,
-        insufficient evidence in either), ``only_old`` / ``only_new`` (counts of unmatched
-        disparities), ``new_findings`` (findings in NEW that were not findings in OLD) and
-        ``resolved_findings`` (findings in OLD that are not findings in NEW), each a list of
-        ``{"name", "old", "new"}`` with the differences (``None`` where the disparity is absent).
-        Findings are matched by identity, not by their sentences (whose numbers change).
-    """
-    od = {_disparity_key(d): d for d in old["bias"].get("disparities", [])}
-    nd = {_disparity_key(d): d for d in new["bias"].get("disparities", [])}
-    rows = []
-    for key, o in od.items():
-        n = nd.get(key)
-        if n is None:
-            continue
-        rows.append({"metric": o.get("metric"), "class": o.get("class"), "columns": list(o.get("columns") or ()),
-                     "group": o.get("group"), "reference": o.get("reference"),
-                     "difference": Delta(old=o.get("difference"), new=n.get("difference"),
-                                         old_ci=(o.get("ci_low"), o.get("ci_high")),
-                                         new_ci=(n.get("ci_low"), n.get("ci_high"))),
-                     "finding": (bool(o.get("finding")), bool(n.get("finding"))),
-                     "insufficient": bool(o.get("insufficient_evidence")) or bool(n.get("insufficient_evidence"))})
-
-    def changed(a: dict, b: dict) -> list[dict]:
-        out = []
-        for key, d in a.items():
-            other = b.get(key)
-            if d.get("finding") and not (other or {}).get("finding"):
-                pair = (other, d) if a is nd else (d, other)
-                out.append({"name": _disparity_name(d),
-                            "old": None if pair[0] is None else pair[0].get("difference"),
-                            "new": None if pair[1] is None else pair[1].get("difference")})
-        return out
-
-    return {"rows": rows, "only_old": sum(k not in nd for k in od), "only_new": sum(k not in od for k in nd),
-            "new_findings": changed(nd, od), "resolved_findings": changed(od, nd)}
-
-
-def _disparity_name(d: dict) -> str:
-    """``voice_type = child vs male: Speech ap``."""
-    metric = (f"{d['class']} " if d.get("class") else "") + str(d.get("metric"))
-    return f"{' & '.join(d.get('columns') or ())} = {d.get('group')} vs {d.get('reference')}: {metric}"
-
-
 def compare_sheets(*, old: dict, new: dict) -> dict:
-    """Everything ``factsheet compare`` reports, as numbers (``None`` parts with a reason when a
-    section is not evaluated in either FactSheet)."""
+    """Everything ``factsheet compare`` reports, as numbers: each registered section's compare hook
+    (``None`` parts with a ``<field>_reason`` when a section is not evaluated in either FactSheet)."""
     out: dict = {"notes": _notes(old, new)}
-    why = _not_comparable(old.get("performance"), new.get("performance"), "Performance")
-    out["metrics"] = None if why else compare_metrics(old=old, new=new)
-    out["classes"] = None if why else compare_classes(old=old, new=new)
-    out["performance_reason"] = why
-    why = _not_comparable(old.get("robustness"), new.get("robustness"), "Robustness")
-    out["robustness"] = None if why else compare_robustness(old=old, new=new)
-    out["robustness_reason"] = why
-    why = _not_comparable(old.get("bias"), new.get("bias"), "Bias")
-    out["bias"] = None if why else compare_bias(old=old, new=new)
-    out["bias_reason"] = why
+    for section in SECTIONS:
+        if section.compare is None:
+            continue
+        why = _not_comparable(old.get(section.field), new.get(section.field), section.compare_title or section.field)
+        out.update(section.compare(old=old, new=new, why=why))
+        out[f"{section.field}_reason"] = why
     return out
 
 

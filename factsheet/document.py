@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from factsheet.errors import InputError, read_input_text
 
@@ -179,25 +180,31 @@ class Provenance:
 
 @dataclass
 class FactSheet:
+    """The document: title, then one entry per section, then the files written beside it.
+
+    ``sections`` maps each FactSheet field (``model``, ``training_data``, ``dataset``,
+    ``performance``, ...) to its typed section, in the order :mod:`factsheet.sections` declares
+    them, which is the order of the JSON. The JSON Schema of ``schema_version`` types each one;
+    each is also an attribute (``sheet.performance``).
+    """
+
     schema_version: str
     title: str
-    model: ModelSection
-    training_data: TrainingDataSection
-    dataset: DatasetSection
-    performance: PerformanceSection | TextSection
-    bias: BiasSection | TextSection
-    robustness: RobustnessSection | TextSection
-    domain_shift: TextSection
-    optimal_conditions: ConditionsSection | TextSection
-    poor_conditions: ConditionsSection | TextSection
-    explanation: TextSection
-    contact: str
-    provenance: Provenance
+    sections: dict[str, Any]
     outputs: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        """A section by its field name: ``sheet.performance``, ``sheet.provenance``."""
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"FactSheet has no section or attribute {name!r}")
 
     def to_dict(self) -> dict:
         """JSON-able dict; non-finite floats become ``null`` (JSON has no NaN or infinity)."""
-        return _finite(dataclasses.asdict(self))
+        body = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in self.sections.items()}
+        return _finite({"schema_version": self.schema_version, "title": self.title, **body,
+                        "outputs": dict(self.outputs)})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"

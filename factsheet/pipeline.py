@@ -19,11 +19,11 @@ import numpy as np
 from factsheet import __version__
 from factsheet.config import RunConfig
 from factsheet.datasets.base import AudioDataset, fit_length
-from factsheet.document import (SCHEMA_VERSION, DatasetSection, FactSheet, ModelSection, Provenance,
-                                TextSection, TrainingDataSection, not_evaluated)
+from factsheet.document import SCHEMA_VERSION, FactSheet, Provenance
 from factsheet.errors import InputError
 from factsheet.models.adapter import LoadedModel, load_model, make_estimator, predict_scores
-from factsheet.performance import evaluate_performance
+from factsheet import sections as registry
+from factsheet.sections import RunContext
 
 LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras", "adversarial-robustness-toolbox",
              "jinja2", "scikit-learn", "jsonschema", "matplotlib", "onnxruntime", "ai-edge-litert")
@@ -58,7 +58,7 @@ def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str
 
 def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = None,
         progress: bool = False) -> tuple[FactSheet, dict]:
-    """Compute a FactSheet.
+    """Compute a FactSheet: load, predict, then evaluate every registered section in turn.
 
     ``out_dir`` holds the attack run store (resume); ``workers`` overrides
     ``robustness.workers`` (0 or None there: one per core).
@@ -71,6 +71,38 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files.
     """
     started = _now()
+    ctx, timings = prepare(cfg, out_dir=out_dir, workers=workers, progress=progress)
+    plots: dict[str, str] = {}
+    records: dict = {}
+    for section in registry.evaluation_order():
+        t = time.perf_counter()
+        result = section.evaluate(ctx)
+        ctx.results[section.field] = result.section
+        plots.update(result.plots)
+        records.update(result.provenance)
+        timings.update(result.timings)
+        if section.timed and getattr(result.section, "status", None) == "evaluated" and not result.timings:
+            timings[section.field] = time.perf_counter() - t
+    timings = {k: round(v, 3) for k, v in timings.items()}
+    provenance = _provenance(cfg, ctx.model, ctx.dataset, started=started, timings=timings)
+    provenance.run_store = records.get("run_store")
+    if ctx.model.stats is not None:
+        provenance.model_requests = _model_requests(ctx.model.stats(), provenance.run_store)
+    ctx.results["provenance"] = provenance
+    sheet = FactSheet(schema_version=SCHEMA_VERSION, title=f"FactSheet: {cfg.factsheet.model_name}",
+                      sections={s.field: ctx.results[s.field] for s in registry.SECTIONS})
+    return sheet, {"scores": ctx.scores, "labels": ctx.dataset.labels, "dataset": ctx.dataset, "model": ctx.model,
+                   "plots": plots}
+
+
+def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = None,
+            progress: bool = False) -> tuple[RunContext, dict[str, float]]:
+    """Load the model and the dataset, fit the clips to the model's input and score them.
+
+    Returns the context every section evaluator reads, and the seconds each stage took.
+    """
+    from attacks.runner import default_workers
+
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = load_model(cfg.model, threads=cfg.model.threads or None)
@@ -89,110 +121,10 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         raise InputError(source=str(model.path), field="output", value="non-finite",
                          reason=f"model returned NaN or inf for {int((~np.isfinite(scores)).any(axis=1).sum())} clips")
     timings["predict"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    performance = evaluate_performance(
-        y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels,
-        n_bootstrap=cfg.metrics.bootstrap_resamples, confidence=cfg.metrics.confidence, seed=cfg.metrics.seed)
-    timings["performance"] = time.perf_counter() - t
-
-    prose = cfg.factsheet
-    plots: dict[str, str] = {}
-    run_store = None
-    if cfg.robustness.enabled:
-        robustness, plots, run_store = _robustness(cfg, model, waveforms, dataset, scores, out_dir=out_dir,
-                                                   workers=workers, progress=progress)
-        timings["robustness"] = run_store.pop("seconds")
-    else:
-        robustness = not_evaluated(prose.robustness,
-                                   why="robustness.enabled is false in the config.")
-    bias, optimal, poor = _bias(cfg, dataset, scores, robustness, plots, timings)
-    sheet = FactSheet(
-        schema_version=SCHEMA_VERSION,
-        title=f"FactSheet: {prose.model_name}",
-        model=_model_section(cfg, model, estimator),
-        training_data=TrainingDataSection(text=prose.training_data, card=model.card.get("training_data_card")),
-        dataset=_dataset_section(cfg, dataset, model, length_counts),
-        performance=performance,
-        bias=bias,
-        robustness=robustness,
-        domain_shift=not_evaluated(prose.domain_shift),
-        optimal_conditions=optimal,
-        poor_conditions=poor,
-        explanation=_stated_or_not(prose.explanation),
-        contact=prose.contact,
-        provenance=None,  # filled below, once the end time is known
-    )
-    timings = {k: round(v, 3) for k, v in timings.items()}
-    sheet.provenance = _provenance(cfg, model, dataset, started=started, timings=timings)
-    sheet.provenance.run_store = run_store
-    if model.stats is not None:
-        sheet.provenance.model_requests = _model_requests(model.stats(), run_store)
-    return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model, "plots": plots}
-
-
-def _bias(cfg: RunConfig, dataset: AudioDataset, scores: np.ndarray, robustness, plots: dict, timings: dict):
-    """Bias section and measured conditions, or "not evaluated" sections when [bias] is disabled."""
-    import dataclasses
-
-    from factsheet.bias import evaluate_bias
-    from factsheet.document import BiasSection, ConditionsSection
-
-    prose = cfg.factsheet
-    if not cfg.bias.enabled:
-        return (not_evaluated(prose.bias, why="bias.enabled is false in the config."),
-                _stated_or_not(prose.optimal_conditions), _stated_or_not(prose.poor_conditions))
-    t = time.perf_counter()
-    rob = dataclasses.asdict(robustness) if robustness.status == "evaluated" else None
-    section, conditions, bias_plots = evaluate_bias(
-        y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels, metadata=dataset.metadata,
-        settings=cfg.bias, bootstrap=cfg.metrics, prose=prose.bias, robustness=rob)
-    plots.update(bias_plots)
-    timings["bias"] = time.perf_counter() - t
-    optimal = ConditionsSection(status="evaluated", text=prose.optimal_conditions,
-                                statements=conditions["optimal"], slices=conditions["slices"])
-    poor = ConditionsSection(status="evaluated", text=prose.poor_conditions,
-                             statements=conditions["poor"] or ["No measured slice was worse than the best slice of "
-                                                               "its column with confidence."],
-                             slices=conditions["slices"])
-    return BiasSection(**section), optimal, poor
-
-
-def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, dataset: AudioDataset,
-                scores: np.ndarray, *, out_dir: Path | None, workers: int | None, progress: bool):
-    from attacks.robustness import evaluate_robustness
-    from attacks.runner import default_workers
-    from factsheet.document import RobustnessSection
-
-    n_workers = workers if workers else (cfg.robustness.workers or default_workers())
-    section, plots, run_info = evaluate_robustness(
-        model=model, waveforms=waveforms, dataset=dataset, scores=scores, settings=cfg.robustness,
-        bootstrap=cfg.metrics, out_dir=Path(out_dir or "."), workers=n_workers, dataset_sha256=dataset.sha256(),
-        progress=progress)
-    return RobustnessSection(**section), plots, run_info
-
-
-
-def _stated_or_not(text: str) -> TextSection:
-    if text.strip():
-        return TextSection(status="stated", text=text, reason="stated in the config; not measured in this run")
-    return not_evaluated("")
-
-
-def _model_section(cfg: RunConfig, model: LoadedModel, estimator) -> ModelSection:
-    p = cfg.factsheet
-    return ModelSection(
-        name=p.model_name, overview=p.overview, purpose=p.purpose, intended_domain=p.intended_domain,
-        information=p.model_information, inputs_outputs=p.inputs_outputs, source=model.source,
-        file=model.path.name if model.path is not None else (cfg.model.url or cfg.model.entry or ""),
-        sha256=model.sha256, sample_rate=model.sample_rate, clip_samples=model.clip_samples,
-        clip_seconds=model.clip_samples / model.sample_rate, n_classes=len(model.class_labels),
-        n_parameters=model.runtime.get("n_parameters"),
-        estimator={"art_class": type(estimator).__name__, "input_shape": list(estimator.input_shape),
-                   "nb_classes": int(estimator.nb_classes), "clip_values": [float(v) for v in estimator.clip_values],
-                   "preprocessing": None, "batch_size": cfg.model.batch_size},
-        runtime=model.runtime,
-    )
+    ctx = RunContext(cfg=cfg, model=model, dataset=dataset, waveforms=waveforms, scores=scores, estimator=estimator,
+                     length_counts=length_counts, out_dir=Path(out_dir or "."),
+                     workers=workers if workers else (cfg.robustness.workers or default_workers()), progress=progress)
+    return ctx, timings
 
 
 def _model_requests(driver: dict, run_store: dict | None) -> dict:
@@ -201,24 +133,6 @@ def _model_requests(driver: dict, run_store: dict | None) -> dict:
 
     attack = (run_store or {}).pop("model_requests", None)
     return {"total": counter_sum(driver, attack or {}), "predict": driver, "attack": attack}
-
-
-def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, counts: dict) -> DatasetSection:
-    from factsheet.metrics import is_single_label
-
-    n = model.clip_samples
-    policy = dict(counts, n_samples=n,
-                  text=(f"Every clip is brought to the model's input length of {n} samples "
-                        f"({n / model.sample_rate:g} s): shorter clips are repeated (tiled) and cut, longer clips "
-                        f"are cut at the end. {counts['repeated']} clips were repeated, {counts['cut']} cut, "
-                        f"{counts['unchanged']} unchanged."))
-    return DatasetSection(
-        name=dataset.name, kind=cfg.dataset.kind, text=cfg.factsheet.test_data, n_clips=dataset.n_clips,
-        sha256=dataset.sha256(), sample_rate=dataset.sample_rate, length_policy=policy, card=dataset.card,
-        class_labels=[{"index": c.index, "mid": c.mid, "display_name": c.display_name, "category": c.category}
-                      for c in dataset.class_labels],
-        single_label=bool(is_single_label(dataset.labels)),
-    )
 
 
 def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, started: str,

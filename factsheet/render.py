@@ -17,18 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from factsheet.document import FactSheet, validate
-from factsheet.glossary import column_keys
-
-SECTION_ORDER = [
-    ("model_name", "Model Name"), ("overview", "Overview"), ("purpose", "Purpose"),
-    ("intended_domain", "Intended Domain"), ("training_data", "Training Data"),
-    ("model_information", "Model Information"), ("inputs_outputs", "Inputs and Outputs"),
-    ("performance", "Performance Metrics"), ("bias", "Bias"), ("robustness", "Robustness"),
-    ("domain_shift", "Domain Shift"), ("test_data", "Test Data"), ("optimal_conditions", "Optimal Conditions"),
-    ("poor_conditions", "Poor Conditions"), ("explanation", "Explanation"), ("contact", "Contact Information"),
-    ("provenance", "Provenance"),
-]
-
+from factsheet.sections import column_keys, headings, prose_fields
 
 def template_dir() -> Path:
     """Templates: inside the installed wheel (``factsheet/_templates``) or the checkout's ``reports/templates``."""
@@ -75,18 +64,10 @@ def _env() -> Environment:
     return env
 
 
-PROSE_FIELDS = [
-    ("model", "name"), ("model", "overview"), ("model", "purpose"), ("model", "intended_domain"),
-    ("model", "information"), ("model", "inputs_outputs"), ("training_data", "text"), ("dataset", "text"),
-    ("bias", "text"), ("robustness", "text"), ("domain_shift", "text"), ("optimal_conditions", "text"),
-    ("poor_conditions", "text"), ("explanation", "text"), ("contact",),
-]
-
-
 def empty_prose_fields(doc: dict) -> list[str]:
     """JSON paths of the descriptive (config-given) fields left empty: the completeness check."""
     out = []
-    for path in PROSE_FIELDS:
+    for path in prose_fields():
         node = doc
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
@@ -101,14 +82,14 @@ def empty_prose_fields(doc: dict) -> list[str]:
 def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
     """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
     plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
-    return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=SECTION_ORDER,
+    return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=headings(),
                                                            empty_fields=empty_prose_fields(doc),
                                                            keys=column_keys(doc))
 
 
 def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
     """The Markdown report; plots are image files next to it."""
-    return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=SECTION_ORDER,
+    return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=headings(),
                                                          empty_fields=empty_prose_fields(doc),
                                                          keys=column_keys(doc))
 

@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from factsheet.bias import Group, column_describes_class, evaluate_bias, group_replicates
+from factsheet.sections.conditions import measured_conditions
 from factsheet.bias.stats import _bh, _group_ap_auc, _holm, _NegativeCumulants
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
@@ -70,7 +71,7 @@ def run_bias(y, s, meta, **kw):
 
 
 def test_planted_effect_is_a_finding():
-    sec, _, _ = run_bias(*planted(0, effect=1.2))
+    sec, _ = run_bias(*planted(0, effect=1.2))
     found = [d for d in sec["disparities"] if d["finding"]]
     assert found and all(d["group"] == "B" and d["columns"] == ["voice"] for d in found)
     assert {(d["metric"], d["class"]) for d in found} >= {("ap", "c0"), ("auc", "c0")}
@@ -81,14 +82,14 @@ def test_planted_effect_is_a_finding():
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_null_scenario_has_no_findings(seed):
-    sec, _, _ = run_bias(*planted(seed, effect=0.0))
+    sec, _ = run_bias(*planted(seed, effect=0.0))
     assert not [d for d in sec["disparities"] if d["finding"]]
     assert sec["findings"][0].startswith("No disparity was a finding")
 
 
 def test_small_groups_are_insufficient_evidence_never_findings():
     y, s, meta = planted(0, effect=3.0)
-    sec, _, _ = run_bias(y, s, meta, min_group_size=1000)
+    sec, _ = run_bias(y, s, meta, min_group_size=1000)
     assert all(g["insufficient_evidence"] for g in sec["groups"])
     assert not [d for d in sec["disparities"] if d["finding"]]
     assert any("insufficient evidence" in t for t in sec["not_evaluated"])
@@ -110,6 +111,13 @@ def test_replicates_are_paired_and_deterministic():
     assert a["reps"][0]["ap"].shape == (50, y.shape[1])
 
 
+def conditions_of(sec: dict) -> dict:
+    """The measured Optimal / Poor conditions the Conditions sections derive from a Bias section."""
+    return measured_conditions(groups=sec["groups"], disparities=sec["disparities"],
+                               condition_columns=sec["settings"]["condition_columns"],
+                               confidence=sec["settings"]["confidence"])
+
+
 def test_conditions_name_the_numbers():
     rng = np.random.default_rng(5)
     n, m = 900, 5
@@ -118,8 +126,9 @@ def test_conditions_name_the_numbers():
     s = rng.normal(size=(n, m)) + (3.0 - 0.8 * crowd)[:, None] * y  # more events, worse separation
     meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "n_events": crowd})
     st = BiasConfig(columns=(), condition_columns=("n_events",))
-    sec, cond, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
-                                 bootstrap=MetricsConfig(bootstrap_resamples=300))
+    sec, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
+                           bootstrap=MetricsConfig(bootstrap_resamples=300))
+    cond = conditions_of(sec)
     assert cond["poor"] and "n_events = 3: mAP falls from" in cond["poor"][0]
     assert "n_events = 1" in cond["optimal"][0] and "n = " in cond["optimal"][0]
 
@@ -139,7 +148,7 @@ def demo_scores():
 def test_demo_planted_voice_skew_is_detected(demo_scores):
     ds, scores = demo_scores
     st = BiasConfig(columns=("voice_type",), condition_columns=())
-    sec, _, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
+    sec, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
                               metadata=ds.metadata, settings=st,
                               bootstrap=MetricsConfig(bootstrap_resamples=500))
     found = [d for d in sec["disparities"] if d["finding"]]
@@ -154,10 +163,10 @@ def null_findings(ds, seed, n_bootstrap=300):
     scores = rng.normal(size=ds.labels.shape) + 1.5 * ds.labels  # depends on the labels only
     st = BiasConfig(columns=("voice_type", "instrument_family", "background"),
                       intersections=(("voice_type", "snr_bucket"),))
-    sec, cond, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
-                                 metadata=ds.metadata, settings=st,
-                                 bootstrap=MetricsConfig(bootstrap_resamples=n_bootstrap))
-    return [d for d in sec["disparities"] if d["finding"]], cond
+    sec, _ = evaluate_bias(y_true=ds.labels, y_score=scores, class_labels=ds.class_labels,
+                           metadata=ds.metadata, settings=st,
+                           bootstrap=MetricsConfig(bootstrap_resamples=n_bootstrap))
+    return [d for d in sec["disparities"] if d["finding"]], conditions_of(sec)
 
 
 def test_demo_null_model_scoring_groups_alike_has_no_findings(demo_scores):
@@ -187,7 +196,7 @@ def test_single_label_accuracy_per_group_and_disparity():
     s[accent == "q"] += rng.normal(scale=2.0, size=((accent == "q").sum(), m))  # planted: 'q' is noisier
     meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "accent": accent})
     st = BiasConfig(columns=("accent",), condition_columns=())
-    sec, _, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
+    sec, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
                               bootstrap=MetricsConfig(bootstrap_resamples=300))
     by = {g["group"]: g for g in sec["groups"]}
     for name in ("p", "q"):

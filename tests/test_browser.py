@@ -18,7 +18,10 @@ import numpy as np
 import pytest
 
 from _chromium import decode_png, find_chromium, inspect_page
-from factsheet.render import SECTION_ORDER, render_html
+from factsheet.render import render_html
+from factsheet.sections import headings
+
+SECTION_ORDER = [(h.key, h.title) for h in headings()]
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()

@@ -24,7 +24,9 @@ def wheel(tmp_path_factory):
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for need in ("factsheet/_templates/factsheet.html.j2", "factsheet/_templates/factsheet.md.j2",
-                 "factsheet/schema/factsheet-1.0.0.schema.json", "factsheet/models/default/demo_classifier.keras",
+                 "factsheet/_templates/sections/performance.md.j2", "factsheet/_templates/_macros.html.j2",
+                 "factsheet/schema/factsheet-1.0.0.schema.json", "factsheet/schema/sections/bias.json",
+                 "factsheet/sections/conditions.py", "factsheet/models/default/demo_classifier.keras",
                  "factsheet/models/default/demo_classifier.json",
                  "factsheet/models/default/class_labels_indices.csv", "attacks/__init__.py",
                  "factsheet/models/sources/__init__.py", "factsheet/models/sources/onnx_file.py",

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from factsheet.glossary import column_keys
+from factsheet.sections import column_keys
 
 # Columns that hold names, not numbers.
 TEXT_HEADERS = {"Class", "Category", "Classes", "Column(s)", "Column", "Group", "Norm", "Metric", "Reference",

@@ -1,4 +1,4 @@
-"""The Bias section and the measured Optimal / Poor conditions.
+"""The Bias section: per-class and per-group breakdowns, disparities and findings.
 
 Groups come from metadata columns (and pairs of columns). A group's AP / AUC for class c
 counts the group's positives of c against ALL negatives of c in the evaluation set, so the
@@ -9,8 +9,9 @@ intervals.
 
 Modules: :mod:`~factsheet.bias.groups` (which clips form a group), :mod:`~factsheet.bias.stats`
 (group metrics, paired bootstrap, disparities and their tests), :mod:`~factsheet.bias.wording`
-(definitions, findings and conditions in words), :mod:`~factsheet.bias.plots`, and
-:mod:`~factsheet.bias.section` (:func:`evaluate_bias`, which assembles the section).
+(definitions and findings in words), :mod:`~factsheet.bias.plots`, and
+:mod:`~factsheet.bias.section` (:func:`evaluate_bias`, which assembles the section). The Optimal / Poor
+conditions are derived from the section in :mod:`factsheet.sections.conditions`.
 """
 
 from factsheet.bias.groups import Group, column_describes_class, group_columns, make_groups

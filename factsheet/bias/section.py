@@ -1,4 +1,4 @@
-"""The Bias section and the measured Optimal / Poor conditions, assembled (see the package docstring)."""
+"""The Bias section, assembled (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 from factsheet.bias.groups import column_describes_class, group_columns, make_groups
 from factsheet.bias.plots import groups_svg, per_class_svg
 from factsheet.bias.stats import ADJUST, _disparities, _metric, group_level, group_replicates
-from factsheet.bias.wording import DEFINITIONS, _conditions, _finding_sentences
+from factsheet.bias.wording import DEFINITIONS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import finite_or_none
@@ -16,8 +16,8 @@ from factsheet.metrics import finite_or_none
 
 def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
                   metadata: pd.DataFrame, settings: BiasConfig, bootstrap: MetricsConfig, prose: str = "",
-                  robustness: dict | None = None) -> tuple[dict, dict, dict]:
-    """Compute the Bias section and the measured conditions.
+                  robustness: dict | None = None) -> tuple[dict, dict]:
+    """Compute the Bias section (the measured conditions derive from it: :mod:`factsheet.sections.conditions`).
 
     Parameters
     ----------
@@ -41,8 +41,6 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     -------
     bias : dict
         The Bias section (JSON-able).
-    conditions : dict
-        ``{"optimal": [...], "poor": [...], "slices": [...]}`` statements with their numbers.
     plots : dict of str to str
         SVG text by plot name.
     """
@@ -116,9 +114,8 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         "per_class": per_class, "per_category": _per_category(per_class),
         "groups": group_rows, "class_groups": class_rows, "disparities": disparities,
     }
-    conditions = _conditions(group_rows, disparities, settings, bootstrap)
     plots = {"bias_groups": groups_svg(section), "bias_per_class": per_class_svg(section)}
-    return section, conditions, plots
+    return section, plots
 
 
 def _robustness_by_group(robustness: dict | None) -> dict:

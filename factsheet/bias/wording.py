@@ -1,4 +1,4 @@
-"""The Bias section in words: definitions, findings and the measured Optimal / Poor conditions."""
+"""The Bias section in words: definitions and findings."""
 
 from __future__ import annotations
 
@@ -65,34 +65,6 @@ def _finding_sentences(disparities, group_rows, settings: BiasConfig, bootstrap:
                    f"{int(bootstrap.confidence * 100)}% confidence after "
                    f"{'Holm' if settings.correction == 'holm' else 'Benjamini-Hochberg'} correction.")
     return out
-
-
-def _conditions(group_rows, disparities, settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
-    """Optimal / poor conditions from measured slices of the condition columns (group-level mAP)."""
-    optimal, poor, slices = [], [], []
-    for col in settings.condition_columns:
-        rows = [r for r in group_rows if r["columns"] == [col] and not r["insufficient_evidence"]]
-        rows = [r for r in rows if r["metrics"]["mAP"]["value"] is not None]
-        if len(rows) < 2:
-            continue
-        for r in rows:
-            slices.append({"column": col, "slice": r["group"], "n": r["n"], "mAP": r["metrics"]["mAP"]})
-        best = max(rows, key=lambda r: r["metrics"]["mAP"]["value"])
-        bm = best["metrics"]["mAP"]
-        worse = [d for d in disparities if d["columns"] == [col] and d["metric"] == "mAP" and d["class"] is None
-                 and d["finding"]]
-        ci = f"{int(bootstrap.confidence * 100)}% CI"
-        if worse:
-            optimal.append(f"{col} = {best['group']}: mAP {_fmt(bm['value'])} ({ci} {_fmt(bm['ci_low'])} to "
-                           f"{_fmt(bm['ci_high'])}, n = {best['n']}), the best measured {col} slice.")
-            for d in sorted(worse, key=lambda d: d["difference"]):
-                poor.append(f"{col} = {d['group']}: mAP falls from {_fmt(d['reference_value'])} ({col} = "
-                            f"{d['reference']}) to {_fmt(d['value'])} (n = {d['n']}; difference "
-                            f"{_fmt(d['difference'])}, {ci} {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}).")
-        else:
-            span = ", ".join(f"{r['group']}: {_fmt(r['metrics']['mAP']['value'])} (n = {r['n']})" for r in rows)
-            optimal.append(f"{col}: no slice differs from the best with confidence (mAP {span}).")
-    return {"optimal": optimal, "poor": poor, "slices": slices}
 
 
 # -- plots ------------------------------------------------------------------------------

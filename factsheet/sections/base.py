@@ -1,0 +1,148 @@
+"""The shape every FactSheet section shares: its declaration, what its evaluator is given, and
+what it returns.
+
+A :class:`Section` is one top-level field of the FactSheet JSON. It declares, once, everything
+the rest of the harness needs to know about it: the report headings it is shown under (each a
+template partial ``reports/templates/sections/<heading>.{md,html}.j2``), its evaluator, the
+earlier sections that evaluator reads, its config-given prose fields (the completeness check),
+the column keys of its tables (the glossary), its compare hook and its JSON Schema fragment
+(``factsheet/schema/sections/<module>.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+UNITLESS = "unitless, 0 to 1"
+PROBABILITY = "probability, 0 to 1"
+SD = "standard deviations"
+PCM = "16-bit PCM units: input units x 32768"
+
+
+def term(label: str, unit: str, definition: str) -> dict:
+    """One column key: ``{"label", "unit", "definition"}``."""
+    return {"label": label, "unit": unit, "definition": definition}
+
+
+def percent(confidence) -> str:
+    """``0.95`` -> ``"95%"``."""
+    return f"{round(float(confidence) * 100)}%"
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading of the report: anchor id (also the template partial's name), title, and its place
+    in the report (the seed FactSheet's order; smaller comes first)."""
+
+    key: str
+    title: str
+    position: int
+
+
+@dataclass
+class RunContext:
+    """What an evaluator may read: the run's inputs and the sections evaluated before it.
+
+    Attributes
+    ----------
+    cfg : factsheet.config.RunConfig
+    model : factsheet.models.sources.base.LoadedModel
+    dataset : factsheet.datasets.base.AudioDataset
+    waveforms : ndarray, shape (n_clips, n_samples), float32
+        Clips fitted to the model's input length.
+    scores : ndarray, shape (n_clips, n_classes), float32
+        The model's scores of ``waveforms``.
+    estimator : ART estimator
+        The wrapper ``scores`` came from.
+    length_counts : dict
+        How many clips were repeated, cut or left as they were (:func:`fit_length`).
+    out_dir : Path
+        Where the attack run store lives (resume).
+    workers : int
+        Worker processes for sections that fan out.
+    progress : bool
+        Print progress to stderr.
+    results : dict
+        Field -> section object of the sections evaluated so far.
+    """
+
+    cfg: Any
+    model: Any
+    dataset: Any
+    waveforms: np.ndarray
+    scores: np.ndarray
+    estimator: Any
+    length_counts: dict
+    out_dir: Path
+    workers: int
+    progress: bool = False
+    results: dict = field(default_factory=dict)
+
+
+@dataclass
+class SectionResult:
+    """What every evaluator returns.
+
+    Attributes
+    ----------
+    section : object
+        The typed section (one of the section's ``types``) or a ``str`` for a text field.
+    plots : dict of str to str
+        SVG text by plot name (written to ``plots/<name>.svg``).
+    timings : dict of str to float
+        Seconds by stage name (``provenance.timings_s``).
+    provenance : dict
+        Run records that belong in ``provenance`` (e.g. ``run_store``).
+    """
+
+    section: Any
+    plots: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One top-level FactSheet field, declared once (see the module docstring).
+
+    Attributes
+    ----------
+    field : str
+        Its key in the FactSheet JSON.
+    headings : tuple of Heading
+        Where the report shows it.
+    evaluate : callable, optional
+        ``evaluate(ctx: RunContext) -> SectionResult``; ``None`` for a field the pipeline fills
+        itself (provenance).
+    needs : tuple of str
+        Fields whose results ``evaluate`` reads from ``ctx.results`` (evaluated first).
+    prose : tuple of tuple of str
+        JSON paths of the config-given prose fields it holds, for the completeness check.
+    glossary : callable, optional
+        ``glossary(doc: dict) -> {table_id: [term, ...]}``: the column keys of its tables.
+    compare : callable, optional
+        ``compare(old: dict, new: dict) -> dict`` of the parts ``factsheet compare`` reports;
+        called only when the section is evaluated in both FactSheets.
+    schema : str
+        Name of its JSON Schema fragment in ``factsheet/schema/sections/`` (without ``.json``).
+    timed : bool
+        Record the evaluator's wall-clock seconds under ``provenance.timings_s[field]`` when the
+        section comes out evaluated (and the evaluator reported no timings of its own).
+    compare_title : str, optional
+        How ``factsheet compare`` names the section when it cannot be compared.
+    """
+
+    field: str
+    headings: tuple[Heading, ...]
+    schema: str
+    evaluate: Callable[[RunContext], SectionResult] | None = None
+    needs: tuple[str, ...] = ()
+    prose: tuple[tuple[str, ...], ...] = ()
+    glossary: Callable[[dict], dict] | None = None
+    compare: Callable[..., dict] | None = None
+    compare_title: str | None = None
+    timed: bool = False

@@ -1,0 +1,86 @@
+"""Optimal Conditions and Poor Conditions, measured: the best slice of each of the Bias section's
+condition columns, and the slices measurably worse than it (group mAP with its interval).
+
+When the Bias section was not evaluated, each is the configured prose, marked as stated.
+"""
+
+from __future__ import annotations
+
+from factsheet.document import ConditionsSection
+from factsheet.sections.base import Heading, RunContext, Section, SectionResult
+from factsheet.sections.text import stated_or_not
+
+NO_POOR_SLICE = "No measured slice was worse than the best slice of its column with confidence."
+
+
+def measured_conditions(*, groups: list[dict], disparities: list[dict], condition_columns: list[str],
+                        confidence: float) -> dict:
+    """Optimal / poor statements from measured slices of the condition columns (group-level mAP).
+
+    Parameters
+    ----------
+    groups, disparities : list of dict
+        The Bias section's ``groups`` and ``disparities``.
+    condition_columns : list of str
+        Metadata columns whose slices are conditions (``bias.condition_columns``).
+    confidence : float
+        Level of the intervals, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``{"optimal": [str], "poor": [str], "slices": [{"column", "slice", "n", "mAP"}]}``.
+    """
+    optimal, poor, slices = [], [], []
+    ci = f"{int(confidence * 100)}% CI"
+    for col in condition_columns:
+        rows = [r for r in groups if r["columns"] == [col] and not r["insufficient_evidence"]
+                and r["metrics"]["mAP"]["value"] is not None]
+        if len(rows) < 2:
+            continue
+        slices += [{"column": col, "slice": r["group"], "n": r["n"], "mAP": r["metrics"]["mAP"]} for r in rows]
+        best = max(rows, key=lambda r: r["metrics"]["mAP"]["value"])
+        bm = best["metrics"]["mAP"]
+        worse = [d for d in disparities if d["columns"] == [col] and d["metric"] == "mAP" and d["class"] is None
+                 and d["finding"]]
+        if not worse:
+            span = ", ".join(f"{r['group']}: {_fmt(r['metrics']['mAP']['value'])} (n = {r['n']})" for r in rows)
+            optimal.append(f"{col}: no slice differs from the best with confidence (mAP {span}).")
+            continue
+        optimal.append(f"{col} = {best['group']}: mAP {_fmt(bm['value'])} ({ci} {_fmt(bm['ci_low'])} to "
+                       f"{_fmt(bm['ci_high'])}, n = {best['n']}), the best measured {col} slice.")
+        for d in sorted(worse, key=lambda d: d["difference"]):
+            poor.append(f"{col} = {d['group']}: mAP falls from {_fmt(d['reference_value'])} ({col} = "
+                        f"{d['reference']}) to {_fmt(d['value'])} (n = {d['n']}; difference "
+                        f"{_fmt(d['difference'])}, {ci} {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}).")
+    return {"optimal": optimal, "poor": poor, "slices": slices}
+
+
+def _fmt(x, d=3) -> str:
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def _evaluator(which: str):
+    def evaluate(ctx: RunContext) -> SectionResult:
+        prose = getattr(ctx.cfg.factsheet, f"{which}_conditions")
+        bias = ctx.results.get("bias")
+        if bias is None or bias.status != "evaluated":
+            return SectionResult(stated_or_not(prose))
+        measured = measured_conditions(groups=bias.groups, disparities=bias.disparities,
+                                       condition_columns=bias.settings["condition_columns"],
+                                       confidence=bias.settings["confidence"])
+        statements = measured[which] or ([NO_POOR_SLICE] if which == "poor" else [])
+        return SectionResult(ConditionsSection(status="evaluated", text=prose, statements=statements,
+                                               slices=measured["slices"]))
+
+    evaluate.__doc__ = f"The measured {which} conditions, or the configured prose when Bias was not evaluated."
+    return evaluate
+
+
+SECTIONS = (
+    Section(field="optimal_conditions", schema="conditions", evaluate=_evaluator("optimal"), needs=("bias",),
+            headings=(Heading("optimal_conditions", "Optimal Conditions", 130),),
+            prose=(("optimal_conditions", "text"),)),
+    Section(field="poor_conditions", schema="conditions", evaluate=_evaluator("poor"), needs=("bias",),
+            headings=(Heading("poor_conditions", "Poor Conditions", 140),), prose=(("poor_conditions", "text"),)),
+)

@@ -1,0 +1,109 @@
+"""Robustness: HopSkipJump L2 / L-infinity attacks with percentile curves fitted over iterations
+(:func:`attacks.robustness.evaluate_robustness`), their column keys and their comparison."""
+
+from __future__ import annotations
+
+from factsheet.delta import Delta, interval_of
+from factsheet.document import RobustnessSection, not_evaluated
+from factsheet.sections.base import PCM, Heading, RunContext, Section, SectionResult, percent, term
+
+
+def evaluate(ctx: RunContext) -> SectionResult:
+    """Run the attacks (resuming from the run store in ``ctx.out_dir``), or say why not."""
+    cfg = ctx.cfg
+    if not cfg.robustness.enabled:
+        return SectionResult(not_evaluated(cfg.factsheet.robustness, why="robustness.enabled is false in the config."))
+    from attacks.robustness import evaluate_robustness
+
+    section, plots, run_store = evaluate_robustness(
+        model=ctx.model, waveforms=ctx.waveforms, dataset=ctx.dataset, scores=ctx.scores, settings=cfg.robustness,
+        bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers, dataset_sha256=ctx.dataset.sha256(),
+        progress=ctx.progress)
+    seconds = run_store.pop("seconds")
+    return SectionResult(RobustnessSection(**section), plots=plots, timings={"robustness": seconds},
+                         provenance={"run_store": run_store})
+
+
+def glossary(doc: dict) -> dict:
+    rob = doc.get("robustness") or {}
+    if rob.get("status") != "evaluated":
+        return {}
+    st = rob["settings"]
+    t, k = st["iterations"], st["k"]
+    rci = f"{percent(st.get('confidence', (doc.get('performance') or {}).get('confidence', 0.95)))} CI"
+    after = f"after {t} HopSkipJump iterations"
+    return {
+        "robustness_summary": [
+            term("p-th Percentile", PCM,
+                 f"p-th percentile over the attacked clips of the perturbation norm (L2 or L-infinity) of "
+                 f"ART's iterate {after}; a clip not fooled counts as infinite ('not found')."),
+            term("(in parentheses)", PCM, f"The fitted curve of that percentile over iterations 1..{t}, "
+                                          f"evaluated at {k} iterations ('---': no usable fit, reason in "
+                                          "the detail table)."),
+            term("Clips fooled", "clips, percent", f"Attacked clips with an adversarial example {after} within "
+                                                    "the per-clip query and time budget; Wilson score interval."),
+            term("Median queries per clip", "model queries",
+                 "Median over attacked clips of the model queries the attack made (ART's HopSkipJump, its label "
+                 f"checks and the last boundary projection); the start-point search before it (1 + blend_steps = "
+                 f"{1 + int(st.get('blend_steps', 10))} queries when the first candidate clip works) is not "
+                 "included."),
+        ],
+        "robustness_detail": [
+            term("Percentile", "percent", "Which percentile of the attacked clips the row reports."),
+            term("Norm (input units)", "input units: float waveform, full scale 1.0",
+                 f"That percentile of the perturbation norm {after}."),
+            term("16-bit PCM", PCM, "The same norm x 32768, the unit of the MAX FactSheet's table."),
+            term(f"{rci} (16-bit PCM)", PCM, "Percentile bootstrap interval over the attacked clips "
+                                             "(failures kept as infinite)."),
+            term("SNR (dB)", "dB", f"-20 log10 of that percentile of ||x_adv - x||_2 / ||x||_2 {after}: clip "
+                                   "power over perturbation power; lower means a louder perturbation was needed."),
+            term("Fitted at k (16-bit PCM)", PCM, f"The chosen fitted curve evaluated at k = {k} iterations."),
+            term("Curve family / reason", "log RMSE, log R^2 (unitless)",
+                 "Family chosen by AICc among power_floor, exp_floor and loglog_line, or why none was; goodness "
+                 "of fit in log space."),
+        ],
+        "robustness_groups": [
+            term("n", "clips", "Attacked clips in the group (the class is the top-1 class the attack escaped)."),
+            term("fooled", "clips", f"Of those, clips with an adversarial example {after}."),
+            term("median (16-bit PCM)", PCM, f"Median over the group's attacked clips of the perturbation norm "
+                                             f"{after} (failures count as infinite)."),
+            term("median SNR (dB)", "dB", "-20 log10 of the median relative L2 perturbation ||x_adv - x||_2 / "
+                                          "||x||_2 of the group's clips."),
+            term(rci, "as the column before", "Percentile bootstrap interval of the median over the "
+                                              "group's attacked clips."),
+        ],
+    }
+
+
+def compare(*, old: dict, new: dict, why: str | None) -> dict:
+    return {"robustness": None if why else compare_robustness(old=old, new=new)}
+
+
+def compare_robustness(*, old: dict, new: dict) -> list[dict]:
+    """Per norm present in both: success rate and each percentile (matched by percentile) present in both."""
+    ho, hn = old["robustness"].get("hopskipjump", {}), new["robustness"].get("hopskipjump", {})
+    out = []
+    for norm in [n for n in ho if n in hn]:
+        bo, bn = ho[norm], hn[norm]
+        new_pct = {r["percentile"]: r for r in bn.get("percentiles", [])}
+        pct_rows = []
+        for r in bo.get("percentiles", []):
+            q = new_pct.get(r["percentile"])
+            if q is None:
+                continue
+            pct_rows.append({"percentile": r["percentile"],
+                             "value": Delta(old=r.get("value"), new=q.get("value"),
+                                            old_ci=(r.get("ci_low"), r.get("ci_high")),
+                                            new_ci=(q.get("ci_low"), q.get("ci_high"))),
+                             "snr_db": Delta(old=r.get("snr_db"), new=q.get("snr_db"))})
+        out.append({"norm": norm, "n_attacked": (bo.get("n_attacked"), bn.get("n_attacked")),
+                    "success_rate": Delta(old=bo.get("success_rate"), new=bn.get("success_rate"),
+                                          old_ci=interval_of(bo.get("success_rate_ci")),
+                                          new_ci=interval_of(bn.get("success_rate_ci"))),
+                    "percentiles": pct_rows})
+    return out
+
+
+SECTIONS = (Section(field="robustness", schema="robustness", evaluate=evaluate, glossary=glossary,
+                    compare=compare, compare_title="Robustness",
+                    headings=(Heading("robustness", "Robustness", 100),), prose=(("robustness", "text"),)),)
