@@ -1,37 +1,55 @@
-"""Read and write WAV files under the IBM MAX Audio Classifier input contract.
+"""Read audio files (any format libsndfile reads) and write 16-bit WAVs under the MAX Audio Classifier contract.
+
+Files are decoded with :mod:`soundfile` (libsndfile): WAV (also WAVEX, RF64, W64), FLAC,
+OGG/Vorbis and Opus, MP3 (libsndfile >= 1.1), AIFF, CAF and the other formats of
+:func:`soundfile.available_formats`.
 
 The contract: a mono float32 waveform in [-1, 1] at 16 kHz, where 16-bit PCM
 sample ``x`` becomes ``x / 32768``. Other PCM widths are scaled the same way
-(by their full-scale magnitude), float WAVs are taken as they are (clipped),
-several channels are averaged, and other sample rates are resampled with a
-polyphase filter (:func:`scipy.signal.resample_poly`).
+(by their full-scale magnitude: ``2**(bits - 1)``; 8-bit unsigned ``x`` gives
+``(x - 128) / 128``), float files and decoded compressed audio (Vorbis, MP3)
+are taken as they are (clipped), several channels are averaged, and other
+sample rates are resampled with a polyphase filter
+(:func:`scipy.signal.resample_poly`). Files stored below :data:`MIN_SAMPLE_RATE`
+(4000 Hz) are refused, and so is a WAV whose data chunk is shorter than its header says.
 
 Every problem with a file on disk raises :class:`~factsheet.errors.InputError`
-naming that file; never a traceback.
+naming that file, on one line; never a traceback.
 """
 
 from __future__ import annotations
 
 import math
-import struct
-import warnings
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 from factsheet.errors import InputError
 
-__all__ = ["WavInfo", "read_wav", "read_wav_with_info", "pcm_to_float", "resample", "write_wav_pcm16"]
+__all__ = ["AudioInfo", "WavInfo", "MIN_SAMPLE_RATE", "read_audio", "read_audio_with_info", "read_wav",
+           "read_wav_with_info", "resample", "write_wav_pcm16"]
 
-_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+MIN_SAMPLE_RATE = 4000
+"""Hz; files stored at a lower rate are refused (too little bandwidth to classify)."""
+
+# libsndfile subtype -> our sample_format name; other subtypes give their name in lower case.
+_SAMPLE_FORMATS = {"PCM_S8": "pcm8", "PCM_U8": "pcm8", "PCM_16": "pcm16", "PCM_24": "pcm24", "PCM_32": "pcm32",
+                   "FLOAT": "float32", "DOUBLE": "float64", "MPEG_LAYER_I": "mp1", "MPEG_LAYER_II": "mp2",
+                   "MPEG_LAYER_III": "mp3"}
+
+# libsndfile's log line for a WAV data chunk longer in the header than in the file.
+_SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_LENGTH = 0xFFFFFFFF  # data size written by streaming recorders that do not know the length
 
 
 @dataclass(frozen=True)
-class WavInfo:
-    """What a WAV file held before it was brought to the contract.
+class AudioInfo:
+    """What an audio file held before it was brought to the contract.
 
     Attributes
     ----------
@@ -42,13 +60,17 @@ class WavInfo:
     n_channels : int
         Channels in the file (1 = mono).
     n_frames : int
-        Samples per channel in the file, at ``sample_rate``.
+        Samples per channel decoded from the file, at ``sample_rate``.
     sample_format : str
-        ``"pcm8"``, ``"pcm16"``, ``"pcm24"``, ``"pcm32"``, ``"float32"`` or ``"float64"``.
+        ``"pcm8"``, ``"pcm16"``, ``"pcm24"``, ``"pcm32"``, ``"float32"`` or ``"float64"``
+        for PCM and float data (WAV, FLAC, AIFF, ...); for compressed data the codec:
+        ``"vorbis"``, ``"opus"``, ``"mp3"``, ``"ulaw"``, ... (libsndfile's subtype in lower case).
     resampled : bool
         True when ``sample_rate`` differed from the target rate.
     downmixed : bool
         True when ``n_channels > 1`` and the channels were averaged.
+    container : str
+        libsndfile's major format: ``"WAV"``, ``"WAVEX"``, ``"FLAC"``, ``"OGG"``, ``"MP3"``, ...
     """
 
     path: str
@@ -58,11 +80,16 @@ class WavInfo:
     sample_format: str
     resampled: bool
     downmixed: bool
+    container: str
 
     @property
     def duration_s(self) -> float:
         """Clip duration in seconds (``n_frames / sample_rate``)."""
         return self.n_frames / self.sample_rate
+
+
+WavInfo = AudioInfo
+"""Former name of :class:`AudioInfo`, kept for callers."""
 
 
 def resample(waveform: np.ndarray, *, orig_rate: int, target_rate: int) -> np.ndarray:
@@ -101,130 +128,91 @@ def resample(waveform: np.ndarray, *, orig_rate: int, target_rate: int) -> np.nd
     return y.astype(np.float32)
 
 
-def pcm_to_float(data: np.ndarray, *, source: str = "<array>") -> np.ndarray:
-    """Scale samples as returned by :func:`scipy.io.wavfile.read` to float64 in [-1, 1].
-
-    ======================  ==========================  ===================
-    stored as               scipy dtype                 scaling
-    ======================  ==========================  ===================
-    8-bit unsigned PCM      uint8                       ``(x - 128) / 128``
-    16-bit PCM              int16                       ``x / 32768``
-    24-bit PCM              int32 (left-justified)      ``x / 2**31``
-    32-bit PCM              int32                       ``x / 2**31``
-    32/64-bit IEEE float    float32 / float64           as is, clipped
-    ======================  ==========================  ===================
-
-    scipy stores 24-bit samples in the top three bytes of an int32, so 24-bit
-    and 32-bit PCM share one scale (24-bit value ``v`` gives ``v / 2**23``).
-
-    Parameters
-    ----------
-    data : ndarray
-        Shape (n_frames,) or (n_frames, n_channels), any of the dtypes above
-        (either byte order).
-    source : str
-        Named in errors.
-
-    Returns
-    -------
-    ndarray, float64
-        Same shape as ``data``; values in [-1, 1].
-
-    Raises
-    ------
-    InputError
-        An unsupported dtype (e.g. 64-bit integer PCM) or a NaN/infinite float sample.
-    """
-    kind, size = data.dtype.kind, data.dtype.itemsize
-    if kind == "u" and size == 1:
-        return (data.astype(np.float64) - 128.0) / 128.0
-    if kind == "i" and size in (1, 2, 4):
-        return data.astype(np.float64) / float(2 ** (8 * size - 1))
-    if kind == "f" and size in (4, 8):
-        x = data.astype(np.float64)
-        n_bad = int(np.count_nonzero(~np.isfinite(x)))
-        if n_bad:
-            raise InputError(source=source, field="samples", value=n_bad,
-                             reason="NaN or infinite sample values in a float WAV")
-        return np.clip(x, -1.0, 1.0)
-    raise InputError(source=source, field="sample format", value=str(data.dtype),
-                     reason="unsupported sample type (expected 8/16/24/32-bit PCM or 32/64-bit float)")
-
-
-def _fmt_chunk(path: Path) -> tuple[int, int] | None:
-    """Return (format tag, bits per sample) from a WAV's ``fmt `` chunk, or None if not found."""
-    try:
-        with open(path, "rb") as f:
-            riff = f.read(12)
-            if len(riff) < 12 or riff[8:12] != b"WAVE":
-                return None
-            endian = ">" if riff[:4] == b"RIFX" else "<"
-            while True:
-                header = f.read(8)
-                if len(header) < 8:
-                    return None
-                (size,) = struct.unpack(endian + "I", header[4:])
-                if header[:4] == b"fmt ":
-                    body = f.read(min(size, 40))
-                    if len(body) < 16:
-                        return None
-                    tag, _, _, _, _, bits = struct.unpack(endian + "HHIIHH", body[:16])
-                    if tag == _WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
-                        (tag,) = struct.unpack(endian + "H", body[24:26])
-                    return tag, bits
-                f.seek(size + (size & 1), 1)
-    except OSError:
-        return None
-
-
-def _sample_format(data: np.ndarray, path: Path) -> str:
-    """Name the stored sample format: ``pcm<bits>`` or ``float<bits>``."""
-    kind, bits = data.dtype.kind, 8 * data.dtype.itemsize
-    if kind == "f":
-        return f"float{bits}"
-    if kind == "i" and bits == 32:  # scipy returns 24-bit PCM as int32 too: ask the header
-        fmt = _fmt_chunk(path)
-        if fmt is not None and 0 < fmt[1] < 32:
-            return f"pcm{fmt[1]}"
-    return f"pcm{bits}"
-
-
 def _one_line(exc: BaseException) -> str:
-    """The exception's message on one line (its type name when it has none)."""
-    return " ".join(str(exc).split()) or exc.__class__.__name__
+    """The exception's message on one line (its type name when it has none).
+
+    For libsndfile errors only libsndfile's own text is kept (the wrapper's
+    ``Error opening '<path>':`` prefix repeats the file the error names anyway).
+    """
+    text = getattr(exc, "error_string", "") if isinstance(exc, soundfile.LibsndfileError) else ""
+    return " ".join((text or str(exc)).split()) or exc.__class__.__name__
 
 
-def _read_raw(path: Path) -> tuple[int, np.ndarray]:
-    """:func:`scipy.io.wavfile.read` with every failure turned into an InputError."""
+def _check_path(path: Path) -> None:
+    """Refuse a missing path, a folder or an empty file before libsndfile sees it."""
     if not path.exists():
         raise InputError(source=str(path), reason="file not found")
     if not path.is_file():
         raise InputError(source=str(path), reason="not a file")
     if path.stat().st_size == 0:
-        raise InputError(source=str(path), reason="empty file (0 bytes), not a WAV file")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", wavfile.WavFileWarning)
-        try:
-            rate, data = wavfile.read(path, mmap=False)
-        except Exception as exc:  # scipy's parser raises many types on malformed input
-            reason = f"not a readable WAV file: corrupt, truncated or another format ({_one_line(exc)})"
-            raise InputError(source=str(path), reason=reason) from None
-    for w in caught:
-        if issubclass(w.category, wavfile.WavFileWarning) and "EOF" in str(w.message):
-            raise InputError(source=str(path), reason=f"truncated WAV file ({' '.join(str(w.message).split())})")
-    return int(rate), data
+        raise InputError(source=str(path), reason="empty file (0 bytes), not an audio file")
 
 
-def read_wav_with_info(path: str | Path, *, target_rate: int = 16000) -> tuple[np.ndarray, WavInfo]:
-    """Read a WAV file as a mono float32 waveform at ``target_rate``, with what it held.
+def _check_rate(path: Path, rate: int) -> None:
+    """Refuse a sample rate under :data:`MIN_SAMPLE_RATE` Hz."""
+    if rate < MIN_SAMPLE_RATE:
+        raise InputError(source=str(path), field="sample_rate", value=rate,
+                         reason=f"below {MIN_SAMPLE_RATE} Hz: too low a rate for audio classification "
+                                f"(the file holds nothing above {rate / 2:g} Hz)")
 
-    Steps: scale to [-1, 1] (:func:`pcm_to_float`), average channels, resample
-    (:func:`resample`), clip to [-1, 1] (resampling can overshoot slightly).
+
+def _check_complete(path: Path, log: str) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (libsndfile reads what is there)."""
+    for declared, present in _SHORT_DATA_CHUNK.findall(log):
+        if int(declared) != _UNKNOWN_LENGTH and int(present) < int(declared):
+            raise InputError(source=str(path), reason=f"truncated WAV file (the header declares {declared} data "
+                                                      f"bytes, the file holds {present})")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int, str, str]:
+    """Decode a file with libsndfile; every failure becomes one InputError line.
+
+    Returns
+    -------
+    samples : ndarray, float64
+        Shape (n_frames, n_channels); PCM scaled by ``2**(bits - 1)`` (8-bit unsigned:
+        ``(x - 128) / 128``), float and decoded data as stored (not clipped, not checked).
+    rate : int
+        Hz, as stored.
+    container, subtype : str
+        libsndfile's major format (``"FLAC"``) and subtype (``"PCM_16"``).
+    """
+    try:
+        with soundfile.SoundFile(path) as f:
+            rate, container, subtype = int(f.samplerate), str(f.format), str(f.subtype)
+            _check_rate(path, rate)
+            samples = f.read(dtype="float64", always_2d=True)
+            log = f.extra_info
+    except InputError:
+        raise
+    except Exception as exc:  # libsndfile and its wrapper raise several types on malformed input
+        reason = ("not a readable audio file: corrupt, truncated or in a format libsndfile does not read "
+                  f"({_one_line(exc)})")
+        raise InputError(source=str(path), reason=reason) from None
+    _check_complete(path, log)
+    return samples, rate, container, subtype
+
+
+def _to_unit_range(samples: np.ndarray, *, path: Path) -> np.ndarray:
+    """Refuse NaN/inf samples, then clip to [-1, 1]; shape and dtype kept."""
+    n_bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if n_bad:
+        raise InputError(source=str(path), field="samples", value=n_bad,
+                         reason="NaN or infinite sample values (a float file holding non-numbers)")
+    return np.clip(samples, -1.0, 1.0)
+
+
+def read_audio_with_info(path: str | Path, *, target_rate: int = 16000) -> tuple[np.ndarray, AudioInfo]:
+    """Read an audio file as a mono float32 waveform at ``target_rate``, with what it held.
+
+    Steps: decode with libsndfile (PCM scaled by its full scale, so 16-bit ``x`` gives
+    ``x / 32768``), refuse NaN/inf, clip to [-1, 1], average channels, resample
+    (:func:`resample`), clip to [-1, 1] again (resampling can overshoot slightly).
 
     Parameters
     ----------
     path : str or Path
-        A RIFF/RIFX/RF64 WAV file.
+        Any file libsndfile reads: WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...
     target_rate : int
         Hz of the returned waveform.
 
@@ -233,47 +221,52 @@ def read_wav_with_info(path: str | Path, *, target_rate: int = 16000) -> tuple[n
     waveform : ndarray, float32
         Shape (n_samples,), values in [-1, 1];
         ``n_samples = ceil(n_frames * target_rate / sample_rate)``.
-    info : WavInfo
-        Original rate, channels, frames and sample format.
+    info : AudioInfo
+        Original rate, channels, frames, sample format and container.
 
     Raises
     ------
     InputError
-        Missing file; corrupt, truncated or non-WAV file; zero-length audio;
-        unsupported sample type; NaN/inf samples; a zero sample rate.
+        Missing or empty file; corrupt, truncated or unreadable file; zero-length
+        audio; NaN/inf samples; a sample rate below :data:`MIN_SAMPLE_RATE` Hz.
     """
     path = Path(path)
-    rate, data = _read_raw(path)
-    if rate <= 0:
-        raise InputError(source=str(path), field="sample rate", value=rate, reason="must be a positive number of Hz")
-    if data.ndim not in (1, 2):
-        raise InputError(source=str(path), field="shape", value=data.shape, reason="unexpected sample array shape")
-    if data.ndim == 2 and data.shape[1] == 0:
-        raise InputError(source=str(path), field="channels", value=0, reason="WAV file has no channels")
-    if data.shape[0] == 0:
+    _check_path(path)
+    samples, rate, container, subtype = _decode(path)
+    n_frames, n_channels = samples.shape
+    if n_channels == 0:
+        raise InputError(source=str(path), field="channels", value=0, reason="audio file has no channels")
+    if n_frames == 0:
         raise InputError(source=str(path), field="n_samples", value=0, reason="zero-length audio (no samples)")
-    n_channels = 1 if data.ndim == 1 else int(data.shape[1])
-    x = pcm_to_float(data, source=str(path))
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    y = resample(x, orig_rate=rate, target_rate=target_rate)
+    mono = _to_unit_range(samples, path=path).mean(axis=1)
+    y = resample(mono, orig_rate=rate, target_rate=target_rate)
     waveform = np.clip(y, -1.0, 1.0).astype(np.float32, copy=False)
-    info = WavInfo(path=str(path), sample_rate=rate, n_channels=n_channels, n_frames=int(data.shape[0]),
-                   sample_format=_sample_format(data, path), resampled=rate != target_rate,
-                   downmixed=n_channels > 1)
+    info = AudioInfo(path=str(path), sample_rate=rate, n_channels=n_channels, n_frames=n_frames,
+                     sample_format=_SAMPLE_FORMATS.get(subtype, subtype.lower()), resampled=rate != target_rate,
+                     downmixed=n_channels > 1, container=container)
     return waveform, info
 
 
-def read_wav(path: str | Path, *, target_rate: int = 16000) -> np.ndarray:
-    """Read a WAV file as a mono float32 waveform in [-1, 1] at ``target_rate`` Hz.
+def read_audio(path: str | Path, *, target_rate: int = 16000) -> np.ndarray:
+    """Read an audio file as a mono float32 waveform in [-1, 1] at ``target_rate`` Hz.
 
-    See :func:`read_wav_with_info` (same behaviour, without the info).
+    See :func:`read_audio_with_info` (same behaviour, without the info).
 
     Returns
     -------
     ndarray, float32, shape (n_samples,)
     """
-    return read_wav_with_info(path, target_rate=target_rate)[0]
+    return read_audio_with_info(path, target_rate=target_rate)[0]
+
+
+def read_wav_with_info(path: str | Path, *, target_rate: int = 16000) -> tuple[np.ndarray, AudioInfo]:
+    """Former name of :func:`read_audio_with_info` (reads any format, not only WAV)."""
+    return read_audio_with_info(path, target_rate=target_rate)
+
+
+def read_wav(path: str | Path, *, target_rate: int = 16000) -> np.ndarray:
+    """Former name of :func:`read_audio` (reads any format, not only WAV); float32, shape (n_samples,)."""
+    return read_audio(path, target_rate=target_rate)
 
 
 def write_wav_pcm16(path: str | Path, waveform: np.ndarray, *, sample_rate: int) -> None:
@@ -281,7 +274,7 @@ def write_wav_pcm16(path: str | Path, waveform: np.ndarray, *, sample_rate: int)
 
     Each sample is clipped to [-1, 1] and stored as
     ``clip(round(x * 32768), -32768, 32767)`` (round half to even), so
-    :func:`read_wav` gives back ``k / 32768`` exactly for any int ``k`` in
+    :func:`read_audio` gives back ``k / 32768`` exactly for any int ``k`` in
     [-32768, 32767]; +1.0 is stored as 32767.
 
     Parameters

@@ -14,10 +14,11 @@ import csv
 import io
 import json
 import os
-import wave
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import soundfile
 
 from factsheet.errors import InputError
 from factsheet.models.sources import SOURCES
@@ -97,7 +98,7 @@ def inspect_model(model: str, source: str) -> ModelFacts:
 
 
 def scan_audio(folder: Path) -> tuple[list[tuple[str, str]], Counter]:
-    """``[(file relative to folder, label guess)]`` and a count of WAV sample rates."""
+    """``[(file relative to folder, label guess)]`` and a count of sample rates (first 200 readable files)."""
     if not folder.is_dir():
         raise InputError(source=str(folder), field="--wavs", reason="folder not found")
     rows, rates = [], Counter()
@@ -105,12 +106,11 @@ def scan_audio(folder: Path) -> tuple[list[tuple[str, str]], Counter]:
         rel = f.relative_to(folder).as_posix()
         label = f.parent.name if f.parent != folder else ""
         rows.append((rel, label))
-        if f.suffix.lower() == ".wav" and sum(rates.values()) < 200:
+        if sum(rates.values()) < 200:
             try:
-                with wave.open(str(f), "rb") as w:
-                    rates[w.getframerate()] += 1
-            except (wave.Error, EOFError, OSError):
-                pass  # float WAVs and broken files: the run itself reports them
+                rates[int(soundfile.info(str(f)).samplerate)] += 1
+            except (RuntimeError, TypeError, ValueError, OSError):
+                pass  # broken files: the run itself reports them
     if not rows:
         raise InputError(source=str(folder), field="--wavs", reason=f"no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return rows, rates
@@ -147,7 +147,7 @@ def starting_config(*, model: str, wavs: Path, config_path: Path, clips_csv: Pat
         lines.append(f'# class_labels = "class_labels.csv"   # FILL: AudioSet-style index,mid,display_name CSV or '
                      f'one name per line{shown}')
     if rate:
-        how = "the most common rate of the WAVs" if rates else "the MAX model's rate"
+        how = "the most common rate of the audio files" if rates else "the MAX model's rate"
         lines.append(f"sample_rate = {rate}   # CHECK: the rate the MODEL expects ({how}; other rates are resampled)")
     else:
         lines.append("# sample_rate = 16000   # FILL: the rate the model expects")

@@ -1,12 +1,14 @@
-"""Load a user-supplied folder of WAV files described by a CSV.
+"""Load a user-supplied folder of audio files described by a CSV.
 
+The files may be in any format libsndfile reads (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...;
+see :mod:`factsheet.audio`), mixed freely; the file name's extension is not checked.
 The CSV has one row per clip::
 
     file,labels,speaker_sex,snr_db
     dog_01.wav,Dog;Bark,female,10
-    street.wav,,male,0
+    street.flac,,male,0
 
-* ``file``: the WAV's path relative to ``wav_dir``.
+* ``file``: the audio file's path relative to ``wav_dir``.
 * ``labels``: class display names (or AudioSet mids such as ``/m/09x0r``) from
   the class-labels file, separated by ``label_separator``. An empty cell is
   allowed and means a clip with no positive labels (a pure negative); the card
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factsheet.audio import WavInfo, read_wav_with_info
+from factsheet.audio import AudioInfo, read_audio_with_info
 from factsheet.datasets.base import AudioDataset, ClassLabel, read_class_labels
 from factsheet.errors import InputError
 
@@ -139,12 +141,12 @@ def _metadata(df: pd.DataFrame, *, file_names: list[str], file_column: str, labe
 
 
 def _read_clips(df: pd.DataFrame, *, csv_path: Path, wav_dir: Path, file_column: str,
-                sample_rate: int) -> tuple[list[np.ndarray], list[WavInfo]]:
+                sample_rate: int) -> tuple[list[np.ndarray], list[AudioInfo]]:
     clips: list[np.ndarray] = []
-    infos: list[WavInfo] = []
+    infos: list[AudioInfo] = []
     for row, name in df[file_column].items():
         try:
-            waveform, info = read_wav_with_info(wav_dir / name, target_rate=sample_rate)
+            waveform, info = read_audio_with_info(wav_dir / name, target_rate=sample_rate)
         except InputError as exc:
             raise InputError(source=str(csv_path), field=f"row {row}, column {file_column}", value=name,
                              reason=exc.line().removeprefix("error: ")) from None
@@ -159,7 +161,7 @@ def _counts(values: list) -> dict[str, int]:
 
 
 def _card(*, wav_dir: Path, csv_path: Path, class_labels_path: Path, sample_rate: int, labels: np.ndarray,
-          class_labels: list[ClassLabel], infos: list[WavInfo], metadata: pd.DataFrame,
+          class_labels: list[ClassLabel], infos: list[AudioInfo], metadata: pd.DataFrame,
           file_column: str, labels_column: str, label_separator: str) -> dict:
     durations = np.array([i.duration_s for i in infos], dtype=np.float64)
     positives = labels.sum(axis=0, dtype=np.int64)
@@ -178,6 +180,7 @@ def _card(*, wav_dir: Path, csv_path: Path, class_labels_path: Path, sample_rate
         "original_sample_rates": _counts([i.sample_rate for i in infos]),
         "channels": _counts([i.n_channels for i in infos]),
         "sample_formats": _counts([i.sample_format for i in infos]),
+        "containers": _counts([i.container for i in infos]),
         "n_resampled": sum(i.resampled for i in infos),
         "n_downmixed": sum(i.downmixed for i in infos),
         "duration_s": {"min": float(durations.min()), "median": float(np.median(durations)),
@@ -189,20 +192,20 @@ def _card(*, wav_dir: Path, csv_path: Path, class_labels_path: Path, sample_rate
 def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path: str | Path,
                 sample_rate: int = 16000, file_column: str = "file", labels_column: str = "labels",
                 label_separator: str = ";", name: str | None = None) -> AudioDataset:
-    """Load WAV clips listed in a CSV, with multi-hot labels and metadata (see module docs).
+    """Load audio clips listed in a CSV, with multi-hot labels and metadata (see module docs).
 
     The whole CSV (columns, file names, labels) is checked before any audio is read.
 
     Parameters
     ----------
     wav_dir : str or Path
-        Folder the CSV's file names are relative to.
+        Folder the CSV's file names are relative to; files in any format libsndfile reads.
     csv_path : str or Path
         One row per clip: ``file_column``, ``labels_column``, any metadata columns.
     class_labels_path : str or Path
         AudioSet-format ``class_labels_indices.csv``; fixes the label columns' order.
     sample_rate : int
-        Hz every clip is brought to (see :func:`factsheet.audio.read_wav`).
+        Hz every clip is brought to (see :func:`factsheet.audio.read_audio`).
     file_column, labels_column : str
         CSV column names.
     label_separator : str
@@ -216,14 +219,14 @@ def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path:
         ``clips``: float32 mono waveforms in [-1, 1], each its own length (not fitted);
         ``labels``: uint8, shape (n_clips, n_classes);
         ``metadata``: ``clip_id`` (the file name) then the other CSV columns in CSV order;
-        ``card``: counts of rates, channels, sample formats, resampling, durations.
+        ``card``: counts of rates, channels, sample formats, containers, resampling, durations.
 
     Raises
     ------
     InputError
         Missing folder or file; empty or unparsable CSV; missing column; empty or
-        duplicate file name; unknown label; missing or unreadable WAV (naming the
-        CSV row and the WAV file).
+        duplicate file name; unknown label; missing or unreadable audio file (naming
+        the CSV row and the file).
     """
     if not label_separator:
         raise ValueError("label_separator must be a non-empty string")
