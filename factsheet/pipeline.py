@@ -26,7 +26,7 @@ from factsheet import sections as registry
 from factsheet.sections import RunContext
 
 LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras", "adversarial-robustness-toolbox",
-             "jinja2", "scikit-learn", "jsonschema", "matplotlib", "onnxruntime", "ai-edge-litert")
+             "jinja2", "scikit-learn", "jsonschema", "matplotlib", "onnxruntime", "ai-edge-litert", "soundfile")
 
 
 def load_dataset(cfg: RunConfig) -> AudioDataset:
@@ -159,12 +159,19 @@ def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, st
 
 
 def _library_versions() -> dict:
+    """Installed versions of :data:`LIBRARIES`, plus the libsndfile that decodes the audio files."""
     out = {}
     for name in LIBRARIES:
         try:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             continue
+    try:
+        import soundfile
+
+        out["libsndfile"] = str(soundfile.__libsndfile_version__)
+    except (ImportError, OSError):
+        pass
     return out
 
 
