@@ -163,16 +163,35 @@ def column_keys(doc: dict) -> dict[str, list[dict]]:
             _term("Finding", "yes / no", f"Interval entirely below -{bs['tolerance']} and adjusted p below "
                                          f"{1 - float(bs['confidence']):.2g}."),
         ]
-    keys["test_data"] = [
-        _term("clips / Hz", "clips, Hz", "Evaluation clips and their sample rate before the model's length "
-                                         "policy (next row) is applied."),
-        _term("Labels / classes", "classes", "Classes in the evaluation set's label list (the model's classes)."),
-    ]
+    keys["test_data"] = _test_data_terms(doc["dataset"])
     keys["provenance"] = [
         _term("Timings (s)", "seconds", "Wall-clock time of each stage of this run on the machine named in "
                                         "Platform."),
     ]
     return keys
+
+
+def _test_data_terms(dataset: dict) -> list[dict]:
+    """The Test Data table's key; rows for the label mapping and skipped files where the FactSheet has them."""
+    mapped = bool(dataset.get("label_mapping"))
+    terms = [
+        _term("clips / Hz", "clips, Hz", "Evaluation clips and their sample rate before the model's length "
+                                         "policy (next row) is applied."),
+        _term("Labels / classes", "classes", "Classes scored: the model's classes that the dataset's labels map to "
+                                             "(Label mapping row)." if mapped else
+              "Classes in the evaluation set's label list (the model's classes)."),
+    ]
+    if mapped:
+        terms += [
+            _term("Dataset-only labels", "clips", "Dataset labels no model class matches, dropped from the labels; "
+                                                  "in parentheses the clips carrying each."),
+            _term("Model-only classes", "clips", "Model classes no dataset label maps to, not scored; in parentheses "
+                                                 "the clips whose top-1 over the model's whole output is that class."),
+        ]
+    if dataset.get("unreadable"):
+        terms.append(_term("Unreadable files", "files", "Audio files the metadata lists that were missing or "
+                                                        "unreadable, and why."))
+    return terms
 
 
 def _class_terms(perf: dict) -> list[dict]:

@@ -30,18 +30,55 @@ LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras"
 
 
 def load_dataset(cfg: RunConfig) -> AudioDataset:
-    """The evaluation dataset the config names, at the model's sample rate."""
+    """The evaluation dataset the config names, at the model's sample rate, in its own vocabulary."""
     d = cfg.dataset
+    rate = cfg.model.sample_rate
     if d.kind == "synthetic":
         from factsheet.datasets.synthetic import make_synthetic
 
-        return make_synthetic(split=d.split, n_clips=d.n_clips, seed=d.seed, sample_rate=cfg.model.sample_rate,
+        return make_synthetic(split=d.split, n_clips=d.n_clips, seed=d.seed, sample_rate=rate,
                               min_seconds=d.min_seconds, max_seconds=d.max_seconds)
-    from factsheet.datasets.folder import load_folder
+    skip = {"on_unreadable": d.on_unreadable, "max_skipped_fraction": d.max_skipped_fraction}
+    if d.kind == "folder":
+        from factsheet.datasets.folder import load_folder
 
-    return load_folder(wav_dir=d.wav_dir, csv_path=d.csv, class_labels_path=d.class_labels,
-                       sample_rate=cfg.model.sample_rate, file_column=d.file_column, labels_column=d.labels_column,
-                       label_separator=d.label_separator)
+        return load_folder(wav_dir=d.wav_dir, csv_path=d.csv, class_labels_path=d.class_labels, sample_rate=rate,
+                           file_column=d.file_column, labels_column=d.labels_column,
+                           label_separator=d.label_separator, **skip)
+    from factsheet.datasets import corpora
+
+    if d.kind == "audioset":
+        return corpora.load_audioset(root=d.root, split=d.split, segments=d.csv, class_labels=d.class_labels,
+                                     wav_dir=d.wav_dir, file_pattern=d.file_pattern, sample_rate=rate, **skip)
+    if d.kind == "fsd50k":
+        return corpora.load_fsd50k(root=d.root, split=d.split, sample_rate=rate, **skip)
+    loader = {"urbansound8k": corpora.load_urbansound8k, "esc50": corpora.load_esc50}[d.kind]
+    return loader(root=d.root, folds=d.folds, sample_rate=rate, **skip)
+
+
+def align_to_model(dataset: AudioDataset, model: LoadedModel, cfg: RunConfig) -> AudioDataset:
+    """The dataset over the model's classes: checked equal (synthetic; folder without ``label_mapping``)
+    or mapped (:func:`factsheet.datasets.mapping.map_to_model`: the corpora, or ``label_mapping`` given)."""
+    d = cfg.dataset
+    if d.kind == "synthetic" or (d.kind == "folder" and d.label_mapping is None):
+        check_labels_match(dataset, model, source=str(d.class_labels or cfg.path or "dataset"))
+        return dataset
+    from factsheet.datasets.mapping import map_to_model
+
+    return map_to_model(dataset, model_classes=model.class_labels, label_mapping=d.label_mapping,
+                        source=str(cfg.path or "config"))
+
+
+def model_view(dataset: AudioDataset, model: LoadedModel) -> AudioDataset:
+    """The dataset over ALL the model's outputs (unmapped classes all zero), for what works on the model's own
+    decision (the attack); the dataset itself when it already is."""
+    if dataset.model_columns is None:
+        return dataset
+    import dataclasses
+
+    labels = np.zeros((dataset.n_clips, len(model.class_labels)), dtype=np.uint8)
+    labels[:, dataset.model_columns] = dataset.labels
+    return dataclasses.replace(dataset, labels=labels, class_labels=list(model.class_labels), model_columns=None)
 
 
 def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str) -> None:
@@ -67,8 +104,9 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     -------
     factsheet : FactSheet
     artefacts : dict
-        ``{"scores": (n_clips, n_classes) float32, "labels": (n_clips, n_classes) uint8,
-        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files.
+        ``{"scores": (n_clips, n_model_classes) float32, "labels": (n_clips, n_classes) uint8,
+        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files; with a label
+        mapping, the scored classes are the model columns ``dataset.model_columns``.
     """
     started = _now()
     timings: dict[str, float] = {}
@@ -77,23 +115,21 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     timings["load_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    dataset = load_dataset(cfg)
-    check_labels_match(dataset, model, source=str(cfg.dataset.class_labels or cfg.path or "dataset"))
+    dataset = align_to_model(load_dataset(cfg), model, cfg)
     waveforms, length_counts = fit_length(dataset.clips, n_samples=model.clip_samples)
     timings["load_dataset"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    estimator = make_estimator(model, wrapper=cfg.model.wrapper)
-    scores = predict_scores(estimator, waveforms, batch_size=cfg.model.batch_size, progress=progress)
-    if not np.all(np.isfinite(scores)):
-        raise InputError(source=str(model.path), field="output", value="non-finite",
-                         reason=f"model returned NaN or inf for {int((~np.isfinite(scores)).any(axis=1).sum())} clips")
+    estimator, scores = _predict(cfg, model, waveforms, progress=progress)
     timings["predict"] = time.perf_counter() - t
+    # performance and bias score the dataset's classes only; the attack works on the model's whole output
+    mapped = scores if dataset.model_columns is None else scores[:, dataset.model_columns]
 
     t = time.perf_counter()
     performance = evaluate_performance(
-        y_true=dataset.labels, y_score=scores, class_labels=dataset.class_labels,
-        n_bootstrap=cfg.metrics.bootstrap_resamples, confidence=cfg.metrics.confidence, seed=cfg.metrics.seed)
+        y_true=dataset.labels, y_score=mapped, class_labels=dataset.class_labels,
+        n_bootstrap=cfg.metrics.bootstrap_resamples, confidence=cfg.metrics.confidence, seed=cfg.metrics.seed,
+        coverage=coverage_text(dataset))
     timings["performance"] = time.perf_counter() - t
 
     prose = cfg.factsheet
@@ -104,15 +140,14 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
                                                    workers=workers, progress=progress)
         timings["robustness"] = run_store.pop("seconds")
     else:
-        robustness = not_evaluated(prose.robustness,
-                                   why="robustness.enabled is false in the config.")
-    bias, optimal, poor = _bias(cfg, dataset, scores, robustness, plots, timings)
+        robustness = not_evaluated(prose.robustness, why="robustness.enabled is false in the config.")
+    bias, optimal, poor = _bias(cfg, dataset, mapped, robustness, plots, timings)
     sheet = FactSheet(
         schema_version=SCHEMA_VERSION,
         title=f"FactSheet: {prose.model_name}",
         model=_model_section(cfg, model, estimator),
         training_data=TrainingDataSection(text=prose.training_data, card=model.card.get("training_data_card")),
-        dataset=_dataset_section(cfg, dataset, model, length_counts),
+        dataset=_dataset_section(cfg, dataset, model, length_counts, scores),
         performance=performance,
         bias=bias,
         robustness=robustness,
@@ -129,6 +164,16 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     if model.stats is not None:
         sheet.provenance.model_requests = _model_requests(model.stats(), run_store)
     return sheet, {"scores": scores, "labels": dataset.labels, "dataset": dataset, "model": model, "plots": plots}
+
+
+def _predict(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, *, progress: bool):
+    """The ART estimator and its scores (n_clips, n_model_classes); non-finite scores are one line."""
+    estimator = make_estimator(model, wrapper=cfg.model.wrapper)
+    scores = predict_scores(estimator, waveforms, batch_size=cfg.model.batch_size, progress=progress)
+    if not np.all(np.isfinite(scores)):
+        raise InputError(source=str(model.path), field="output", value="non-finite",
+                         reason=f"model returned NaN or inf for {int((~np.isfinite(scores)).any(axis=1).sum())} clips")
+    return estimator, scores
 
 
 def _bias(cfg: RunConfig, dataset: AudioDataset, scores: np.ndarray, robustness, plots: dict, timings: dict):
@@ -166,9 +211,9 @@ def _robustness(cfg: RunConfig, model: LoadedModel, waveforms: np.ndarray, datas
 
     n_workers = workers if workers else (cfg.robustness.workers or default_workers())
     section, plots, run_info = evaluate_robustness(
-        model=model, waveforms=waveforms, dataset=dataset, scores=scores, settings=cfg.robustness,
-        bootstrap=cfg.metrics, out_dir=Path(out_dir or "."), workers=n_workers, dataset_sha256=dataset.sha256(),
-        progress=progress)
+        model=model, waveforms=waveforms, dataset=model_view(dataset, model), scores=scores,
+        settings=cfg.robustness, bootstrap=cfg.metrics, out_dir=Path(out_dir or "."), workers=n_workers,
+        dataset_sha256=dataset.sha256(), progress=progress)
     return RobustnessSection(**section), plots, run_info
 
 
@@ -203,7 +248,8 @@ def _model_requests(driver: dict, run_store: dict | None) -> dict:
     return {"total": counter_sum(driver, attack or {}), "predict": driver, "attack": attack}
 
 
-def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, counts: dict) -> DatasetSection:
+def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, counts: dict,
+                     scores: np.ndarray) -> DatasetSection:
     from factsheet.metrics import is_single_label
 
     n = model.clip_samples
@@ -218,7 +264,56 @@ def _dataset_section(cfg: RunConfig, dataset: AudioDataset, model: LoadedModel, 
         class_labels=[{"index": c.index, "mid": c.mid, "display_name": c.display_name, "category": c.category}
                       for c in dataset.class_labels],
         single_label=bool(is_single_label(dataset.labels)),
+        label_mapping=label_mapping_section(dataset, scores),
+        unreadable=unreadable_section(cfg, dataset),
     )
+
+
+def coverage_text(dataset: AudioDataset) -> str | None:
+    """The sentence the performance section adds when a label mapping chose the scored classes."""
+    m = dataset.label_mapping
+    if m is None:
+        return None
+    n, rest = dataset.n_classes, m.n_model_classes - dataset.n_classes
+    return (f"The metrics cover the {n} mapped classes: the model classes that the dataset's labels map to "
+            f"(label_mapping = {m.table or m.method}); "
+            + (f"the model's other {rest} outputs are not scored (see Test Data)." if rest else
+               "that is every output of the model (see Test Data)."))
+
+
+def label_mapping_section(dataset: AudioDataset, scores: np.ndarray) -> dict | None:
+    """The JSON ``dataset.label_mapping``: what was mapped, what was left out on each side, with clip counts."""
+    m = dataset.label_mapping
+    if m is None:
+        return None
+    top1 = np.bincount(np.argmax(scores, axis=1), minlength=m.n_model_classes)
+    dataset_only = sum(1 for c in m.dataset_only if c["n_clips"])
+    text = (f"{dataset.n_classes} of the model's {m.n_model_classes} classes are mapped from the dataset's "
+            f"{m.n_dataset_classes} labels by {'the mapping table ' + repr(m.table) if m.table else m.method}"
+            f"{' (the default)' if m.defaulted else ''}. {len(m.dataset_only)} dataset labels have no model class "
+            f"({dataset_only} of them on some clip); {m.n_clips_all_labels_unmapped} clips whose labels all fall "
+            f"outside the mapping are kept as pure negatives. {len(m.model_only)} model classes are not scored.")
+    return {
+        "method": m.method, "table": m.table, "defaulted": m.defaulted, "n_dataset_classes": m.n_dataset_classes,
+        "n_model_classes": m.n_model_classes, "n_mapped_classes": dataset.n_classes,
+        "model_columns": [int(j) for j in dataset.model_columns],
+        "pairs": [{"dataset_label": d, "model_label": k} for d, k in m.pairs],
+        "dataset_only": [dict(c) for c in m.dataset_only],
+        "model_only": [{"label": c.display_name, "mid": c.mid, "index": c.index, "n_top1": int(top1[c.index])}
+                       for c in m.model_only],
+        "n_clips_all_labels_unmapped": m.n_clips_all_labels_unmapped,
+        "text": text,
+    }
+
+
+def unreadable_section(cfg: RunConfig, dataset: AudioDataset) -> dict | None:
+    """The JSON ``dataset.unreadable``: the policy and the files skipped (None for generated data)."""
+    if dataset.n_listed is None:
+        return None
+    d = cfg.dataset
+    return {"on_unreadable": d.on_unreadable, "max_skipped_fraction": d.max_skipped_fraction,
+            "n_listed": int(dataset.n_listed), "n_skipped": len(dataset.skipped),
+            "skipped": [{"file": f.file, "reason": f.reason} for f in dataset.skipped]}
 
 
 def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, started: str,
