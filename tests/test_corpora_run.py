@@ -230,3 +230,17 @@ def test_mapping_no_class_is_one_line_exit_2(trees, capsys):
     line = one_line_exit_2(trees["dir"], "esc_none", '[dataset]\nkind = "esc50"\nroot = "esc50"\n'
                            'on_unreadable = "skip"\nmax_skipped_fraction = 0.1\n', capsys)
     assert "dataset.label_mapping = 'name': maps none of the dataset's 5 classes to the model's 14" in line
+
+
+def test_attack_runs_on_the_models_whole_output(trees):
+    d = trees["dir"]
+    (d / "esc_map3.csv").write_text("dataset_label,model_label\ndog,Dog\nrain,Rain\nsiren,Siren\n")
+    rc, out = run(d, "esc_attack", '[dataset]\nkind = "esc50"\nroot = "esc50"\nlabel_mapping = "esc_map3.csv"\n'
+                  'on_unreadable = "skip"\nmax_skipped_fraction = 0.1\n[robustness]\nenabled = true\nnorms = ["l2"]\n'
+                  'n_clips = 2\niterations = 2\nk = 3\ninit_eval = 5\nmax_eval = 50\ninit_size = 5\nmode = "fast"\n'
+                  'workers = 1\n')
+    assert rc == 0
+    doc = load(out)
+    clips = doc["robustness"]["hopskipjump"]["l2"]["clips"]
+    assert doc["robustness"]["status"] == "evaluated" and len(clips) == 2
+    assert {c["label"] for c in clips} <= {"Dog", "Rain", "Siren"}  # only clips whose top-1 over all outputs is right
