@@ -96,41 +96,116 @@ class ModelConfig:
         check_config(self, bad=bad)
 
 
+CORPORA = ("audioset", "fsd50k", "urbansound8k", "esc50")
+SPLITS = {"synthetic": ("train", "eval"), "folder": ("train", "eval"),  # folder: accepted and unused, as before
+          "audioset": ("eval", "balanced_train", "unbalanced_train"), "fsd50k": ("eval", "dev")}
+N_FOLDS = {"urbansound8k": 10, "esc50": 5}
+LABEL_MAPPING_METHODS = ("mid", "name")
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Where the evaluation clips come from."""
+    """Where the evaluation clips come from.
 
-    kind: Literal["synthetic", "folder"] = "synthetic"
+    ``kind``: ``"synthetic"`` (the built-in generator), ``"folder"`` (WAVs listed in a CSV) or a
+    public corpus in its published layout under ``root``: ``"audioset"``, ``"fsd50k"``,
+    ``"urbansound8k"``, ``"esc50"`` (:mod:`factsheet.datasets.corpora`). ``label_mapping``
+    (``"mid"``, ``"name"`` or a mapping table's path) maps the dataset's vocabulary onto the
+    model's classes (:mod:`factsheet.datasets.mapping`); ``on_unreadable`` fails on or skips
+    missing and unreadable audio files.
+    """
+
+    kind: Literal["synthetic", "folder", "audioset", "fsd50k", "urbansound8k", "esc50"] = "synthetic"
+    # synthetic, audioset, fsd50k
+    split: str = "eval"
     # synthetic
-    split: Literal["train", "eval"] = "eval"
     n_clips: int = 600
     seed: int = 1
     min_seconds: float = 1.0
     max_seconds: float = 2.0
-    # folder
+    # folder (audioset: optional overrides of wav_dir, csv = the segments CSV, class_labels)
     wav_dir: Path | None = None
     csv: Path | None = None
     class_labels: Path | None = None
     file_column: str = "file"
     labels_column: str = "labels"
     label_separator: str = ";"
+    # corpora
+    root: Path | None = None
+    folds: tuple[int, ...] = ()
+    file_pattern: str = "{YTID}.wav"
+    # every kind but synthetic
+    label_mapping: str | None = None
+    on_unreadable: Literal["fail", "skip"] = "fail"
+    max_skipped_fraction: float = 0.05
 
     def check_params(self, bad) -> None:
         """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
         the config's one-line error."""
+        if self.kind in SPLITS and self.split not in SPLITS[self.kind]:
+            bad("dataset.split", self.split, f"must be one of {', '.join(repr(s) for s in SPLITS[self.kind])}")
+        if self.kind in N_FOLDS and self.split != "eval":
+            bad("dataset.split", self.split, f"{self.kind} has no splits: choose folds with dataset.folds")
         if self.kind == "synthetic":
-            if self.n_clips < 1:
-                bad("dataset.n_clips", self.n_clips, "must be >= 1")
-            if not 0 < self.min_seconds <= self.max_seconds:
-                bad("dataset.min_seconds", self.min_seconds,
-                    f"must be > 0 and <= dataset.max_seconds ({self.max_seconds})")
+            self._check_synthetic(bad)
+        elif self.kind == "folder":
+            self._check_files(bad, (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
+                                    ("dataset.class_labels", self.class_labels, False)), required=True)
         else:
-            for where, p, want_dir in (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
-                                       ("dataset.class_labels", self.class_labels, False)):
-                if p is None:
+            self._check_corpus(bad)
+        if self.root is not None and self.kind not in CORPORA:
+            bad("dataset.root", str(self.root), f"only for kind {', '.join(repr(k) for k in CORPORA)}")
+        if self.folds and self.kind not in N_FOLDS:
+            bad("dataset.folds", list(self.folds), "only for kind 'urbansound8k' or 'esc50'")
+        if self.file_pattern != "{YTID}.wav" and self.kind != "audioset":
+            bad("dataset.file_pattern", self.file_pattern, "only for kind 'audioset'")
+        if not 0 <= self.max_skipped_fraction <= 1:
+            bad("dataset.max_skipped_fraction", self.max_skipped_fraction, "must be between 0 and 1")
+        if self.label_mapping is not None and self.label_mapping not in LABEL_MAPPING_METHODS:
+            self._check_files(bad, (("dataset.label_mapping", Path(self.label_mapping), False),), required=True)
+
+    def _check_synthetic(self, bad) -> None:
+        if self.n_clips < 1:
+            bad("dataset.n_clips", self.n_clips, "must be >= 1")
+        if not 0 < self.min_seconds <= self.max_seconds:
+            bad("dataset.min_seconds", self.min_seconds,
+                f"must be > 0 and <= dataset.max_seconds ({self.max_seconds})")
+        if self.label_mapping is not None:
+            bad("dataset.label_mapping", self.label_mapping, "not for kind 'synthetic' (its classes are the demo model's)")
+
+    def _check_corpus(self, bad) -> None:
+        if self.root is None:
+            bad("dataset.root", None, f"required when dataset.kind = {self.kind!r} (the corpus folder)")
+        self._check_files(bad, (("dataset.root", self.root, True),), required=True)
+        overrides = (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
+                     ("dataset.class_labels", self.class_labels, False))
+        if self.kind != "audioset":
+            for where, p, _ in overrides:
+                if p is not None:
+                    bad(where, str(p), f"not used with kind {self.kind!r} (its published layout under dataset.root "
+                                       "is read)")
+        self._check_files(bad, overrides, required=False)
+        n = N_FOLDS.get(self.kind)
+        if n is not None and (any(not 1 <= f <= n for f in self.folds) or len(set(self.folds)) != len(self.folds)):
+            bad("dataset.folds", list(self.folds), f"must be distinct fold numbers 1..{n}")
+        if self.kind == "audioset":
+            try:
+                name = self.file_pattern.format(YTID="x", start_seconds=0.0, end_seconds=10.0)
+            except (KeyError, IndexError, ValueError) as exc:
+                bad("dataset.file_pattern", self.file_pattern,
+                    f"not a valid pattern ({exc.__class__.__name__}: {exc}); fields: YTID, start_seconds, end_seconds")
+            if "{YTID" not in self.file_pattern or not name:
+                bad("dataset.file_pattern", self.file_pattern, "must contain {YTID}")
+
+    @staticmethod
+    def _check_files(bad, items, *, required: bool) -> None:
+        for where, p, want_dir in items:
+            if p is None:
+                if required:
                     bad(where, None, "required when dataset.kind = 'folder'")
-                if not (p.is_dir() if want_dir else p.is_file()):
-                    bad(where, str(p), "folder not found" if want_dir else "file not found")
+                continue
+            if not (p.is_dir() if want_dir else p.is_file()):
+                bad(where, str(p), "folder not found" if want_dir else "file not found")
 
 
 @dataclass(frozen=True)
@@ -310,6 +385,11 @@ def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
         if not isinstance(value, dict):
             raise InputError(source=source, field=name, value=value, reason="must be a [section] table")
         sections[name] = _build(SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
+    dataset = sections.get("dataset")
+    if dataset is not None and dataset.label_mapping not in (None, *LABEL_MAPPING_METHODS):  # a table's path
+        table = Path(dataset.label_mapping)
+        if not table.is_absolute():
+            sections["dataset"] = dataclasses.replace(dataset, label_mapping=str(base_dir / table))
     model = sections.get("model")
     if model is not None and model.entry and model.entry.rpartition(":")[0].endswith(".py"):
         file, _, name = model.entry.rpartition(":")  # a file entry is relative to the config, like paths

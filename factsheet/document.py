@@ -76,6 +76,8 @@ class DatasetSection:
     card: dict
     class_labels: list[dict]
     single_label: bool
+    label_mapping: dict | None = None  # how the dataset's labels were mapped onto the model's classes
+    unreadable: dict | None = None  # the on_unreadable policy and the audio files skipped
 
 
 @dataclass

@@ -29,7 +29,8 @@ DEFINITIONS = {
 
 
 def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
-                         n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> PerformanceSection:
+                         n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
+                         coverage: str | None = None) -> PerformanceSection:
     """Compute the Performance Metrics section.
 
     Parameters
@@ -46,6 +47,9 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
         Interval level, e.g. 0.95.
     seed : int
         Seed of the bootstrap's generator.
+    coverage : str, optional
+        Which of the model's classes the columns are, when not all of them (a label mapping): appended
+        to the ``evaluated_classes`` definition, which the report prints under the headline table.
     """
     m = tagging_metrics(y_true, y_score)
     names = ["mAP", "mean_auc", "d_prime", "mean_class_d_prime"]
@@ -62,11 +66,14 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
                          d_prime=finite_or_none(m.per_class_d_prime[j]))
         for j, c in enumerate(class_labels)
     ]
+    definitions = dict(DEFINITIONS)
+    if coverage:
+        definitions["evaluated_classes"] = f"{definitions['evaluated_classes']} {coverage}"
     single = None
     if is_single_label(y_true):
         single = _single_label_section(y_true, y_score, class_labels)
     return PerformanceSection(
-        status="evaluated", definitions=dict(DEFINITIONS), n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
+        status="evaluated", definitions=definitions, n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
         mean_auc=finite_or_none(m.mean_auc), d_prime=finite_or_none(m.d_prime),
         mean_class_d_prime=finite_or_none(m.mean_class_d_prime),
         confidence=float(confidence), n_bootstrap=int(n_bootstrap), ci=ci,

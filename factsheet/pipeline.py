@@ -30,18 +30,43 @@ LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras"
 
 
 def load_dataset(cfg: RunConfig) -> AudioDataset:
-    """The evaluation dataset the config names, at the model's sample rate."""
+    """The evaluation dataset the config names, at the model's sample rate, in its own vocabulary."""
     d = cfg.dataset
+    rate = cfg.model.sample_rate
     if d.kind == "synthetic":
         from factsheet.datasets.synthetic import make_synthetic
 
-        return make_synthetic(split=d.split, n_clips=d.n_clips, seed=d.seed, sample_rate=cfg.model.sample_rate,
+        return make_synthetic(split=d.split, n_clips=d.n_clips, seed=d.seed, sample_rate=rate,
                               min_seconds=d.min_seconds, max_seconds=d.max_seconds)
-    from factsheet.datasets.folder import load_folder
+    skip = {"on_unreadable": d.on_unreadable, "max_skipped_fraction": d.max_skipped_fraction}
+    if d.kind == "folder":
+        from factsheet.datasets.folder import load_folder
 
-    return load_folder(wav_dir=d.wav_dir, csv_path=d.csv, class_labels_path=d.class_labels,
-                       sample_rate=cfg.model.sample_rate, file_column=d.file_column, labels_column=d.labels_column,
-                       label_separator=d.label_separator)
+        return load_folder(wav_dir=d.wav_dir, csv_path=d.csv, class_labels_path=d.class_labels, sample_rate=rate,
+                           file_column=d.file_column, labels_column=d.labels_column,
+                           label_separator=d.label_separator, **skip)
+    from factsheet.datasets import corpora
+
+    if d.kind == "audioset":
+        return corpora.load_audioset(root=d.root, split=d.split, segments=d.csv, class_labels=d.class_labels,
+                                     wav_dir=d.wav_dir, file_pattern=d.file_pattern, sample_rate=rate, **skip)
+    if d.kind == "fsd50k":
+        return corpora.load_fsd50k(root=d.root, split=d.split, sample_rate=rate, **skip)
+    loader = {"urbansound8k": corpora.load_urbansound8k, "esc50": corpora.load_esc50}[d.kind]
+    return loader(root=d.root, folds=d.folds, sample_rate=rate, **skip)
+
+
+def align_to_model(dataset: AudioDataset, model: LoadedModel, cfg: RunConfig) -> AudioDataset:
+    """The dataset over the model's classes: checked equal (synthetic; folder without ``label_mapping``)
+    or mapped (:func:`factsheet.datasets.mapping.map_to_model`: the corpora, or ``label_mapping`` given)."""
+    d = cfg.dataset
+    if d.kind == "synthetic" or (d.kind == "folder" and d.label_mapping is None):
+        check_labels_match(dataset, model, source=str(d.class_labels or cfg.path or "dataset"))
+        return dataset
+    from factsheet.datasets.mapping import map_to_model
+
+    return map_to_model(dataset, model_classes=model.class_labels, label_mapping=d.label_mapping,
+                        source=str(cfg.path or "config"))
 
 
 def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str) -> None:
@@ -67,8 +92,9 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     -------
     factsheet : FactSheet
     artefacts : dict
-        ``{"scores": (n_clips, n_classes) float32, "labels": (n_clips, n_classes) uint8,
-        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files.
+        ``{"scores": (n_clips, n_model_classes) float32, "labels": (n_clips, n_classes) uint8,
+        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files; with a label
+        mapping, the scored classes are the model columns ``dataset.model_columns``.
     """
     started = _now()
     ctx, timings = prepare(cfg, out_dir=out_dir, workers=workers, progress=progress)
@@ -91,7 +117,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     ctx.results["provenance"] = provenance
     sheet = FactSheet(schema_version=SCHEMA_VERSION, title=f"FactSheet: {cfg.factsheet.model_name}",
                       sections={s.field: ctx.results[s.field] for s in registry.SECTIONS})
-    return sheet, {"scores": ctx.scores, "labels": ctx.dataset.labels, "dataset": ctx.dataset, "model": ctx.model,
+    return sheet, {"scores": ctx.model_scores, "labels": ctx.dataset.labels, "dataset": ctx.dataset, "model": ctx.model,
                    "plots": plots}
 
 
@@ -109,8 +135,7 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     timings["load_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    dataset = load_dataset(cfg)
-    check_labels_match(dataset, model, source=str(cfg.dataset.class_labels or cfg.path or "dataset"))
+    dataset = align_to_model(load_dataset(cfg), model, cfg)
     waveforms, length_counts = fit_length(dataset.clips, n_samples=model.clip_samples)
     timings["load_dataset"] = time.perf_counter() - t
 
@@ -121,7 +146,10 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
         raise InputError(source=str(model.path), field="output", value="non-finite",
                          reason=f"model returned NaN or inf for {int((~np.isfinite(scores)).any(axis=1).sum())} clips")
     timings["predict"] = time.perf_counter() - t
-    ctx = RunContext(cfg=cfg, model=model, dataset=dataset, waveforms=waveforms, scores=scores, estimator=estimator,
+    # the sections score the dataset's classes; what works on the model's own decision reads model_scores
+    mapped = scores if dataset.model_columns is None else scores[:, dataset.model_columns]
+    ctx = RunContext(cfg=cfg, model=model, dataset=dataset, waveforms=waveforms, scores=mapped,
+                     model_scores=scores, estimator=estimator,
                      length_counts=length_counts, out_dir=Path(out_dir or "."),
                      workers=workers if workers else (cfg.robustness.workers or default_workers()), progress=progress)
     return ctx, timings

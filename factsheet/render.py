@@ -165,22 +165,27 @@ def figure_svg(fig) -> str:
 
 def predictions_csv(artefacts: dict) -> str:
     """Per-clip predictions for auditors: clip_id, true labels, top-1 label, the clip's metadata
-    (``meta:<column>``) and one ``score:<class>`` column per class.
+    (``meta:<column>``) and one ``score:<class>`` column per model output.
 
-    Scores are float32 written with 9 significant digits, which round-trips float32 exactly.
+    Scores are float32 written with 9 significant digits, which round-trips float32 exactly. With a
+    label mapping every model output keeps its column (the metrics use those of
+    ``dataset.class_labels``), ``true_labels`` names mapped classes only and ``top1_label`` is the
+    model's top-1 over all its outputs.
     """
     ds = artefacts["dataset"]
     scores = artefacts["scores"]
     names = [c.display_name for c in ds.class_labels]
+    model = artefacts.get("model")
+    outputs = [c.display_name for c in model.class_labels] if model is not None else names
     meta = ds.metadata.drop(columns=["clip_id"])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["clip_id", "true_labels", "top1_label"] + [f"meta:{c}" for c in meta.columns]
-               + [f"score:{n}" for n in names])
+               + [f"score:{n}" for n in outputs])
     meta_rows = meta.astype(str).to_numpy().tolist()
     for i, clip_id in enumerate(ds.metadata["clip_id"]):
         true = ";".join(n for n, y in zip(names, ds.labels[i]) if y)
-        w.writerow([clip_id, true, names[int(np.argmax(scores[i]))]] + meta_rows[i]
+        w.writerow([clip_id, true, outputs[int(np.argmax(scores[i]))]] + meta_rows[i]
                    + [f"{float(v):.9g}" for v in scores[i]])
     return buf.getvalue()
 

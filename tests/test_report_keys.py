@@ -1,6 +1,6 @@
 """Every number in the report's tables has a unit and a one-line definition beside it.
 
-Each table of the HTML and Markdown reports is followed, in its section, by a key (factsheet.glossary)
+Each table of the HTML and Markdown reports is followed, in its section, by a key (each section's glossary in factsheet.sections)
 that names every numeric column of the table with its unit and definition; the headline metrics
 table carries Unit and Definition columns itself. A new column without a key entry fails here.
 """

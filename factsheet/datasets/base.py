@@ -26,6 +26,59 @@ class ClassLabel:
     category: str | None = None
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """An audio file the metadata lists that was missing or unreadable and skipped (``on_unreadable = "skip"``).
+
+    Attributes
+    ----------
+    file : str
+        The file as the metadata names it (relative to the corpus or WAV folder).
+    reason : str
+        Why it could not be read, in one line (e.g. ``"file not found"``).
+    """
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LabelMapping:
+    """How a dataset's label vocabulary was mapped onto a model's classes (see :mod:`factsheet.datasets.mapping`).
+
+    Attributes
+    ----------
+    method : str
+        ``"mid"``, ``"name"`` or ``"table"``.
+    table : str or None
+        The mapping table's path when ``method == "table"``.
+    defaulted : bool
+        True when the method was chosen by default (``label_mapping`` not given).
+    n_dataset_classes, n_model_classes : int
+        Sizes of the two vocabularies.
+    pairs : list of (str, str)
+        Every mapped (dataset label, model label) pair, in dataset-vocabulary order.
+    dataset_only : list of dict
+        ``{"label", "mid", "n_clips", "in_vocabulary"}`` for each dataset label with no model class;
+        ``n_clips`` counts the clips carrying it; ``in_vocabulary`` is False for labels the corpus's
+        metadata uses but its vocabulary file does not list.
+    model_only : list of ClassLabel
+        Model classes no dataset label maps to (not scored).
+    n_clips_all_labels_unmapped : int
+        Clips with at least one label, none of them mapped: kept as pure negatives.
+    """
+
+    method: str
+    table: str | None
+    defaulted: bool
+    n_dataset_classes: int
+    n_model_classes: int
+    pairs: list[tuple[str, str]]
+    dataset_only: list[dict]
+    model_only: list[ClassLabel]
+    n_clips_all_labels_unmapped: int
+
+
 @dataclass
 class AudioDataset:
     """Clips with multi-hot labels and per-clip metadata.
@@ -42,12 +95,24 @@ class AudioDataset:
     labels : ndarray
         Shape (n_clips, n_classes), uint8 multi-hot; column j is ``class_labels[j]``.
     class_labels : list of ClassLabel
-        Ordered by ``index`` (0..n_classes-1).
+        Ordered by ``index``: 0..n_classes-1 in the dataset's own vocabulary; after a label mapping,
+        the mapped model classes, each with its ``index`` in the model's output (= ``model_columns``).
     metadata : pandas.DataFrame
         ``n_clips`` rows in clip order; column ``clip_id`` (unique str) plus any
         group columns (voice_type, n_events, snr_db, ...).
     card : dict
         The dataset card: description, source, split, counts, known skews. JSON-able.
+    model_columns : list of int or None
+        After a label mapping: the model output column of each class (``class_labels[j].index``),
+        increasing; the model's scores are sliced to these columns for performance and bias.
+        None when the classes are the model's own, all of them, in order.
+    label_mapping : LabelMapping or None
+        What the mapping kept and left out; None without a mapping.
+    skipped : list of SkippedFile
+        Files the metadata lists that were missing or unreadable and skipped (``on_unreadable = "skip"``).
+    n_listed : int or None
+        Clips the metadata lists (after split / fold selection), skipped ones included; None for
+        generated data.
     """
 
     name: str
@@ -57,6 +122,10 @@ class AudioDataset:
     class_labels: list[ClassLabel]
     metadata: pd.DataFrame
     card: dict = field(default_factory=dict)
+    model_columns: list[int] | None = None
+    label_mapping: LabelMapping | None = None
+    skipped: list[SkippedFile] = field(default_factory=list)
+    n_listed: int | None = None
 
     @property
     def n_clips(self) -> int:

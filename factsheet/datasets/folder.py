@@ -24,59 +24,22 @@ after it; such cells have no use in this format.)
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from factsheet.audio import AudioInfo, read_audio_with_info
+from factsheet.audio import AudioInfo
 from factsheet.datasets.base import AudioDataset, ClassLabel, read_class_labels
+from factsheet.datasets.common import ClipEntry, audio_card, read_clips, read_csv_rows, require_columns
 from factsheet.errors import InputError
 
 __all__ = ["load_folder"]
 
-_FIRST_DATA_ROW = 2  # the header is row 1
-
-
-def _read_csv(csv_path: Path) -> pd.DataFrame:
-    """Read the CSV as str cells (stripped), one DataFrame row per line after the header.
-
-    The index holds each row's line number (header = 1); blank lines are dropped.
-    """
-    if not csv_path.is_file():
-        raise InputError(source=str(csv_path), reason="CSV file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                             index_col=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise InputError(source=str(csv_path), reason="CSV file is empty (no header row)") from None
-    except pd.errors.ParserWarning:  # raised when every data row is longer than the header
-        reason = "cannot parse CSV (data rows have more fields than the header)"
-        raise InputError(source=str(csv_path), reason=reason) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        msg = " ".join(str(exc).split())
-        raise InputError(source=str(csv_path), reason=f"cannot parse CSV ({msg})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    df = df.apply(lambda col: col.str.strip())
-    # A header with an empty name (e.g. a trailing comma) and no values: pandas calls it "Unnamed: i".
-    df = df[[c for c in df.columns if not (c.startswith("Unnamed: ") and (df[c] == "").all())]]
-    df.index = pd.RangeIndex(_FIRST_DATA_ROW, _FIRST_DATA_ROW + len(df))
-    df = df[(df != "").any(axis=1)]
-    if df.empty:
-        raise InputError(source=str(csv_path), reason="CSV file has no data rows (one row per clip expected)")
-    return df
-
 
 def _check_columns(df: pd.DataFrame, *, csv_path: Path, file_column: str, labels_column: str) -> None:
-    present = ", ".join(df.columns)
-    for col in (file_column, labels_column):
-        if col not in df.columns:
-            raise InputError(source=str(csv_path), field=f"column {col}",
-                             reason=f"missing column (columns present: {present})")
+    require_columns(df, csv_path=csv_path, columns=[file_column, labels_column])
     if "clip_id" in df.columns and file_column != "clip_id":
         raise InputError(source=str(csv_path), field="column clip_id",
                          reason=f"reserved column name (the clip id is taken from column {file_column})")
@@ -140,30 +103,9 @@ def _metadata(df: pd.DataFrame, *, file_names: list[str], file_column: str, labe
     return meta
 
 
-def _read_clips(df: pd.DataFrame, *, csv_path: Path, wav_dir: Path, file_column: str,
-                sample_rate: int) -> tuple[list[np.ndarray], list[AudioInfo]]:
-    clips: list[np.ndarray] = []
-    infos: list[AudioInfo] = []
-    for row, name in df[file_column].items():
-        try:
-            waveform, info = read_audio_with_info(wav_dir / name, target_rate=sample_rate)
-        except InputError as exc:
-            raise InputError(source=str(csv_path), field=f"row {row}, column {file_column}", value=name,
-                             reason=exc.line().removeprefix("error: ")) from None
-        clips.append(waveform)
-        infos.append(info)
-    return clips, infos
-
-
-def _counts(values: list) -> dict[str, int]:
-    """``{str(value): count}`` sorted by value, JSON-able."""
-    return {str(k): v for k, v in sorted(Counter(values).items())}
-
-
 def _card(*, wav_dir: Path, csv_path: Path, class_labels_path: Path, sample_rate: int, labels: np.ndarray,
           class_labels: list[ClassLabel], infos: list[AudioInfo], metadata: pd.DataFrame,
           file_column: str, labels_column: str, label_separator: str) -> dict:
-    durations = np.array([i.duration_s for i in infos], dtype=np.float64)
     positives = labels.sum(axis=0, dtype=np.int64)
     return {
         "description": "user-supplied WAV folder",
@@ -177,21 +119,28 @@ def _card(*, wav_dir: Path, csv_path: Path, class_labels_path: Path, sample_rate
         "n_classes": len(class_labels),
         "positives_per_class": {c.display_name: int(positives[c.index]) for c in class_labels},
         "n_clips_without_labels": int(np.count_nonzero(labels.sum(axis=1) == 0)),
-        "original_sample_rates": _counts([i.sample_rate for i in infos]),
-        "channels": _counts([i.n_channels for i in infos]),
-        "sample_formats": _counts([i.sample_format for i in infos]),
-        "containers": _counts([i.container for i in infos]),
-        "n_resampled": sum(i.resampled for i in infos),
-        "n_downmixed": sum(i.downmixed for i in infos),
-        "duration_s": {"min": float(durations.min()), "median": float(np.median(durations)),
-                       "max": float(durations.max())},
+        **audio_card(infos),
         "metadata_columns": {c: str(metadata[c].dtype) for c in metadata.columns},
     }
 
 
+def _parse_csv(csv_path: Path, *, wav_dir: Path, class_labels: list[ClassLabel], class_labels_path: Path,
+               file_column: str, labels_column: str,
+               label_separator: str) -> tuple[list[ClipEntry], np.ndarray, pd.DataFrame]:
+    """The listed files, multi-hot labels and metadata from the whole CSV, checked before any audio is read."""
+    df = read_csv_rows(csv_path)
+    _check_columns(df, csv_path=csv_path, file_column=file_column, labels_column=labels_column)
+    file_names = _check_files(df, csv_path=csv_path, file_column=file_column)
+    labels = _parse_labels(df, csv_path=csv_path, class_labels=class_labels, class_labels_path=class_labels_path,
+                           labels_column=labels_column, label_separator=label_separator)
+    entries = [ClipEntry(row=int(row), name=f, path=wav_dir / f) for row, f in zip(df.index, file_names)]
+    return entries, labels, _metadata(df, file_names=file_names, file_column=file_column, labels_column=labels_column)
+
+
 def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path: str | Path,
                 sample_rate: int = 16000, file_column: str = "file", labels_column: str = "labels",
-                label_separator: str = ";", name: str | None = None) -> AudioDataset:
+                label_separator: str = ";", name: str | None = None,
+                on_unreadable: Literal["fail", "skip"] = "fail", max_skipped_fraction: float = 0.05) -> AudioDataset:
     """Load audio clips listed in a CSV, with multi-hot labels and metadata (see module docs).
 
     The whole CSV (columns, file names, labels) is checked before any audio is read.
@@ -212,6 +161,8 @@ def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path:
         Separates labels within a cell; blanks around labels are ignored.
     name : str, optional
         Dataset name; default: the folder's name.
+    on_unreadable, max_skipped_fraction : {"fail", "skip"}, float
+        Fail on, or skip and list, missing and unreadable WAVs (:func:`~factsheet.datasets.common.read_clips`).
 
     Returns
     -------
@@ -226,7 +177,7 @@ def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path:
     InputError
         Missing folder or file; empty or unparsable CSV; missing column; empty or
         duplicate file name; unknown label; missing or unreadable audio file (naming
-        the CSV row and the file).
+        the CSV row and the file) with ``"fail"``, or too many of them with ``"skip"``.
     """
     if not label_separator:
         raise ValueError("label_separator must be a non-empty string")
@@ -234,16 +185,15 @@ def load_folder(*, wav_dir: str | Path, csv_path: str | Path, class_labels_path:
     class_labels = read_class_labels(class_labels_path)
     if not wav_dir.is_dir():
         raise InputError(source=str(wav_dir), reason="WAV folder not found")
-    df = _read_csv(csv_path)
-    _check_columns(df, csv_path=csv_path, file_column=file_column, labels_column=labels_column)
-    file_names = _check_files(df, csv_path=csv_path, file_column=file_column)
-    labels = _parse_labels(df, csv_path=csv_path, class_labels=class_labels, class_labels_path=class_labels_path,
-                           labels_column=labels_column, label_separator=label_separator)
-    metadata = _metadata(df, file_names=file_names, file_column=file_column, labels_column=labels_column)
-    clips, infos = _read_clips(df, csv_path=csv_path, wav_dir=wav_dir, file_column=file_column,
-                               sample_rate=sample_rate)
+    entries, labels, metadata = _parse_csv(csv_path, wav_dir=wav_dir, class_labels=class_labels,
+                                           class_labels_path=class_labels_path, file_column=file_column,
+                                           labels_column=labels_column, label_separator=label_separator)
+    got = read_clips(entries, source=csv_path, column=file_column, sample_rate=sample_rate,
+                     on_unreadable=on_unreadable, max_skipped_fraction=max_skipped_fraction)
+    labels, metadata = labels[got.kept], metadata.iloc[got.kept].reset_index(drop=True)
     card = _card(wav_dir=wav_dir, csv_path=csv_path, class_labels_path=class_labels_path, sample_rate=sample_rate,
-                 labels=labels, class_labels=class_labels, infos=infos, metadata=metadata,
+                 labels=labels, class_labels=class_labels, infos=got.infos, metadata=metadata,
                  file_column=file_column, labels_column=labels_column, label_separator=label_separator)
-    return AudioDataset(name=name or wav_dir.resolve().name or "folder", sample_rate=sample_rate, clips=clips,
-                        labels=labels, class_labels=class_labels, metadata=metadata, card=card)
+    return AudioDataset(name=name or wav_dir.resolve().name or "folder", sample_rate=sample_rate, clips=got.clips,
+                        labels=labels, class_labels=class_labels, metadata=metadata, card=card,
+                        skipped=got.skipped, n_listed=len(entries))

@@ -55,7 +55,10 @@ class RunContext:
     waveforms : ndarray, shape (n_clips, n_samples), float32
         Clips fitted to the model's input length.
     scores : ndarray, shape (n_clips, n_classes), float32
-        The model's scores of ``waveforms``.
+        The model's scores of ``waveforms`` for the dataset's classes (``dataset.class_labels``:
+        with a label mapping, the mapped model columns ``dataset.model_columns``).
+    model_scores : ndarray, shape (n_clips, n_model_classes), float32
+        Every output of the model: what works on the model's own decision (the attack) reads these.
     estimator : ART estimator
         The wrapper ``scores`` came from.
     length_counts : dict
@@ -75,6 +78,7 @@ class RunContext:
     dataset: Any
     waveforms: np.ndarray
     scores: np.ndarray
+    model_scores: np.ndarray
     estimator: Any
     length_counts: dict
     out_dir: Path

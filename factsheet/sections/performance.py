@@ -13,11 +13,12 @@ LEAN_STEPS = (0.05, 0.10, 0.20)
 
 def evaluate(ctx: RunContext) -> SectionResult:
     from factsheet.performance import evaluate_performance
+    from factsheet.sections.test_data import coverage_text
 
     m = ctx.cfg.metrics
     section = evaluate_performance(y_true=ctx.dataset.labels, y_score=ctx.scores,
                                    class_labels=ctx.dataset.class_labels, n_bootstrap=m.bootstrap_resamples,
-                                   confidence=m.confidence, seed=m.seed)
+                                   confidence=m.confidence, seed=m.seed, coverage=coverage_text(ctx.dataset))
     return SectionResult(section)
 
 

@@ -14,9 +14,11 @@ def evaluate(ctx: RunContext) -> SectionResult:
     if not cfg.robustness.enabled:
         return SectionResult(not_evaluated(cfg.factsheet.robustness, why="robustness.enabled is false in the config."))
     from attacks.robustness import evaluate_robustness
+    from factsheet.datasets.mapping import model_view
 
     section, plots, run_store = evaluate_robustness(
-        model=ctx.model, waveforms=ctx.waveforms, dataset=ctx.dataset, scores=ctx.scores, settings=cfg.robustness,
+        model=ctx.model, waveforms=ctx.waveforms, dataset=model_view(ctx.dataset, ctx.model.class_labels),
+        scores=ctx.model_scores, settings=cfg.robustness,
         bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers, dataset_sha256=ctx.dataset.sha256(),
         progress=ctx.progress)
     seconds = run_store.pop("seconds")
