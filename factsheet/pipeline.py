@@ -18,7 +18,7 @@ import numpy as np
 
 from factsheet import __version__
 from factsheet.config import RunConfig
-from factsheet.datasets.base import AudioDataset, fit_length
+from factsheet.datasets.base import AudioDataset, fit_clips
 from factsheet.document import SCHEMA_VERSION, FactSheet, Provenance
 from factsheet.errors import InputError
 from factsheet.models.adapter import LoadedModel, load_model, make_estimator, predict_scores
@@ -136,7 +136,7 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
 
     t = time.perf_counter()
     dataset = align_to_model(load_dataset(cfg), model, cfg)
-    waveforms, length_counts = fit_length(dataset.clips, n_samples=model.clip_samples)
+    waveforms, length_counts = fit_clips(dataset.clips, n_samples=model.clip_samples)
     timings["load_dataset"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,9 +90,10 @@ class AudioDataset:
         Short identifier used in reports.
     sample_rate : int
         Hz; every clip is already at this rate.
-    clips : list of ndarray
-        ``n_clips`` mono float32 waveforms in [-1, 1], each shape (n_samples_i,);
-        lengths may differ (see :func:`fit_length`).
+    clips : sequence of ndarray
+        ``n_clips`` mono float32 waveforms in [-1, 1], each shape (n_samples_i,); lengths may
+        differ (see :func:`fit_clips`). A list in memory (generated data) or a :class:`FileClips`
+        that reads each clip from its file when accessed (files).
     labels : ndarray
         Shape (n_clips, n_classes), uint8 multi-hot; column j is ``class_labels[j]``.
     class_labels : list of ClassLabel
@@ -117,7 +119,7 @@ class AudioDataset:
 
     name: str
     sample_rate: int
-    clips: list[np.ndarray]
+    clips: Sequence[np.ndarray]
     labels: np.ndarray
     class_labels: list[ClassLabel]
     metadata: pd.DataFrame
@@ -137,16 +139,116 @@ class AudioDataset:
 
     def sha256(self) -> str:
         """Content hash of clips, labels, label names and metadata (order-sensitive)."""
-        h = hashlib.sha256()
-        for clip in self.clips:
-            a = np.ascontiguousarray(clip, dtype=np.float32)
-            h.update(np.int64(a.size).tobytes())
-            h.update(a.tobytes())
+        if isinstance(self.clips, FileClips):
+            h = self.clips.content_hash()  # fed the same bytes, in order, when the files were first read
+        else:
+            h = hashlib.sha256()
+            for clip in self.clips:
+                hash_clip(h, clip)
         h.update(np.ascontiguousarray(self.labels, dtype=np.uint8).tobytes())
         for c in self.class_labels:
             h.update(f"{c.index}\t{c.mid}\t{c.display_name}\n".encode())
         h.update(self.metadata.to_csv(index=False, lineterminator="\n").encode())
         return h.hexdigest()
+
+
+def hash_clip(h, clip: np.ndarray) -> None:
+    """Feed one clip to a hash as :meth:`AudioDataset.sha256` does: its length, then its float32 bytes."""
+    a = np.ascontiguousarray(clip, dtype=np.float32)
+    h.update(np.int64(a.size).tobytes())
+    h.update(a.tobytes())
+
+
+class FileClips(Sequence):
+    """Clips that stay on disk: each access reads (decodes, downmixes, resamples) its file again.
+
+    A dataset of files holds only this index in memory, so memory does not grow with the number
+    of clips; the content hash and the clip lengths are taken on the first, checking read.
+
+    Parameters
+    ----------
+    paths : list of Path
+        One audio file per clip, in clip order.
+    lengths : list of int
+        Samples of each clip at ``sample_rate``.
+    sample_rate : int
+        Hz every clip is brought to on reading.
+    digest : hashlib hash object
+        :func:`hash_clip` fed every clip in order (copied, never finished, by :meth:`content_hash`).
+    """
+
+    def __init__(self, *, paths: list[Path], lengths: list[int], sample_rate: int, digest) -> None:
+        if len(paths) != len(lengths):
+            raise ValueError("one length per path expected")
+        self.paths, self.lengths, self.sample_rate, self._digest = list(paths), list(lengths), sample_rate, digest
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        from factsheet.audio import read_audio
+
+        clip = read_audio(self.paths[i], target_rate=self.sample_rate)
+        if clip.shape[0] != self.lengths[i]:
+            from factsheet.errors import InputError
+
+            raise InputError(source=str(self.paths[i]), reason=f"changed while the run read it ({clip.shape[0]} "
+                                                                f"samples now, {self.lengths[i]} before)")
+        return clip
+
+    def content_hash(self):
+        """A copy of the running hash of every clip (feed labels and names, then finish it)."""
+        return self._digest.copy()
+
+
+class FittedClips:
+    """Clips brought to the model's input length on access (:func:`fit_one`): the lazy counterpart of
+    the array :func:`fit_length` returns, indexable by an int, a slice or an array of ints.
+
+    ``shape`` is ``(n_clips, n_samples)``; indexing returns float32 arrays of that width.
+    """
+
+    def __init__(self, clips: Sequence, *, n_samples: int) -> None:
+        self.clips, self.n_samples = clips, int(n_samples)
+        self.shape = (len(clips), self.n_samples)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return fit_one(self.clips[int(index)], n_samples=self.n_samples)
+        rows = np.arange(self.shape[0])[index]
+        out = np.empty((rows.size, self.n_samples), dtype=np.float32)
+        for k, r in enumerate(rows):
+            out[k] = fit_one(self.clips[int(r)], n_samples=self.n_samples)
+        return out
+
+
+def fit_one(clip: np.ndarray, *, n_samples: int) -> np.ndarray:
+    """One clip at ``n_samples``: repeated (tiled) when shorter, cut at the end when longer. Float32."""
+    n = clip.shape[0]
+    if n >= n_samples:
+        return np.asarray(clip[:n_samples], dtype=np.float32)
+    return np.tile(clip, -(-n_samples // n))[:n_samples].astype(np.float32, copy=False)
+
+
+def length_counts(lengths, *, n_samples: int) -> dict:
+    """How many clips :func:`fit_one` repeats, cuts or leaves as they are."""
+    lengths = np.asarray(lengths)
+    return {"repeated": int((lengths < n_samples).sum()), "cut": int((lengths > n_samples).sum()),
+            "unchanged": int((lengths == n_samples).sum())}
+
+
+def fit_clips(clips: Sequence, *, n_samples: int):
+    """The clips at the model's input length: an array for clips held in memory (:func:`fit_length`),
+    a lazy :class:`FittedClips` for clips on disk (:class:`FileClips`). Returns it and the counts."""
+    if isinstance(clips, FileClips):
+        return FittedClips(clips, n_samples=n_samples), length_counts(clips.lengths, n_samples=n_samples)
+    return fit_length(clips, n_samples=n_samples)
 
 
 def fit_length(clips: list[np.ndarray], *, n_samples: int) -> tuple[np.ndarray, dict]:

@@ -7,6 +7,7 @@ header is row 1 and the first data row is row 2; without one, the first data row
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from factsheet.audio import AudioInfo, read_audio_with_info
-from factsheet.datasets.base import SkippedFile
+from factsheet.datasets.base import FileClips, SkippedFile, hash_clip
 from factsheet.errors import InputError
 
 __all__ = ["ClipEntry", "ClipsRead", "audio_card", "counts", "read_clips", "read_csv_rows", "require_columns"]
@@ -103,7 +104,7 @@ class ClipEntry:
 class ClipsRead:
     """The outcome of :func:`read_clips`: the readable clips in listing order and the skipped files."""
 
-    clips: list[np.ndarray] = field(default_factory=list)
+    clips: FileClips | None = None
     infos: list[AudioInfo] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)  # positions in the listing of the clips read
     skipped: list[SkippedFile] = field(default_factory=list)
@@ -116,7 +117,9 @@ def _reason(exc: InputError) -> str:
 
 def read_clips(entries: list[ClipEntry], *, source: Path, column: str, sample_rate: int,
                on_unreadable: Literal["fail", "skip"] = "fail", max_skipped_fraction: float = 0.05) -> ClipsRead:
-    """Read every listed audio file with :func:`factsheet.audio.read_wav_with_info`.
+    """Read and check every listed audio file once (:func:`factsheet.audio.read_audio_with_info`),
+    keeping its facts, length and content hash, not its samples: the clips come back as a
+    :class:`~factsheet.datasets.base.FileClips` that reads each file again when it is used.
 
     Parameters
     ----------
@@ -141,6 +144,7 @@ def read_clips(entries: list[ClipEntry], *, source: Path, column: str, sample_ra
         ``max_skipped_fraction`` of the files skipped, or none readable.
     """
     out = ClipsRead()
+    digest, paths, lengths = hashlib.sha256(), [], []
     for pos, e in enumerate(entries):
         try:
             waveform, info = read_audio_with_info(e.path, target_rate=sample_rate)
@@ -150,9 +154,12 @@ def read_clips(entries: list[ClipEntry], *, source: Path, column: str, sample_ra
                                  reason=exc.line().removeprefix("error: ")) from None
             out.skipped.append(SkippedFile(file=e.name, reason=_reason(exc)))
             continue
-        out.clips.append(waveform)
+        hash_clip(digest, waveform)  # the content hash, taken now: the clips are not kept in memory
+        paths.append(e.path)
+        lengths.append(int(waveform.shape[0]))
         out.infos.append(info)
         out.kept.append(pos)
+    out.clips = FileClips(paths=paths, lengths=lengths, sample_rate=sample_rate, digest=digest)
     n, k = len(entries), len(out.skipped)
     if k and (k / n > max_skipped_fraction + 1e-12 or k == n):
         first = out.skipped[0]
