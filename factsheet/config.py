@@ -322,6 +322,52 @@ class BiasConfig:
                     "each intersection names 2 or more columns")
 
 
+def _default_suite() -> tuple[str, ...]:
+    from factsheet.corruptions import default_suite
+
+    return tuple(spec.name for spec in default_suite())
+
+
+@dataclass(frozen=True)
+class DomainShiftConfig:
+    """The corruption suite of the Domain Shift section: what
+    :func:`factsheet.domain_shift.evaluate_domain_shift` takes.
+
+    ``corruptions = []`` (the default) runs every corruption of the default suite
+    (:func:`factsheet.corruptions.default_suite`); ``severities`` picks among the five levels of
+    each (1 = mildest); ``n_clips`` clips are chosen class-stratified with ``seed``, which also
+    seeds every corruption's random draw; ``tolerance`` is the mAP drop a breaking point must
+    exceed with confidence.
+    """
+
+    enabled: bool = False
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    n_clips: int = 400
+    seed: int = 0
+    tolerance: float = 0.02
+
+    def suite(self) -> tuple[str, ...]:
+        """The corruptions to run, in report order."""
+        return self.corruptions or tuple(_default_suite())
+
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        known = list(_default_suite()) if self.corruptions else []
+        for name in self.corruptions:
+            if name not in known:
+                bad("domain_shift.corruptions", name, f"unknown corruption (known: {', '.join(known)})")
+        if len(set(self.corruptions)) != len(self.corruptions):
+            bad("domain_shift.corruptions", list(self.corruptions), "corruptions must not repeat")
+        if any(not 1 <= s <= 5 for s in self.severities) or list(self.severities) != sorted(set(self.severities)):
+            bad("domain_shift.severities", list(self.severities), "must be increasing, distinct, each 1 to 5")
+        if self.n_clips < 2:
+            bad("domain_shift.n_clips", self.n_clips, "must be >= 2")
+        if not 0 <= self.tolerance < 1:
+            bad("domain_shift.tolerance", self.tolerance, "must be >= 0 and < 1 (an mAP difference)")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A whole run: what the CLI's ``--config`` file holds."""
@@ -332,6 +378,7 @@ class RunConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
+    domain_shift: DomainShiftConfig = field(default_factory=DomainShiftConfig)
     path: Path | None = None  # the config file itself (not a TOML key)
 
     def to_dict(self) -> dict:
@@ -354,7 +401,7 @@ def jsonable(v):
 
 
 SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
-             "robustness": RobustnessConfig, "bias": BiasConfig}
+             "robustness": RobustnessConfig, "bias": BiasConfig, "domain_shift": DomainShiftConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -455,5 +502,5 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
     def bad(where, value, reason):
         raise InputError(source=source, field=where, value=value, reason=reason)
 
-    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics):
+    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics, cfg.domain_shift):
         section.check_params(bad)

@@ -149,6 +149,23 @@ class BiasSection:
 
 
 @dataclass
+class DomainShiftSection:
+    """The corruption suite's results (see :mod:`factsheet.domain_shift`): per corruption and severity the
+    metrics with their paired drops and what the corruption achieved; breaking points and findings."""
+
+    status: str
+    text: str
+    definitions: dict
+    settings: dict
+    clean: dict
+    mean_relative_drop: float | None
+    corruptions: list
+    per_class: list
+    findings: list
+    poor_conditions: list
+
+
+@dataclass
 class ConditionsSection:
     """Optimal or Poor conditions generated from measured slices, with the configured prose."""
 

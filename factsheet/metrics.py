@@ -38,6 +38,7 @@ __all__ = [
     "average_precision",
     "bootstrap_ci",
     "bootstrap_tagging_ci",
+    "bootstrap_tagging_replicates",
     "d_prime",
     "finite_or_none",
     "is_single_label",
@@ -1193,3 +1194,33 @@ def bootstrap_tagging_ci(
         k: _interval(float(point[k]), values[k], n_resamples, confidence)
         for k in TAGGING_STATISTICS
     }
+
+
+def bootstrap_tagging_replicates(
+    y_true: object, y_score: object, *, n_resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Every bootstrap replicate of mAP, mean AUC, d' and mean per-class d' (as
+    :func:`bootstrap_tagging_ci`, before the interval is taken).
+
+    Replicate ``i`` depends only on ``seed`` and the number of clips, so two score
+    matrices of the same clips (e.g. clean and corrupted audio) evaluated with the same
+    seed see the same resamples: their replicate differences form a paired bootstrap.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n_clips, n_classes)
+        0/1 multi-hot labels.
+    y_score : array_like, same shape
+        Finite scores.
+    n_resamples : int
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``TAGGING_STATISTICS`` -> ndarray of float64, shape (n_resamples,); NaN where a
+        replicate has no evaluable class.
+    """
+    y, s = _check_tagging_inputs(y_true, y_score)
+    _check_bootstrap_args(y.shape[0], n_resamples, 0.5, seed)
+    return _bootstrap_tagging_values(y, s, n_resamples, seed)

@@ -16,7 +16,7 @@ import pytest
 from factsheet.sections import column_keys
 
 # Columns that hold names, not numbers.
-TEXT_HEADERS = {"Class", "Category", "Classes", "Column(s)", "Column", "Group", "Norm", "Metric", "Reference",
+TEXT_HEADERS = {"Class", "Category", "Classes", "Column(s)", "Column", "Group", "Norm", "Metric", "Reference", "Corruption",
                 "Unit", "Definition", "Field", "Value", ""}
 NORM_HEADERS = {"L2", "L-Infinity"}  # the summary table: one column per norm, rows per percentile
 

@@ -1,7 +1,9 @@
 """Optimal Conditions and Poor Conditions, measured: the best slice of each of the Bias section's
-condition columns, and the slices measurably worse than it (group mAP with its interval).
+condition columns, and the slices measurably worse than it (group mAP with its interval); Poor
+Conditions also lists the Domain Shift section's breaking points (the recording conditions that
+lower mAP by more than its tolerance, with numbers).
 
-When the Bias section was not evaluated, each is the configured prose, marked as stated.
+When neither section was evaluated, each is the configured prose, marked as stated.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from factsheet.sections.base import Heading, RunContext, Section, SectionResult
 from factsheet.sections.text import stated_or_not
 
 NO_POOR_SLICE = "No measured slice was worse than the best slice of its column with confidence."
+NO_BREAKING_POINT = "No corruption of the Domain Shift suite lowered mAP by more than its tolerance with confidence."
 
 
 def measured_conditions(*, groups: list[dict], disparities: list[dict], condition_columns: list[str],
@@ -60,20 +63,31 @@ def _fmt(x, d=3) -> str:
     return "n/a" if x is None else f"{x:.{d}f}"
 
 
+def _evaluated(section) -> bool:
+    return section is not None and getattr(section, "status", None) == "evaluated"
+
+
 def _evaluator(which: str):
     def evaluate(ctx: RunContext) -> SectionResult:
         prose = getattr(ctx.cfg.factsheet, f"{which}_conditions")
-        bias = ctx.results.get("bias")
-        if bias is None or bias.status != "evaluated":
+        bias, shift = ctx.results.get("bias"), ctx.results.get("domain_shift")
+        from_shift = which == "poor" and _evaluated(shift)
+        if not _evaluated(bias) and not from_shift:
             return SectionResult(stated_or_not(prose))
-        measured = measured_conditions(groups=bias.groups, disparities=bias.disparities,
-                                       condition_columns=bias.settings["condition_columns"],
-                                       confidence=bias.settings["confidence"])
-        statements = measured[which] or ([NO_POOR_SLICE] if which == "poor" else [])
-        return SectionResult(ConditionsSection(status="evaluated", text=prose, statements=statements,
-                                               slices=measured["slices"]))
+        statements, slices = [], []
+        if _evaluated(bias):
+            measured = measured_conditions(groups=bias.groups, disparities=bias.disparities,
+                                           condition_columns=bias.settings["condition_columns"],
+                                           confidence=bias.settings["confidence"])
+            statements = measured[which] or ([NO_POOR_SLICE] if which == "poor" else [])
+            slices = measured["slices"]
+        if from_shift:
+            statements = statements + (shift.poor_conditions or [NO_BREAKING_POINT])
+        return SectionResult(ConditionsSection(status="evaluated", text=prose, statements=statements, slices=slices))
 
-    evaluate.__doc__ = f"The measured {which} conditions, or the configured prose when Bias was not evaluated."
+    evaluate.__doc__ = (f"The measured {which} conditions (from the Bias section"
+                        + (" and the Domain Shift section's breaking points" if which == "poor" else "")
+                        + "), or the configured prose when neither was evaluated.")
     return evaluate
 
 
@@ -81,6 +95,6 @@ SECTIONS = (
     Section(field="optimal_conditions", schema="conditions", evaluate=_evaluator("optimal"), needs=("bias",),
             headings=(Heading("optimal_conditions", "Optimal Conditions", 130),),
             prose=(("optimal_conditions", "text"),)),
-    Section(field="poor_conditions", schema="conditions", evaluate=_evaluator("poor"), needs=("bias",),
+    Section(field="poor_conditions", schema="conditions", evaluate=_evaluator("poor"), needs=("bias", "domain_shift"),
             headings=(Heading("poor_conditions", "Poor Conditions", 140),), prose=(("poor_conditions", "text"),)),
 )

@@ -1,0 +1,196 @@
+"""The Domain Shift section: planted effects are found and null effects are not, the paired intervals
+equal a direct resampling with scikit-learn, the section is deterministic, and the pipeline, report,
+Poor Conditions and compare's corruption errors carry it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from factsheet.config import DomainShiftConfig, MetricsConfig
+from factsheet.datasets.base import ClassLabel
+from factsheet.domain_shift import evaluate_domain_shift
+from factsheet.domain_shift.stats import select_clips
+from factsheet.sections.domain_shift import corruption_errors
+
+ROOT = Path(__file__).resolve().parent.parent
+RATE = 16000
+TONES = (4500.0, 6000.0)  # class A, class B: both high frequencies
+CLASSES = [ClassLabel(0, "", "A"), ClassLabel(1, "", "B")]
+
+
+@pytest.fixture(scope="module")
+def tones():
+    """160 half-second clips: a 300 Hz bed in every clip, tone A and / or B present per the labels."""
+    rng = np.random.default_rng(0)
+    n, t = 160, np.arange(8000) / RATE
+    y = (rng.random((n, 2)) < 0.5).astype(np.uint8)
+    x = 0.25 * np.sin(2 * np.pi * 300 * t)[None, :] + 0.001 * rng.normal(size=(n, t.size))
+    for j, f in enumerate(TONES):
+        x += y[:, j:j + 1] * 0.2 * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi, (n, 1)))
+    return np.round(x * 32768).clip(-32768, 32767).astype(np.float32) / 32768, y
+
+
+def band_model(x: np.ndarray) -> np.ndarray:
+    """Uses only high frequencies: each class's score is the share of the clip's energy in its tone's band."""
+    spec = np.abs(np.fft.rfft(x, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[1], 1 / RATE)
+    total = spec.sum(axis=1) + 1e-20
+    return np.stack([spec[:, np.abs(freqs - f) < 250].sum(axis=1) / total for f in TONES], axis=1)
+
+
+def run(x, y, predict, **settings):
+    st = DomainShiftConfig(enabled=True, n_clips=len(x), **settings)
+    return evaluate_domain_shift(waveforms=x, labels=y, clean_scores=predict(x), class_labels=CLASSES,
+                                 predict=predict, sample_rate=RATE, settings=st,
+                                 bootstrap=MetricsConfig(bootstrap_resamples=200, seed=3))
+
+
+def block(section, name):
+    return next(b for b in section["corruptions"] if b["name"] == name)
+
+
+def test_high_frequency_model_breaks_under_low_pass_not_pink_noise(tones):
+    x, y = tones
+    sec = run(x, y, band_model, corruptions=("lowpass", "pink_noise"))
+    low, pink = block(sec, "lowpass"), block(sec, "pink_noise")
+    assert sec["clean"]["mAP"] > 0.99
+    assert low["breaking_point"] is not None and low["breaking_point"]["level"] <= 4000
+    assert low["cells"][-1]["mAP"]["drop"] > 0.3  # 1000 Hz: the tones are gone, AP falls to chance
+    assert pink["breaking_point"] is None and max(abs(c["mAP"]["drop"]) for c in pink["cells"]) < 0.02
+    assert any("Low-pass filter at" in s for s in sec["poor_conditions"])
+    assert not any("Pink noise" in s for s in sec["poor_conditions"])
+
+
+def test_level_indifferent_model_is_flat_under_level_drop(tones):
+    x, y = tones
+    sec = run(x, y, band_model, corruptions=("level_drop",))
+    b = block(sec, "level_drop")
+    assert b["breaking_point"] is None and sec["poor_conditions"] == []
+    assert max(abs(c["mAP"]["drop"]) for c in b["cells"]) < 0.01
+    measured = [c["measured"]["median"] for c in b["cells"]]  # what the corruption achieved: -10 ... -50 dB
+    np.testing.assert_allclose(measured, [-10, -20, -30, -40, -50], atol=0.2)
+
+
+def test_null_model_has_no_finding(tones):
+    x, y = tones
+    fixed = np.random.default_rng(1).random(y.shape)
+    sec = run(x, y, lambda w: fixed[: len(w)], corruptions=("white_noise", "lowpass", "reverb"))
+    assert sec["poor_conditions"] == [] and all(b["breaking_point"] is None for b in sec["corruptions"])
+    assert all(c["mAP"]["drop"] == 0 for b in sec["corruptions"] for c in b["cells"])
+    assert sec["mean_relative_drop"] == 0
+
+
+def test_paired_interval_equals_direct_resampling_with_sklearn(tones):
+    x, y = tones
+    sec = run(x, y, band_model, corruptions=("white_noise",), severities=(5,))
+    cell = block(sec, "white_noise")["cells"][0]
+    from factsheet.corruptions import corrupt
+
+    clean, noisy = band_model(x), band_model(corrupt(x, corruption="white_noise", severity=5, sample_rate=RATE,
+                                                     seed=0, clip_ids=np.arange(len(x)))[0])
+    rng = np.random.default_rng(3)  # the bootstrap seed: replicate i is the i-th draw, for both score sets
+    diffs = []
+    for _ in range(200):
+        i = rng.integers(0, len(x), size=len(x))
+        ok = [j for j in range(2) if 0 < y[i, j].sum() < len(i)]
+        diffs.append(np.mean([average_precision_score(y[i, j], clean[i, j]) for j in ok])
+                     - np.mean([average_precision_score(y[i, j], noisy[i, j]) for j in ok]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert cell["mAP"]["drop_ci"]["low"] == pytest.approx(low, abs=1e-9)
+    assert cell["mAP"]["drop_ci"]["high"] == pytest.approx(high, abs=1e-9)
+    point = np.mean([average_precision_score(y[:, j], clean[:, j]) - average_precision_score(y[:, j], noisy[:, j])
+                     for j in range(2)])
+    assert cell["mAP"]["drop"] == pytest.approx(point, abs=1e-12)
+
+
+def test_section_is_deterministic_and_json_able(tones):
+    x, y = tones
+    a = run(x, y, band_model, corruptions=("pink_noise", "reverb", "speed"), severities=(2, 4))
+    b = run(x, y, band_model, corruptions=("pink_noise", "reverb", "speed"), severities=(2, 4))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_stratified_choice_covers_rare_classes_first():
+    y = np.zeros((1000, 3), np.uint8)
+    y[:5, 2] = 1  # a rare class
+    y[5:, 0] = 1
+    y[::2, 1] = 1
+    idx = select_clips(y, n_clips=30, seed=0)
+    assert len(idx) == 30 and np.all(np.diff(idx) > 0) and y[idx, 2].sum() == 5
+    np.testing.assert_array_equal(idx, select_clips(y, n_clips=30, seed=0))
+    assert len(select_clips(y, n_clips=5000, seed=0)) == 1000
+
+
+def test_corruption_errors_follow_imagenet_c_and_refuse_other_suites():
+    def sheet(clean, maps):
+        return {"clean": {"mAP": clean},
+                "corruptions": [{"name": n, "title": n, "cells": [{"severity": s + 1, "level": float(s),
+                                                                 "mAP": {"value": v}} for s, v in enumerate(vals)]}
+                                for n, vals in maps.items()]}
+
+    old = sheet(0.8, {"noise": [0.7, 0.5], "lowpass": [0.6, 0.4]})
+    new = sheet(0.9, {"noise": [0.8, 0.7], "lowpass": [0.6, 0.4]})
+    out = corruption_errors(old=old, new=new)
+    noise = out["rows"][0]
+    assert noise["ce"] == pytest.approx((0.2 + 0.3) / (0.3 + 0.5))
+    assert noise["relative_ce"] == pytest.approx(((0.2 - 0.1) + (0.3 - 0.1)) / ((0.3 - 0.2) + (0.5 - 0.2)))
+    assert out["mce"] == pytest.approx(np.mean([noise["ce"], 1.0]))
+    other = sheet(0.8, {"noise": [0.7, 0.5]})
+    assert "different corruption suites" in corruption_errors(old=old, new=other)["refused"]
+
+
+@pytest.fixture(scope="module")
+def ds_report(tmp_path_factory):
+    from factsheet.config import load_config
+    from factsheet.pipeline import run as run_pipeline
+    from factsheet.render import write_report
+
+    cfg = load_config(ROOT / "configs" / "ci_quick.toml")
+    cfg = replace(cfg, dataset=replace(cfg.dataset, n_clips=96), metrics=replace(cfg.metrics, bootstrap_resamples=50),
+                  robustness=replace(cfg.robustness, enabled=False),
+                  domain_shift=DomainShiftConfig(enabled=True, corruptions=("lowpass", "level_drop"),
+                                                 severities=(1, 3, 5), n_clips=64))
+    out = tmp_path_factory.mktemp("ds")
+    sheet, artefacts = run_pipeline(cfg, out_dir=out)
+    write_report(out, sheet, artefacts)  # validates the JSON against the schema
+    return out, json.loads((out / "factsheet.json").read_text()), cfg
+
+
+def test_pipeline_fills_the_section_report_and_poor_conditions(ds_report):
+    out, doc, _ = ds_report
+    ds = doc["domain_shift"]
+    assert ds["status"] == "evaluated" and [b["name"] for b in ds["corruptions"]] == ["lowpass", "level_drop"]
+    assert [c["severity"] for c in ds["corruptions"][0]["cells"]] == [1, 3, 5] and ds["settings"]["n_clips"] == 64
+    assert set(ds["poor_conditions"]) <= set(doc["poor_conditions"]["statements"])
+    md, html = (out / "factsheet.md").read_text(), (out / "factsheet.html").read_text()
+    for text in (md, html):
+        assert "Mean relative mAP drop over the suite" in text and "Low-pass filter" in text
+    assert (out / "plots" / "domain_shift_curves.svg").is_file() and (out / "plots" / "domain_shift_heatmap.svg").is_file()
+    assert "domain_shift" in doc["provenance"]["timings_s"]
+
+
+def test_same_config_same_section(ds_report):
+    from factsheet.pipeline import run as run_pipeline
+
+    _, doc, cfg = ds_report
+    sheet, _ = run_pipeline(cfg)
+    again = sheet.to_dict()["domain_shift"]
+    assert json.dumps(again, sort_keys=True) == json.dumps(doc["domain_shift"], sort_keys=True)
+
+
+def test_bad_corruption_name_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    text = (ROOT / "configs" / "ci_quick.toml").read_text() + '\n[domain_shift]\nenabled = true\ncorruptions = ["hiss"]\n'
+    (tmp_path / "c.toml").write_text(text)
+    res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "c.toml"), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "domain_shift.corruptions" in res.stderr and "hiss" in res.stderr
