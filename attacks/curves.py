@@ -40,6 +40,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from factsheet.metrics import percentile_interval, sorted_percentiles
+
 __all__ = [
     "CRITERION",
     "FAMILIES",
@@ -124,24 +126,6 @@ def _check_percentiles(percentiles: ArrayLike) -> np.ndarray:
     return q
 
 
-def _percentiles_of_sorted(xs: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Percentiles ``q`` along axis 0 of ``xs``, sorted along axis 0; shape ``q.shape + xs.shape[1:]``."""
-    n = xs.shape[0]
-    h = (n - 1) * np.true_divide(q, 100)  # numpy's operations, in numpy's order: bit-identical
-    j = np.floor(h)
-    g = (h - j).reshape(q.shape + (1,) * (xs.ndim - 1))
-    j = j.astype(np.intp)
-    lo = xs[j]
-    hi = xs[np.minimum(j + 1, n - 1)]
-    touches_inf = np.isposinf(lo) | ((g > 0) & np.isposinf(hi))
-    hi = np.where(np.isposinf(hi), lo, hi)  # keeps the g == 0 case at lo (inf * 0 would be NaN)
-    with np.errstate(invalid="ignore"):
-        diff = hi - lo
-        out = np.where(g >= 0.5, hi - diff * (1 - g), lo + diff * g)  # numpy's _lerp, same roundings
-    out[touches_inf] = np.inf
-    return out[()] if out.ndim == 0 else out
-
-
 def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np.ndarray:
     """Linear-interpolation percentiles of perturbation norms, with failed clips as ``+inf``.
 
@@ -164,7 +148,7 @@ def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np
     """
     x = _check_norms(norms)
     q = _check_percentiles(percentiles)
-    return _percentiles_of_sorted(np.sort(x, axis=0), q)
+    return sorted_percentiles(np.sort(x, axis=0), q)
 
 
 def bootstrap_percentile_ci(
@@ -181,7 +165,9 @@ def bootstrap_percentile_ci(
     replicate from ``np.random.default_rng(seed)``, the draws of ``factsheet.metrics.bootstrap_ci``);
     a clip keeps all its T iterations.  Failed clips (``+inf``) stay in every replicate, so a
     replicate, and a bound, may be ``+inf``; the bounds are the ``(1 -+ confidence) / 2``
-    percentiles of the replicates by the same infinity-aware rule.  Never NaN.
+    percentiles of the replicates by the same infinity-aware rule
+    (:func:`factsheet.metrics.percentile_interval` with ``infinite="keep"``: a failure is a
+    value, not a missing one).  Never NaN.
 
     Parameters
     ----------
@@ -213,10 +199,9 @@ def bootstrap_percentile_ci(
     reps = np.empty((int(n_resamples),) + q.shape + x.shape[1:])
     for r in range(int(n_resamples)):
         idx = rng.integers(0, n, size=n)
-        reps[r] = _percentiles_of_sorted(np.sort(x[idx], axis=0), q)
-    alpha = (1.0 - confidence) / 2.0
-    bounds = _percentiles_of_sorted(np.sort(reps, axis=0), np.array([100.0 * alpha, 100.0 * (1.0 - alpha)]))
-    return bounds[0], bounds[1]
+        reps[r] = sorted_percentiles(np.sort(x[idx], axis=0), q)
+    interval = percentile_interval(reps, confidence=confidence, infinite="keep")
+    return interval.low, interval.high
 
 
 # --------------------------------------------------------------------------------------

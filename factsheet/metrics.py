@@ -32,7 +32,9 @@ from scipy.special import ndtri
 
 __all__ = [
     "TAGGING_STATISTICS",
+    "INFINITE_RULES",
     "BootstrapInterval",
+    "PercentileInterval",
     "SingleLabelReport",
     "TaggingMetrics",
     "average_precision",
@@ -41,8 +43,10 @@ __all__ = [
     "d_prime",
     "finite_or_none",
     "is_single_label",
+    "percentile_interval",
     "roc_auc",
     "single_label_report",
+    "sorted_percentiles",
     "tagging_metrics",
 ]
 
@@ -885,6 +889,163 @@ def is_single_label(y_true_multi_hot: object) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# Percentile intervals from bootstrap replicates: the one rule of every section
+# --------------------------------------------------------------------------------------
+
+#: How :func:`percentile_interval` treats a non-finite replicate (see its docstring).
+INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
+
+
+def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
+    """Linear-interpolation percentiles along axis 0 of values sorted along axis 0, ``+inf``-aware.
+
+    numpy's default ("linear", Hyndman & Fan type 7) percentile: with ``h = (n - 1) * P / 100``,
+    ``j = floor(h)`` and ``g = h - j``, the P-th percentile is ``x_(j)`` when ``g == 0`` and
+    ``(1 - g) * x_(j) + g * x_(j+1)`` otherwise, computed with numpy's own operations in numpy's
+    order, so on finite data it equals ``np.percentile`` bit for bit. A ``+inf`` value is the
+    limit of a finite value growing without bound: the percentile is ``+inf`` as soon as the
+    interpolation gives an infinite value a positive weight, never NaN (``np.percentile``
+    returns NaN there, from ``inf - inf``).
+
+    Parameters
+    ----------
+    sorted_values : ndarray, shape (n, ...)
+        Sorted along axis 0, ``n >= 1``; no NaN, no ``-inf``.
+    percentiles : ndarray, shape (n_percentiles,) or ()
+        Percentiles in [0, 100].
+
+    Returns
+    -------
+    ndarray, shape ``percentiles.shape + sorted_values.shape[1:]``
+        In the unit of the values (a numpy float for a scalar percentile of 1-D values).
+    """
+    xs, q = sorted_values, percentiles
+    n = xs.shape[0]
+    h = (n - 1) * np.true_divide(q, 100)  # numpy's operations, in numpy's order: bit-identical
+    j = np.floor(h)
+    g = (h - j).reshape(q.shape + (1,) * (xs.ndim - 1))
+    j = j.astype(np.intp)
+    lo = xs[j]
+    hi = xs[np.minimum(j + 1, n - 1)]
+    touches_inf = np.isposinf(lo) | ((g > 0) & np.isposinf(hi))
+    hi = np.where(np.isposinf(hi), lo, hi)  # keeps the g == 0 case at lo (inf * 0 would be NaN)
+    with np.errstate(invalid="ignore"):
+        diff = hi - lo
+        out = np.where(g >= 0.5, hi - diff * (1 - g), lo + diff * g)  # numpy's _lerp, same roundings
+    out[touches_inf] = np.inf
+    return out[()] if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class PercentileInterval:
+    """The ``(1 -+ confidence) / 2`` percentiles of bootstrap replicates.
+
+    Attributes
+    ----------
+    low, high : float or ndarray of shape ``replicates.shape[1:]``
+        The bounds, in the unit of the replicates; NaN when :attr:`defined` is False;
+        ``+inf`` possible with ``infinite="keep"``.
+    n_used : int
+        Replicates the bounds were taken from (all of them with ``infinite="keep"``).
+    n_replicates : int
+    confidence : float
+    defined : bool
+        Enough replicates were usable (``min_used`` / ``min_used_fraction``).
+    """
+
+    low: float | np.ndarray
+    high: float | np.ndarray
+    n_used: int
+    n_replicates: int
+    confidence: float
+    defined: bool
+
+
+def percentile_interval(
+    replicates: object,
+    *,
+    confidence: float,
+    infinite: str = "drop",
+    min_used: int = 1,
+    min_used_fraction: float = 0.0,
+) -> PercentileInterval:
+    """Percentile-bootstrap interval: the ``alpha`` and ``1 - alpha`` percentiles of the replicates.
+
+    ``alpha = (1 - confidence) / 2``; percentiles by :func:`sorted_percentiles` (numpy's
+    linear rule). Every bootstrap interval of the FactSheet comes from here; the sections
+    differ only in what a non-finite replicate means, which the options state:
+
+    * Performance (:func:`bootstrap_ci`, :func:`bootstrap_tagging_ci`): ``infinite="drop"``,
+      ``min_used=1``. A replicate is NaN when its resample has no evaluable class, ``+-inf``
+      for d' of a per-class AUC of 1: the statistic is undefined there, so the replicate is
+      dropped and the count of the others is reported (``n_used``); any usable replicate
+      gives an interval.
+    * Bias (:mod:`factsheet.bias.stats`): ``infinite="drop"``, ``min_used=10``,
+      ``min_used_fraction=0.5``. Groups are small, so a resample often leaves a group
+      without positives of a class; when most replicates are undefined the rest are a
+      selected (conditional) sample, too few to trust, and no interval is given.
+    * Robustness (:mod:`attacks.curves`): ``infinite="keep"``. A clip not fooled within
+      the budget has norm ``+inf``: that is a value (larger than any finite one), not a
+      missing one, and dropping it would move the interval towards the fooled clips. The
+      replicates are the infinity-aware percentiles of the resampled clips, and a bound
+      may be ``+inf`` ("not found").
+
+    Parameters
+    ----------
+    replicates : array_like, shape (n_replicates,) or (n_replicates, ...)
+        One statistic (or one array of statistics, ``infinite="keep"`` only) per replicate,
+        along axis 0.
+    confidence : float
+        In (0, 1).
+    infinite : {"drop", "keep"}
+        ``"drop"``: NaN and ``+-inf`` replicates are left out (1-D replicates only).
+        ``"keep"``: ``+inf`` replicates stay in and count as larger than every finite one
+        (bounds may be ``+inf``); a NaN or ``-inf`` replicate is an error.
+    min_used : int, default 1
+        With ``"drop"``: fewest usable replicates for an interval.
+    min_used_fraction : float, default 0.0
+        With ``"drop"``: fewest usable replicates as a share of ``n_replicates``. The interval
+        is refused (NaN bounds, ``defined=False``) when ``n_used < max(min_used,
+        min_used_fraction * n_replicates)``.
+
+    Returns
+    -------
+    PercentileInterval
+
+    Raises
+    ------
+    ValueError
+        Bad options, multi-dimensional replicates with ``"drop"``, NaN or ``-inf`` with ``"keep"``.
+    """
+    if infinite not in INFINITE_RULES:
+        raise ValueError(f"infinite must be one of {INFINITE_RULES}, got {infinite!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    values = np.asarray(replicates, dtype=float)
+    n_replicates = int(values.shape[0]) if values.ndim else 1
+    alpha = (1.0 - confidence) / 2.0
+    q = np.array([100.0 * alpha, 100.0 * (1.0 - alpha)])
+    if infinite == "keep":
+        if np.isnan(values).any() or np.isneginf(values).any():
+            raise ValueError("replicates must not be NaN or -inf with infinite='keep'")
+        if n_replicates < 1:
+            raise ValueError("need at least one replicate")
+        low, high = sorted_percentiles(np.sort(values, axis=0), q)
+        return PercentileInterval(low=low, high=high, n_used=n_replicates, n_replicates=n_replicates,
+                                  confidence=float(confidence), defined=True)
+    if values.ndim != 1:
+        raise ValueError(f"infinite='drop' needs 1-D replicates, got shape {values.shape}")
+    finite = values[np.isfinite(values)]
+    n_used = int(finite.size)
+    if n_used == 0 or n_used < max(min_used, min_used_fraction * n_replicates):
+        return PercentileInterval(low=float("nan"), high=float("nan"), n_used=n_used, n_replicates=n_replicates,
+                                  confidence=float(confidence), defined=False)
+    low, high = sorted_percentiles(np.sort(finite), q)
+    return PercentileInterval(low=float(low), high=float(high), n_used=n_used, n_replicates=n_replicates,
+                              confidence=float(confidence), defined=True)
+
+
+# --------------------------------------------------------------------------------------
 # Bootstrap confidence intervals
 # --------------------------------------------------------------------------------------
 
@@ -943,17 +1104,13 @@ def _resample_indices(n_items: int, n_resamples: int, seed: int) -> Iterator[np.
 def _interval(
     estimate: float, values: np.ndarray, n_resamples: int, confidence: float
 ) -> BootstrapInterval:
-    finite = values[np.isfinite(values)]
-    if finite.size:
-        alpha = (1.0 - confidence) / 2.0
-        low, high = np.percentile(finite, [100.0 * alpha, 100.0 * (1.0 - alpha)])
-    else:
-        low = high = np.nan
+    """A performance interval: :func:`percentile_interval` with non-finite replicates dropped."""
+    iv = percentile_interval(values, confidence=confidence, infinite="drop", min_used=1)
     return BootstrapInterval(
         estimate=float(estimate),
-        low=float(low),
-        high=float(high),
-        n_used=int(finite.size),
+        low=iv.low,
+        high=iv.high,
+        n_used=iv.n_used,
         n_resamples=int(n_resamples),
         confidence=float(confidence),
     )

@@ -7,7 +7,7 @@ from scipy.special import ndtri
 
 from factsheet.bias.groups import Group
 from factsheet.config import BiasConfig, MetricsConfig
-from factsheet.metrics import _rank, _resample_indices, finite_or_none
+from factsheet.metrics import _rank, _resample_indices, finite_or_none, percentile_interval
 
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
@@ -189,17 +189,19 @@ def _p_value(difference: float, replicates: np.ndarray, *, tolerance: float) -> 
     return float(min(1.0, 2.0 * norm.cdf(-excess / se)))
 
 
+#: The bias rule of :func:`factsheet.metrics.percentile_interval`: undefined replicates dropped, and no
+#: interval when fewer than 10, or fewer than half of them, are usable (see there for why).
+_BIAS_INTERVAL = {"infinite": "drop", "min_used": 10, "min_used_fraction": 0.5}
+
+
 def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    finite = values[np.isfinite(values)]
-    if finite.size < max(10, 0.5 * values.size):  # too many undefined replicates to trust an interval
-        return None, None
-    alpha = (1 - confidence) / 2
-    lo, hi = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
-    return float(lo), float(hi)
+    """The bootstrap interval of a group metric or a difference; ``(None, None)`` when refused."""
+    iv = percentile_interval(values, confidence=confidence, **_BIAS_INTERVAL)
+    return (iv.low, iv.high) if iv.defined else (None, None)
 
 
 def _metric(value, reps: np.ndarray, confidence: float) -> dict:
-    lo, hi = _interval(reps, confidence) if reps.size else (None, None)
+    lo, hi = _interval(reps, confidence)
     return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
 
 
@@ -208,7 +210,7 @@ def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group:
                settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
     diff = reps - ref_reps
     ok = np.isfinite(diff)
-    lo, hi = _interval(diff, bootstrap.confidence) if diff.size else (None, None)
+    lo, hi = _interval(diff, bootstrap.confidence)
     p = _p_value(value - ref_value, diff[ok], tolerance=settings.tolerance) if lo is not None else None
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = value / ref_value if ref_value else float("nan")
