@@ -530,40 +530,73 @@ def fit_series(y: ArrayLike, *, k: float, min_points: int = 4, t: ArrayLike | No
             return _no_fit(k, n, t_used, "series is constant zero")
         return _no_fit(k, n, t_used, f"too few finite positive points (n={n} < min_points={min_points})")
 
-    tu, yu = t[use], y[use]
-    scale = float(np.exp(np.mean(np.log(yu))))  # geometric mean: the fit runs on y / scale ~ 1
-    z = np.log(yu) - math.log(scale)
-    t_ref = float(tu[0])
-    raw = {name: _fit_floor(name, tu, z, t_ref) for name in _FLOOR_FAMILIES}
-    raw["loglog_line"] = _fit_line(tu, z)
-
-    candidates = []
-    for name in FAMILIES:
-        fit, p = raw[name], N_PARAMS[name]
-        if not fit.converged:
-            candidates.append(CandidateFit(name, False, p, None, None, None, fit.message))
-            continue
-        if name == "loglog_line":
-            params = {"p": float(fit.theta[0] + math.log(scale)), "q": float(fit.theta[1])}
-        else:
-            params = _FLOOR_FAMILIES[name].to_public(fit.theta, scale, t_ref)
-        aicc = _aicc(fit.rss, n, p)
-        message = None if aicc is not None else f"AICc undefined: n={n} <= n_params + 1"
-        candidates.append(CandidateFit(name, True, p, aicc, math.sqrt(fit.rss / n), params, message))
-    candidates = tuple(candidates)
-
+    series = _LogSeries.of(t[use], y[use])
+    raw = {name: _fit_floor(name, series.t, series.z, series.t_ref) for name in _FLOOR_FAMILIES}
+    raw["loglog_line"] = _fit_line(series.t, series.z)
+    candidates = tuple(_candidate(name, raw[name], series) for name in FAMILIES)
     eligible = [c for c in candidates if c.aicc is not None]
     if not eligible:
         reason = "no fit converged" if not any(c.converged for c in candidates) else (
             f"no converged fit has a defined AICc (n={n})")
         return _no_fit(k, n, t_used, reason, candidates)
     best = min(eligible, key=lambda c: (c.aicc, c.n_params, FAMILIES.index(c.family)))
+    return _chosen(best, raw[best.family], series, k=k, t_used=t_used, candidates=candidates)
 
-    rss = raw[best.family].rss
-    tss = float(np.sum((z - z.mean()) ** 2))
-    r2 = 1.0 - rss / tss if tss > n * LOG_RESIDUAL_FLOOR**2 else None
+
+@dataclass(frozen=True)
+class _LogSeries:
+    """The usable points of a series as fitted: ``z = log(y / scale)`` against ``t``.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n,)
+        Iteration numbers of the finite, positive points.
+    z : ndarray, shape (n,)
+        ``log(y / scale)`` at those points (dimensionless).
+    scale : float
+        Geometric mean of ``y`` (the series' unit): the fit runs on ``y / scale ~ 1``.
+    t_ref : float
+        ``t[0]``, the reference iteration of the floor families' internal parameters.
+    """
+
+    t: np.ndarray
+    z: np.ndarray
+    scale: float
+    t_ref: float
+
+    @classmethod
+    def of(cls, t: np.ndarray, y: np.ndarray) -> _LogSeries:
+        scale = float(np.exp(np.mean(np.log(y))))
+        return cls(t=t, z=np.log(y) - math.log(scale), scale=scale, t_ref=float(t[0]))
+
+    @property
+    def n(self) -> int:
+        return int(self.t.size)
+
+
+def _candidate(name: str, fit: _RawFit, series: _LogSeries) -> CandidateFit:
+    """One family's fit for the comparison table: public parameters, AICc and log RMSE."""
+    p = N_PARAMS[name]
+    if not fit.converged:
+        return CandidateFit(name, False, p, None, None, None, fit.message)
+    if name == "loglog_line":
+        params = {"p": float(fit.theta[0] + math.log(series.scale)), "q": float(fit.theta[1])}
+    else:
+        params = _FLOOR_FAMILIES[name].to_public(fit.theta, series.scale, series.t_ref)
+    n = series.n
+    aicc = _aicc(fit.rss, n, p)
+    message = None if aicc is not None else f"AICc undefined: n={n} <= n_params + 1"
+    return CandidateFit(name, True, p, aicc, math.sqrt(fit.rss / n), params, message)
+
+
+def _chosen(best: CandidateFit, fit: _RawFit, series: _LogSeries, *, k: float, t_used: tuple[float, ...],
+            candidates: tuple[CandidateFit, ...]) -> SeriesFit:
+    """The chosen family's curve evaluated at ``k`` (in the series' unit) and its log-space R^2."""
+    n = series.n
+    tss = float(np.sum((series.z - series.z.mean()) ** 2))
+    r2 = 1.0 - fit.rss / tss if tss > n * LOG_RESIDUAL_FLOOR**2 else None
     with np.errstate(over="ignore"):
-        value = float(np.exp(_log_value(best.family, raw[best.family].theta, k, t_ref) + math.log(scale)))
+        value = float(np.exp(_log_value(best.family, fit.theta, k, series.t_ref) + math.log(series.scale)))
     reason = value_at_k_reason(value)
     return SeriesFit(family=best.family, params=dict(best.params), k=k, value_at_k=value if reason is None else None,
                      rmse_log=best.rmse_log, r2_log=r2, n_points=n, t_used=t_used, reason=reason,

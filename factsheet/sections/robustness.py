@@ -13,12 +13,12 @@ def evaluate(ctx: RunContext) -> SectionResult:
     cfg = ctx.cfg
     if not cfg.robustness.enabled:
         return SectionResult(not_evaluated(cfg.factsheet.robustness, why="robustness.enabled is false in the config."))
-    from attacks.robustness import evaluate_robustness
+    from attacks.robustness import AttackInputs, evaluate_robustness
 
-    section, plots, run_store = evaluate_robustness(
-        model=ctx.model, waveforms=ctx.waveforms, dataset=ctx.dataset, scores=ctx.scores, settings=cfg.robustness,
-        bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers, dataset_sha256=ctx.dataset.sha256(),
-        progress=ctx.progress)
+    inputs = AttackInputs(model=ctx.model, dataset=ctx.dataset, waveforms=ctx.waveforms, scores=ctx.scores,
+                          dataset_sha256=ctx.dataset.sha256())
+    section, plots, run_store = evaluate_robustness(inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics,
+                                                    out_dir=ctx.out_dir, workers=ctx.workers, progress=ctx.progress)
     seconds = run_store.pop("seconds")
     return SectionResult(RobustnessSection(**section), plots=plots, timings={"robustness": seconds},
                          provenance={"run_store": run_store})
