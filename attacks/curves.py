@@ -40,6 +40,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from factsheet.metrics import percentile_interval, sorted_percentiles
+
 __all__ = [
     "CRITERION",
     "FAMILIES",
@@ -124,24 +126,6 @@ def _check_percentiles(percentiles: ArrayLike) -> np.ndarray:
     return q
 
 
-def _percentiles_of_sorted(xs: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Percentiles ``q`` along axis 0 of ``xs``, sorted along axis 0; shape ``q.shape + xs.shape[1:]``."""
-    n = xs.shape[0]
-    h = (n - 1) * np.true_divide(q, 100)  # numpy's operations, in numpy's order: bit-identical
-    j = np.floor(h)
-    g = (h - j).reshape(q.shape + (1,) * (xs.ndim - 1))
-    j = j.astype(np.intp)
-    lo = xs[j]
-    hi = xs[np.minimum(j + 1, n - 1)]
-    touches_inf = np.isposinf(lo) | ((g > 0) & np.isposinf(hi))
-    hi = np.where(np.isposinf(hi), lo, hi)  # keeps the g == 0 case at lo (inf * 0 would be NaN)
-    with np.errstate(invalid="ignore"):
-        diff = hi - lo
-        out = np.where(g >= 0.5, hi - diff * (1 - g), lo + diff * g)  # numpy's _lerp, same roundings
-    out[touches_inf] = np.inf
-    return out[()] if out.ndim == 0 else out
-
-
 def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np.ndarray:
     """Linear-interpolation percentiles of perturbation norms, with failed clips as ``+inf``.
 
@@ -164,7 +148,7 @@ def percentiles_with_failures(norms: ArrayLike, *, percentiles: ArrayLike) -> np
     """
     x = _check_norms(norms)
     q = _check_percentiles(percentiles)
-    return _percentiles_of_sorted(np.sort(x, axis=0), q)
+    return sorted_percentiles(np.sort(x, axis=0), q)
 
 
 def bootstrap_percentile_ci(
@@ -181,7 +165,9 @@ def bootstrap_percentile_ci(
     replicate from ``np.random.default_rng(seed)``, the draws of ``factsheet.metrics.bootstrap_ci``);
     a clip keeps all its T iterations.  Failed clips (``+inf``) stay in every replicate, so a
     replicate, and a bound, may be ``+inf``; the bounds are the ``(1 -+ confidence) / 2``
-    percentiles of the replicates by the same infinity-aware rule.  Never NaN.
+    percentiles of the replicates by the same infinity-aware rule
+    (:func:`factsheet.metrics.percentile_interval` with ``infinite="keep"``: a failure is a
+    value, not a missing one).  Never NaN.
 
     Parameters
     ----------
@@ -213,10 +199,9 @@ def bootstrap_percentile_ci(
     reps = np.empty((int(n_resamples),) + q.shape + x.shape[1:])
     for r in range(int(n_resamples)):
         idx = rng.integers(0, n, size=n)
-        reps[r] = _percentiles_of_sorted(np.sort(x[idx], axis=0), q)
-    alpha = (1.0 - confidence) / 2.0
-    bounds = _percentiles_of_sorted(np.sort(reps, axis=0), np.array([100.0 * alpha, 100.0 * (1.0 - alpha)]))
-    return bounds[0], bounds[1]
+        reps[r] = sorted_percentiles(np.sort(x[idx], axis=0), q)
+    interval = percentile_interval(reps, confidence=confidence, infinite="keep")
+    return interval.low, interval.high
 
 
 # --------------------------------------------------------------------------------------
@@ -545,40 +530,73 @@ def fit_series(y: ArrayLike, *, k: float, min_points: int = 4, t: ArrayLike | No
             return _no_fit(k, n, t_used, "series is constant zero")
         return _no_fit(k, n, t_used, f"too few finite positive points (n={n} < min_points={min_points})")
 
-    tu, yu = t[use], y[use]
-    scale = float(np.exp(np.mean(np.log(yu))))  # geometric mean: the fit runs on y / scale ~ 1
-    z = np.log(yu) - math.log(scale)
-    t_ref = float(tu[0])
-    raw = {name: _fit_floor(name, tu, z, t_ref) for name in _FLOOR_FAMILIES}
-    raw["loglog_line"] = _fit_line(tu, z)
-
-    candidates = []
-    for name in FAMILIES:
-        fit, p = raw[name], N_PARAMS[name]
-        if not fit.converged:
-            candidates.append(CandidateFit(name, False, p, None, None, None, fit.message))
-            continue
-        if name == "loglog_line":
-            params = {"p": float(fit.theta[0] + math.log(scale)), "q": float(fit.theta[1])}
-        else:
-            params = _FLOOR_FAMILIES[name].to_public(fit.theta, scale, t_ref)
-        aicc = _aicc(fit.rss, n, p)
-        message = None if aicc is not None else f"AICc undefined: n={n} <= n_params + 1"
-        candidates.append(CandidateFit(name, True, p, aicc, math.sqrt(fit.rss / n), params, message))
-    candidates = tuple(candidates)
-
+    series = _LogSeries.of(t[use], y[use])
+    raw = {name: _fit_floor(name, series.t, series.z, series.t_ref) for name in _FLOOR_FAMILIES}
+    raw["loglog_line"] = _fit_line(series.t, series.z)
+    candidates = tuple(_candidate(name, raw[name], series) for name in FAMILIES)
     eligible = [c for c in candidates if c.aicc is not None]
     if not eligible:
         reason = "no fit converged" if not any(c.converged for c in candidates) else (
             f"no converged fit has a defined AICc (n={n})")
         return _no_fit(k, n, t_used, reason, candidates)
     best = min(eligible, key=lambda c: (c.aicc, c.n_params, FAMILIES.index(c.family)))
+    return _chosen(best, raw[best.family], series, k=k, t_used=t_used, candidates=candidates)
 
-    rss = raw[best.family].rss
-    tss = float(np.sum((z - z.mean()) ** 2))
-    r2 = 1.0 - rss / tss if tss > n * LOG_RESIDUAL_FLOOR**2 else None
+
+@dataclass(frozen=True)
+class _LogSeries:
+    """The usable points of a series as fitted: ``z = log(y / scale)`` against ``t``.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n,)
+        Iteration numbers of the finite, positive points.
+    z : ndarray, shape (n,)
+        ``log(y / scale)`` at those points (dimensionless).
+    scale : float
+        Geometric mean of ``y`` (the series' unit): the fit runs on ``y / scale ~ 1``.
+    t_ref : float
+        ``t[0]``, the reference iteration of the floor families' internal parameters.
+    """
+
+    t: np.ndarray
+    z: np.ndarray
+    scale: float
+    t_ref: float
+
+    @classmethod
+    def of(cls, t: np.ndarray, y: np.ndarray) -> _LogSeries:
+        scale = float(np.exp(np.mean(np.log(y))))
+        return cls(t=t, z=np.log(y) - math.log(scale), scale=scale, t_ref=float(t[0]))
+
+    @property
+    def n(self) -> int:
+        return int(self.t.size)
+
+
+def _candidate(name: str, fit: _RawFit, series: _LogSeries) -> CandidateFit:
+    """One family's fit for the comparison table: public parameters, AICc and log RMSE."""
+    p = N_PARAMS[name]
+    if not fit.converged:
+        return CandidateFit(name, False, p, None, None, None, fit.message)
+    if name == "loglog_line":
+        params = {"p": float(fit.theta[0] + math.log(series.scale)), "q": float(fit.theta[1])}
+    else:
+        params = _FLOOR_FAMILIES[name].to_public(fit.theta, series.scale, series.t_ref)
+    n = series.n
+    aicc = _aicc(fit.rss, n, p)
+    message = None if aicc is not None else f"AICc undefined: n={n} <= n_params + 1"
+    return CandidateFit(name, True, p, aicc, math.sqrt(fit.rss / n), params, message)
+
+
+def _chosen(best: CandidateFit, fit: _RawFit, series: _LogSeries, *, k: float, t_used: tuple[float, ...],
+            candidates: tuple[CandidateFit, ...]) -> SeriesFit:
+    """The chosen family's curve evaluated at ``k`` (in the series' unit) and its log-space R^2."""
+    n = series.n
+    tss = float(np.sum((series.z - series.z.mean()) ** 2))
+    r2 = 1.0 - fit.rss / tss if tss > n * LOG_RESIDUAL_FLOOR**2 else None
     with np.errstate(over="ignore"):
-        value = float(np.exp(_log_value(best.family, raw[best.family].theta, k, t_ref) + math.log(scale)))
+        value = float(np.exp(_log_value(best.family, fit.theta, k, series.t_ref) + math.log(series.scale)))
     reason = value_at_k_reason(value)
     return SeriesFit(family=best.family, params=dict(best.params), k=k, value_at_k=value if reason is None else None,
                      rmse_log=best.rmse_log, r2_log=r2, n_points=n, t_used=t_used, reason=reason,

@@ -18,7 +18,7 @@ every iteration two points exist:
 
 Decision on ``b_T`` (the last iteration): ART never computes it. The recorder itself
 leaves it ``None`` (so a recorded run is exactly the stock run); :func:`attack_clip` by
-default (``project_last=True``) runs **one extra binary search after the run**, through
+default (``ClipAttackSettings.project_last``) runs **one extra binary search after the run**, through
 ART's own ``_binary_search`` with ART's own threshold, on ART's un-rounded last iterate.
 That is bit for bit what a run with ``max_iter=T+1`` computes at the top of iteration
 ``T+1`` (tested), it does not touch the returned adversarial example, and its model
@@ -64,6 +64,8 @@ from art.attacks.evasion.hop_skip_jump import HopSkipJump
 __all__ = [
     "REASONS",
     "ClipAttackResult",
+    "ClipAttackSettings",
+    "InitSearch",
     "PointDistance",
     "QueryBudget",
     "RecordingHopSkipJump",
@@ -583,10 +585,73 @@ def _top1(estimator, x: np.ndarray) -> np.ndarray:
     return np.argmax(estimator.predict(x, batch_size=max(1, x.shape[0])), axis=1)
 
 
-def attack_clip(*, estimator, clip: np.ndarray, label: int, norm: int | float | str, max_iter: int, init_eval: int,
-                max_eval: int, init_size: int, batch_size: int, x_adv_init: np.ndarray | None, seed: int,
-                max_queries: int | None = None, max_seconds: float | None = None, targeted: bool = False,
-                target: int | None = None, project_last: bool = True, mode: str = "exact") -> ClipAttackResult:
+@dataclass(frozen=True)
+class ClipAttackSettings:
+    """The HopSkipJump settings every clip of a run is attacked with (picklable, sent to workers).
+
+    Built once per run (:meth:`from_config`); what changes from clip to clip (the clip, its
+    label and target, the start point, the seed, the norm) is passed to :func:`attack_clip`.
+
+    Attributes
+    ----------
+    max_iter : int
+        ``T``, HopSkipJump iterations (>= 1).
+    init_eval, max_eval, init_size, batch_size : int
+        ART's HopSkipJump settings (gradient-estimate probes at the first / at most; random
+        draws of ART's own initialisation; model batch size in rows).
+    max_queries : int, optional
+        Model rows allowed per clip in total; a predict call that would exceed it stops the run.
+    max_seconds : float, optional
+        Wall time allowed per clip (s); a predict call starting later stops the run. (ART's
+        step-size search is an unbounded loop: this budget is what stops a model that never
+        answers "adversarial" again.)
+    project_last : bool
+        Run one extra binary search to get the boundary point of the last iterate (queries
+        counted in ``queries`` and ``projection_queries``).
+    mode : {"exact", "fast"}
+        ``"exact"``: stock ART numerics, bit-identical to ``HopSkipJump.generate``.
+        ``"fast"``: :class:`FastRecordingHopSkipJump` (same algorithm, float32 noise from a
+        PCG64 generator seeded with the clip's seed); validated statistically against exact mode.
+    """
+
+    max_iter: int
+    init_eval: int
+    max_eval: int
+    init_size: int
+    batch_size: int
+    max_queries: int | None = None
+    max_seconds: float | None = None
+    project_last: bool = True
+    mode: str = "exact"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        if self.mode not in ("exact", "fast"):
+            raise ValueError(f"mode must be 'exact' or 'fast', got {self.mode!r}")
+
+    @classmethod
+    def from_config(cls, config) -> ClipAttackSettings:
+        """The per-clip settings of a validated ``[robustness]`` section.
+
+        Parameters
+        ----------
+        config : factsheet.config.RobustnessConfig
+
+        Returns
+        -------
+        ClipAttackSettings
+            ``iterations`` as ``max_iter``, the per-clip query and time budgets, ``mode``;
+            the last iterate is always projected.
+        """
+        return cls(max_iter=config.iterations, init_eval=config.init_eval, max_eval=config.max_eval,
+                   init_size=config.init_size, batch_size=config.batch_size,
+                   max_queries=config.max_queries_per_clip, max_seconds=config.max_seconds_per_clip,
+                   mode=config.mode)
+
+
+def attack_clip(*, estimator, clip: np.ndarray, label: int, norm: int | float | str, settings: ClipAttackSettings,
+                x_adv_init: np.ndarray | None, seed: int, target: int | None = None) -> ClipAttackResult:
     """Run HopSkipJump (ART, recorded per iteration) on one clip under a query/time budget.
 
     Seeds the global legacy numpy RNG with ``seed`` right before the run (ART's gradient
@@ -602,29 +667,15 @@ def attack_clip(*, estimator, clip: np.ndarray, label: int, norm: int | float | 
         The model's own top-1 on ``clip`` (checked; untargeted HSJ ignores ``y`` and
         escapes this class).
     norm : {2, np.inf}
-    max_iter, init_eval, max_eval, init_size, batch_size : int
-        ART's HopSkipJump settings (``T = max_iter``).
+    settings : ClipAttackSettings
+        Iterations, ART's settings, the per-clip budgets, ``project_last`` and ``mode``.
     x_adv_init : ndarray, shape (n,), or None
         Initial adversarial point (e.g. from :func:`make_init`). None, or a point that is
         not adversarial, makes ART use its own random search, which is NOT reproducible.
     seed : int
-        Global numpy seed for the run.
-    max_queries : int, optional
-        Model rows allowed in total; a predict call that would exceed it stops the run.
-    max_seconds : float, optional
-        Wall time allowed; a predict call starting later stops the run. (ART's step-size
-        search is an unbounded loop: this budget is what stops a model that never
-        answers "adversarial" again.)
-    targeted : bool
+        Global numpy seed for the run (and the noise seed of ``mode="fast"``).
     target : int, optional
-        Required when ``targeted``; must differ from ``label``.
-    project_last : bool
-        Run one extra binary search to get the boundary point of the last iterate
-        (queries counted in ``queries`` and ``projection_queries``).
-    mode : {"exact", "fast"}
-        ``"exact"``: stock ART numerics, bit-identical to ``HopSkipJump.generate``.
-        ``"fast"``: :class:`FastRecordingHopSkipJump` (same algorithm, float32 noise from a
-        PCG64 generator seeded with ``seed``); validated statistically against exact mode.
+        Given: a targeted attack towards this class, which must differ from ``label``.
 
     Returns
     -------
@@ -639,59 +690,110 @@ def attack_clip(*, estimator, clip: np.ndarray, label: int, norm: int | float | 
         Bad shapes/arguments, or ``label`` is not the model's top-1 on ``clip``.
     """
     p = _norm_of(norm)
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    x, init = _checked_inputs(estimator, clip=clip, label=label, target=target, x_adv_init=x_adv_init)
+    t0 = time.perf_counter()
+    with budgeted(estimator, max_queries=settings.max_queries, max_seconds=settings.max_seconds) as budget:
+        attack = _recorder(estimator, settings=settings, norm=p, targeted=target is not None, seed=seed,
+                           query_count=lambda: budget.queries)
+        reason, out = _run_art(attack, x=x, label=int(label), target=target, x_adv_init=init, seed=seed)
+        rec = attack.records[0] if attack.records else None
+        if reason is None:
+            reason = _reason_after_run(rec, settings.max_iter)
+        projection_queries = 0
+        if reason == "found":
+            reason, projection_queries = _confirm_and_project(attack, out=out, label=int(label), target=target,
+                                                              project_last=settings.project_last, budget=budget)
+        queries = budget.queries
+    success = reason == "found"
+    return ClipAttackResult(
+        success=success, reason=reason, norm="L2" if p == 2 else "Linf", label=int(label),
+        target=None if target is None else int(target), max_iter=settings.max_iter, queries=queries,
+        projection_queries=projection_queries, seconds=time.perf_counter() - t0,
+        **_recorded(rec, label=int(label), max_iter=settings.max_iter, success=success))
+
+
+def _checked_inputs(estimator, *, clip, label: int, target: int | None,
+                    x_adv_init: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clip as float32, shape (n,), and the start point as float32, shape (1, n), or None.
+
+    Raises
+    ------
+    ValueError
+        The clip is not 1-D of the estimator's input shape, the target equals the label, or the
+        start point does not match the clip.
+    """
     x = np.asarray(clip, dtype=np.float32)
     if x.ndim != 1 or tuple(estimator.input_shape) != x.shape:
         raise ValueError(f"clip shape {x.shape} must be (n,) equal to the estimator's input_shape "
                          f"{tuple(estimator.input_shape)}")
-    if targeted and (target is None or int(target) == int(label)):
+    if target is not None and int(target) == int(label):
         raise ValueError("a targeted attack needs a target class different from the clean top-1")
-    init = None
-    if x_adv_init is not None:
-        init = np.asarray(x_adv_init, dtype=np.float32).reshape(1, -1)
-        if init.shape[1] != x.shape[0]:
-            raise ValueError(f"x_adv_init shape {np.shape(x_adv_init)} does not match the clip {x.shape}")
+    if x_adv_init is None:
+        return x, None
+    init = np.asarray(x_adv_init, dtype=np.float32).reshape(1, -1)
+    if init.shape[1] != x.shape[0]:
+        raise ValueError(f"x_adv_init shape {np.shape(x_adv_init)} does not match the clip {x.shape}")
+    return x, init
 
-    t0 = time.perf_counter()
-    with budgeted(estimator, max_queries=max_queries, max_seconds=max_seconds) as budget:
-        if mode not in ("exact", "fast"):
-            raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
-        extra = {"noise_seed": seed} if mode == "fast" else {}
-        cls = FastRecordingHopSkipJump if mode == "fast" else RecordingHopSkipJump
-        attack = cls(estimator, batch_size=batch_size, targeted=targeted, norm=p, max_iter=max_iter,
-                     max_eval=max_eval, init_eval=init_eval, init_size=init_size, verbose=False,
-                     query_count=lambda: budget.queries, **extra)
-        reason, out, projection_queries = None, None, 0
-        try:
-            clean_top1 = int(_top1(estimator, x[None])[0])
-            if clean_top1 != int(label):
-                raise ValueError(f"label {label} is not the model's top-1 ({clean_top1}) on this clip")
-            y = np.eye(estimator.nb_classes, dtype=np.float32)[[int(target) if targeted else int(label)]]
-            np.random.seed(seed)
-            out = attack.generate(x[None], y=y, x_adv_init=init)[0]
-        except _BudgetExceeded as exc:
-            reason = exc.reason
-        rec = attack.records[0] if attack.records else None
-        if reason is None:
-            reason = _reason_after_run(rec, max_iter)
-        if reason == "found":
-            try:
-                top1 = int(_top1(estimator, out[None])[0])
-                if (top1 == int(target)) if targeted else (top1 != int(label)):
-                    if project_last:
-                        before = budget.queries
-                        attack.project_last_iterate(0)
-                        projection_queries = budget.queries - before
-                else:
-                    reason = "final not adversarial"
-            except _BudgetExceeded:
-                # The attack itself finished: keep "found", just without the last boundary point.
-                pass
-        queries = budget.queries
-    return _result(rec, reason=reason, p=p, label=int(label), target=int(target) if targeted else None,
-                   max_iter=max_iter, queries=queries, projection_queries=projection_queries,
-                   seconds=time.perf_counter() - t0)
+
+def _recorder(estimator, *, settings: ClipAttackSettings, norm: float, targeted: bool, seed: int,
+              query_count: Callable[[], int]) -> RecordingHopSkipJump:
+    """The recording attack of ``settings.mode`` (the fast one draws its noise from ``seed``)."""
+    extra = {"noise_seed": seed} if settings.mode == "fast" else {}
+    cls = FastRecordingHopSkipJump if settings.mode == "fast" else RecordingHopSkipJump
+    return cls(estimator, batch_size=settings.batch_size, targeted=targeted, norm=norm, max_iter=settings.max_iter,
+               max_eval=settings.max_eval, init_eval=settings.init_eval, init_size=settings.init_size,
+               verbose=False, query_count=query_count, **extra)
+
+
+def _run_art(attack: RecordingHopSkipJump, *, x: np.ndarray, label: int, target: int | None,
+             x_adv_init: np.ndarray | None, seed: int) -> tuple[str | None, np.ndarray | None]:
+    """Check the label (1 query), seed the global RNG and run ART on the clip.
+
+    Returns
+    -------
+    reason : str or None
+        The budget that stopped the run, or None when ART returned.
+    out : ndarray, shape (n,), or None
+        ART's output (the clean clip itself after an init failure or a NaN iterate).
+    """
+    estimator = attack.estimator
+    try:
+        clean_top1 = int(_top1(estimator, x[None])[0])
+        if clean_top1 != label:
+            raise ValueError(f"label {label} is not the model's top-1 ({clean_top1}) on this clip")
+        y = np.eye(estimator.nb_classes, dtype=np.float32)[[int(target) if target is not None else label]]
+        np.random.seed(seed)
+        return None, attack.generate(x[None], y=y, x_adv_init=x_adv_init)[0]
+    except _BudgetExceeded as exc:
+        return exc.reason, None
+
+
+def _confirm_and_project(attack: RecordingHopSkipJump, *, out: np.ndarray, label: int, target: int | None,
+                         project_last: bool, budget: QueryBudget) -> tuple[str, int]:
+    """Check that ART's output is adversarial (1 query), then project the last iterate.
+
+    Returns
+    -------
+    reason : str
+        ``"found"``, or ``"final not adversarial"`` (a model answering differently for the same
+        input). A budget running out after the check keeps ``"found"``, without the last
+        boundary point.
+    projection_queries : int
+        Model rows of the last projection (0 when not run).
+    """
+    try:
+        top1 = int(_top1(attack.estimator, out[None])[0])
+        if not ((top1 == int(target)) if target is not None else (top1 != label)):
+            return "final not adversarial", 0
+        if not project_last:
+            return "found", 0
+        before = budget.queries
+        attack.project_last_iterate(0)
+        return "found", budget.queries - before
+    except _BudgetExceeded:
+        # The attack itself finished: keep "found", just without the last boundary point.
+        return "found", 0
 
 
 def _reason_after_run(rec: ClipRecord | None, max_iter: int) -> str:
@@ -704,37 +806,49 @@ def _reason_after_run(rec: ClipRecord | None, max_iter: int) -> str:
     return "found"
 
 
-def _result(rec: ClipRecord | None, *, reason: str, p: float, label: int, target: int | None, max_iter: int,
-            queries: int, projection_queries: int, seconds: float) -> ClipAttackResult:
-    success = reason == "found"
+def _recorded(rec: ClipRecord | None, *, label: int, max_iter: int, success: bool) -> dict:
+    """The :class:`ClipAttackResult` fields the recorder filled, padded to ``max_iter`` with None."""
     if rec is None:
         rec = ClipRecord(clean=np.zeros(0, np.float32), target=label, clip_min=-1.0, clip_max=1.0)
-    return ClipAttackResult(
-        success=success, reason=reason, norm="L2" if p == 2 else "Linf", label=label, target=target,
-        max_iter=max_iter, init_source=rec.init_source, init=rec.init, init_boundary=rec.init_boundary,
-        iterates=_pad(rec.iterates, max_iter), boundaries=_pad(rec.boundaries, max_iter),
-        iteration_queries=_pad(rec.iteration_queries, max_iter),
-        iteration_seconds=_pad(rec.iteration_seconds, max_iter), queries=queries,
-        projection_queries=projection_queries, seconds=seconds,
-        final=rec.iterates[-1] if success and rec.iterates else None)
+    return dict(init_source=rec.init_source, init=rec.init, init_boundary=rec.init_boundary,
+                iterates=_pad(rec.iterates, max_iter), boundaries=_pad(rec.boundaries, max_iter),
+                iteration_queries=_pad(rec.iteration_queries, max_iter),
+                iteration_seconds=_pad(rec.iteration_seconds, max_iter),
+                final=rec.iterates[-1] if success and rec.iterates else None)
 
 
 # --------------------------------------------------------------------------------------
 # Reproducible initialisation
 # --------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class InitSearch:
+    """How :func:`make_init` searches a start point.
+
+    Attributes
+    ----------
+    blend_steps : int
+        Binary-search steps on the blend weight ``a`` (resolution ``2**-blend_steps``, one
+        model query each).
+    max_candidates : int
+        At most this many candidates are confirmed (one query each) before giving up.
+    """
+
+    blend_steps: int = 10
+    max_candidates: int = 8
+
+
 def make_init(*, clip: np.ndarray, candidates: np.ndarray, candidate_top1: np.ndarray, label: int, estimator,
-              rng: np.random.Generator, blend_steps: int = 10, target: int | None = None,
-              max_candidates: int = 8) -> np.ndarray | None:
+              rng: np.random.Generator, target: int | None = None,
+              search: InitSearch = InitSearch()) -> np.ndarray | None:
     """A deterministic adversarial starting point: a real clip of another class, blended towards ``clip``.
 
     Candidates whose precomputed top-1 differs from ``label`` (or equals ``target``) are
     tried in an order drawn from ``rng``. For the first one the model confirms (1 query),
     a binary search over ``a`` in [0, 1] on ``(1 - a) * clip + a * other`` keeps the
-    smallest ``a`` found adversarial (``blend_steps`` queries, resolution
-    ``2**-blend_steps``). The returned point is one the model was seen to classify
-    adversarially. Queries go through ``estimator.predict``: wrap it with
-    :func:`budgeted` to count them.
+    smallest ``a`` found adversarial (:func:`_blend_search`). The returned point is one the
+    model was seen to classify adversarially. Queries go through ``estimator.predict``:
+    wrap it with :func:`budgeted` to count them.
 
     Parameters
     ----------
@@ -749,12 +863,10 @@ def make_init(*, clip: np.ndarray, candidates: np.ndarray, candidate_top1: np.nd
     estimator : ART classifier
     rng : numpy.random.Generator
         Picks the candidate order; the result is a function of the rng state.
-    blend_steps : int
-        Binary-search steps on ``a``.
     target : int, optional
         For a targeted attack: candidates must have this top-1, the blend must keep it.
-    max_candidates : int
-        At most this many candidates are confirmed before giving up.
+    search : InitSearch
+        Blend steps and the most candidates confirmed.
 
     Returns
     -------
@@ -772,21 +884,41 @@ def make_init(*, clip: np.ndarray, candidates: np.ndarray, candidate_top1: np.nd
         c = int(_top1(estimator, z[None])[0])
         return c == target if target is not None else c != label
 
-    for i in rng.permutation(eligible)[:max_candidates]:
+    for i in rng.permutation(eligible)[:search.max_candidates]:
         other = np.asarray(candidates[i], dtype=np.float32)
-        if other.shape != x.shape or not adversarial(other):
-            continue
-        lo, hi = 0.0, 1.0
-        best = other
-        for _ in range(blend_steps):
-            a = 0.5 * (lo + hi)
-            z = _blend(x, other, a)
-            if adversarial(z):
-                hi, best = a, z
-            else:
-                lo = a
-        return best
+        if other.shape == x.shape and adversarial(other):
+            return _blend_search(x, other, adversarial=adversarial, steps=search.blend_steps)
     return None
+
+
+def _blend_search(x: np.ndarray, other: np.ndarray, *, adversarial: Callable[[np.ndarray], bool],
+                  steps: int) -> np.ndarray:
+    """The blend of ``x`` towards the adversarial ``other`` with the smallest weight found adversarial.
+
+    Parameters
+    ----------
+    x, other : ndarray, shape (n,), float32
+        The clean clip and a candidate the model confirmed adversarial.
+    adversarial : callable
+        ``(n,) -> bool``, one model query.
+    steps : int
+        Binary-search steps on ``a`` in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape (n,), float32
+        ``other`` itself when no blend was adversarial.
+    """
+    lo, hi = 0.0, 1.0
+    best = other
+    for _ in range(steps):
+        a = 0.5 * (lo + hi)
+        z = _blend(x, other, a)
+        if adversarial(z):
+            hi, best = a, z
+        else:
+            lo = a
+    return best
 
 
 def _blend(x: np.ndarray, other: np.ndarray, a: float) -> np.ndarray:

@@ -7,7 +7,9 @@ JSON-able dict (``robustness.hopskipjump.l2`` / ``.linf`` ...) and the SVG plots
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,29 +22,50 @@ from factsheet.render import figure_svg
 NORM_TITLES = {"l2": "L2", "linf": "L-infinity"}
 
 
-def evaluate_robustness(*, model, waveforms: np.ndarray, dataset, scores: np.ndarray, settings: RobustnessConfig,
-                        bootstrap: MetricsConfig, out_dir: Path, workers: int, dataset_sha256: str,
-                        group_columns: list[str] | None = None, progress: bool = False) -> tuple[dict, dict, dict]:
+@dataclass(frozen=True)
+class AttackInputs:
+    """What is attacked: the model and the dataset's clips as the model sees them.
+
+    Attributes
+    ----------
+    model : LoadedModel
+        Worker processes reload it from ``model.spec``.
+    dataset : AudioDataset
+        Labels, class names and metadata (group columns) of the clips.
+    waveforms : ndarray, shape (n_clips, n_samples)
+        Clips at the model's input length, float32 in [-1, 1].
+    scores : ndarray, shape (n_clips, n_classes)
+        The model's scores on ``waveforms`` (clip selection and init candidates use them).
+    dataset_sha256 : str
+        ``dataset.sha256()``, part of the run key.
+    """
+
+    model: Any
+    dataset: Any
+    waveforms: np.ndarray
+    scores: np.ndarray
+    dataset_sha256: str
+
+
+def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, bootstrap: MetricsConfig,
+                        out_dir: Path, workers: int, progress: bool = False,
+                        group_columns: list[str] | None = None) -> tuple[dict, dict, dict]:
     """Run (or resume) the attacks and build the section.
 
     Parameters
     ----------
-    model : LoadedModel
-        Worker processes reload it from ``model.spec``.
-    waveforms : ndarray, shape (n_clips, n_samples)
-        Clips at the model's input length, float32 in [-1, 1].
-    dataset : AudioDataset
-    scores : ndarray, shape (n_clips, n_classes)
-        The model's scores on ``waveforms`` (clip selection and init candidates use them).
+    inputs : AttackInputs
+        The model, the dataset, its clips and the model's scores.
     settings : factsheet.config.RobustnessConfig
         Validated ``[robustness]`` section (``enabled`` and ``workers`` are not read here).
+    bootstrap : factsheet.config.MetricsConfig
+        Resamples, confidence and seed of the percentile and group-median intervals.
     out_dir : Path
         Where the run store ``attack_runs.sqlite`` lives (resume).
     workers : int
         Worker processes (1: in this process).
-    bootstrap : factsheet.config.MetricsConfig
-        Resamples, confidence and seed of the percentile and group-median intervals.
-    dataset_sha256 : str
+    progress : bool
+        Show a progress bar on stderr.
     group_columns : list of str, optional
         Metadata columns for per-group robustness (default: every text column and ``n_events``).
 
@@ -56,43 +79,116 @@ def evaluate_robustness(*, model, waveforms: np.ndarray, dataset, scores: np.nda
         Volatile facts for provenance: workers, results reused from the store, seconds.
     """
     t0 = time.perf_counter()
-    rows = select_clips(labels=dataset.labels, scores=scores, n_clips=settings.n_clips, seed=settings.seed)
+    rows = select_clips(labels=inputs.dataset.labels, scores=inputs.scores, n_clips=settings.n_clips,
+                        seed=settings.seed)
+    records, run_info, model_requests = _attack_clips(inputs, rows=rows, settings=settings, out_dir=Path(out_dir),
+                                                      workers=workers, progress=progress)
+    meta = inputs.dataset.metadata.iloc[rows].reset_index(drop=True)
+    columns = group_columns if group_columns is not None else default_group_columns(meta)
+    per_norm = {norm: _norm_block(records[norm], norm=norm, meta=meta, settings=settings, bootstrap=bootstrap,
+                                  group_columns=columns) for norm in settings.norms}
+    section = _section(per_norm, settings=settings, bootstrap=bootstrap, n_selected=len(rows))
+    plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}
+    run_info["seconds"] = round(time.perf_counter() - t0, 3)
+    if model_requests:
+        run_info["model_requests"] = model_requests
+    return section, plots, run_info
+
+
+def run_key_material(inputs: AttackInputs, *, rows: np.ndarray, settings: RobustnessConfig) -> dict:
+    """Everything a stored attack result depends on: its run key is ``run_key_for`` of this dict.
+
+    Parameters
+    ----------
+    inputs : AttackInputs
+    rows : ndarray of int, shape (n_selected,)
+        The attacked clips' rows (:func:`attacks.runner.select_clips`).
+    settings : factsheet.config.RobustnessConfig
+
+    Returns
+    -------
+    dict
+        The results settings, model and dataset hashes, how the model's output is adapted, the
+        clip length in samples, the attacked clip ids and ART's version.
+    """
+    clip_ids = [str(c) for c in inputs.dataset.metadata["clip_id"]]
+    return {"settings": settings.results_settings(), "model_sha256": inputs.model.sha256, **_model_key(inputs.model),
+            "clip_samples": int(inputs.waveforms.shape[1]), "dataset_sha256": inputs.dataset_sha256,
+            "clips": [clip_ids[r] for r in rows], "art": _art_version()}
+
+
+def _attack_clips(inputs: AttackInputs, *, rows: np.ndarray, settings: RobustnessConfig, out_dir: Path,
+                  workers: int, progress: bool) -> tuple[dict[str, list[dict]], dict, dict]:
+    """Attack the selected clips with every norm, resuming from the run store in ``out_dir``.
+
+    Returns
+    -------
+    records : dict of str to list of dict
+        Norm -> per-clip records (:mod:`attacks.summary`) in the order of ``rows``, with the
+        class names (``label_name``, ``target_name``) and the clip's ``true_labels`` added.
+    run_info : dict
+        Provenance: store file, run key, workers, results reused / computed / ignored.
+    model_requests : dict
+        A remote model's request counters over the clips attacked now (empty for a local model).
+    """
+    dataset = inputs.dataset
     clip_ids = [str(c) for c in dataset.metadata["clip_id"]]
-    tasks = make_tasks(rows=rows, clip_ids=clip_ids, scores=scores, settings=settings)
-    key_material = {"settings": settings.results_settings(), "model_sha256": model.sha256, **_model_key(model),
-                    "clip_samples": int(waveforms.shape[1]), "dataset_sha256": dataset_sha256,
-                    "clips": [clip_ids[r] for r in rows], "art": _art_version()}
+    tasks = make_tasks(rows=rows, clip_ids=clip_ids, scores=inputs.scores, settings=settings)
+    key_material = run_key_material(inputs, rows=rows, settings=settings)
     key = run_key_for(key_material)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunStore.open(store_path(out_dir), run_key=key, settings=key_material) as store:
         ignored = sum(store.other_run_keys().values())
         before = sum(len(store.done(norm=n)) for n in settings.norms)
-        requests: dict = {}
-        done = run_tasks(tasks=tasks, model_spec=model.spec, waveforms=waveforms, top1=np.argmax(scores, axis=1),
-                         settings=settings, store=store, workers=workers, progress=progress, requests=requests)
+        results = run_tasks(tasks=tasks, model_spec=inputs.model.spec, waveforms=inputs.waveforms,
+                            top1=np.argmax(inputs.scores, axis=1), settings=settings, store=store, workers=workers,
+                            progress=progress)
     names = [c.display_name for c in dataset.class_labels]
     true_labels = [[names[j] for j in np.flatnonzero(dataset.labels[r])] for r in rows]
-    meta = dataset.metadata.iloc[rows].reset_index(drop=True)
-    columns = group_columns if group_columns is not None else default_group_columns(meta)
-    per_norm, by_group = {}, {}
+    records = {}
     for norm in settings.norms:
-        records = []
+        records[norm] = []
         for i, r in enumerate(rows):
-            rec = dict(done[(norm, clip_ids[r])])
+            rec = dict(results.records[(norm, clip_ids[r])])
             rec.update(label_name=names[rec["label"]], true_labels=true_labels[i],
                        target_name=None if rec.get("target") is None else names[rec["target"]])
-            records.append(rec)
-        intervals = {"n_bootstrap": bootstrap.bootstrap_resamples, "confidence": bootstrap.confidence,
-                     "seed": bootstrap.seed}
-        per_norm[norm] = summarise_norm(records, norm=norm, iterations=settings.iterations, k=settings.k,
-                                        percentiles=list(settings.percentiles), **intervals)
-        groups = {"class": [rec["label_name"] for rec in records]}
-        groups.update({c: meta[c].tolist() for c in columns})
-        by_group[norm] = group_robustness(records, groups=groups, norm=norm, iterations=settings.iterations,
-                                          **intervals)
-        per_norm[norm]["by_group"] = by_group[norm]
-    section = {
+            records[norm].append(rec)
+    run_info = {"store": store_path(out_dir).name, "run_key": key, "workers": int(workers),
+                "reused_results": int(before), "computed_results": int(len(tasks) - before),
+                "ignored_results_other_configs": int(ignored)}
+    return records, run_info, results.model_requests
+
+
+def _norm_block(records: list[dict], *, norm: str, meta, settings: RobustnessConfig, bootstrap: MetricsConfig,
+                group_columns: list[str]) -> dict:
+    """One norm's block of ``robustness.hopskipjump``: the summary, with per-group medians as ``by_group``.
+
+    Parameters
+    ----------
+    records : list of dict
+        The norm's per-clip records, in the order of the selected rows.
+    norm : {"l2", "linf"}
+    meta : DataFrame
+        The selected clips' metadata, one row per record.
+    settings : factsheet.config.RobustnessConfig
+    bootstrap : factsheet.config.MetricsConfig
+    group_columns : list of str
+        Metadata columns grouped by, after the top-1 class.
+    """
+    intervals = {"n_bootstrap": bootstrap.bootstrap_resamples, "confidence": bootstrap.confidence,
+                 "seed": bootstrap.seed}
+    block = summarise_norm(records, norm=norm, iterations=settings.iterations, k=settings.k,
+                           percentiles=list(settings.percentiles), **intervals)
+    groups = {"class": [rec["label_name"] for rec in records]}
+    groups.update({c: meta[c].tolist() for c in group_columns})
+    block["by_group"] = group_robustness(records, groups=groups, norm=norm, iterations=settings.iterations,
+                                         **intervals)
+    return block
+
+
+def _section(per_norm: dict, *, settings: RobustnessConfig, bootstrap: MetricsConfig, n_selected: int) -> dict:
+    """The JSON-able Robustness section: definitions, settings with the selection rules, the norms' blocks."""
+    return {
         "status": "evaluated",
         "definitions": dict(DEFINITIONS),
         "settings": {**settings.results_settings(), "art_version": _art_version(),
@@ -102,17 +198,10 @@ def evaluate_robustness(*, model, waveforms: np.ndarray, dataset, scores: np.nda
                      "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "
                                         "blended towards the clean clip by binary search (x_adv_init); ART's own "
                                         "random search only when no such clip exists"),
-                     "n_selected": int(len(rows)), "confidence": float(bootstrap.confidence),
+                     "n_selected": int(n_selected), "confidence": float(bootstrap.confidence),
                      "n_bootstrap": int(bootstrap.bootstrap_resamples)},
         "hopskipjump": per_norm,
     }
-    plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}
-    run_info = {"store": store_path(out_dir).name, "run_key": key, "workers": int(workers),
-                "reused_results": int(before), "computed_results": int(len(tasks) - before),
-                "ignored_results_other_configs": int(ignored), "seconds": round(time.perf_counter() - t0, 3)}
-    if requests:
-        run_info["model_requests"] = requests
-    return section, plots, run_info
 
 
 def _model_key(model) -> dict:
@@ -208,7 +297,7 @@ def fooled_vs_snr_svg(section: dict) -> str:
         ax.set_xlabel("perturbation budget: SNR of clip over perturbation (dB); higher = quieter")
         ax.set_ylabel("share of attacked clips fooled")
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"Clips fooled after T iterations at an SNR of at least x dB")
+        ax.set_title("Clips fooled after T iterations at an SNR of at least x dB")
         ax.legend()
         fig.tight_layout()
         return figure_svg(fig)

@@ -8,23 +8,46 @@ arrive; re-running the same command resumes from it.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from factsheet.config import RobustnessConfig
+
+if TYPE_CHECKING:  # attacks.hsj imports ART: only where an attack runs
+    from attacks.hsj import ClipAttackSettings
 
 NORMS = {"l2": 2, "linf": np.inf}
 
 
 @dataclass(frozen=True)
 class Task:
-    """One clip attacked with one norm."""
+    """One clip attacked with one norm.
+
+    Attributes
+    ----------
+    row : int
+        The clip's row in the dataset.
+    clip_id : str
+    norm : {"l2", "linf"}
+    label : int
+        The model's top-1 class on the clip (the class to escape).
+    seed : int
+        The task's own seed: start-point order, ART's global RNG, fast mode's noise.
+    candidate_rows : tuple of int
+        Rows of the real clips tried as start points.
+    target : int or None
+        The target class of a targeted attack; None: untargeted.
+    """
 
     row: int
     clip_id: str
@@ -84,13 +107,40 @@ def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, set
 
 # -- worker side ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker process loads once (picklable: the pool's initializer argument).
+
+    Attributes
+    ----------
+    model_spec : dict
+        How to reload the model (:func:`factsheet.models.adapter.load_from_spec`).
+    clips : dict of int to ndarray
+        Row -> waveform, shape (n_samples,), float32: the clips attacked and their init candidates.
+    top1 : dict of int to int
+        Row -> the model's top-1 class on that clip.
+    attack : ClipAttackSettings
+        The per-clip HopSkipJump settings, built once from the config.
+    blend_steps : int
+        Binary-search steps of the start point (:class:`attacks.hsj.InitSearch`).
+    threads : int or None
+        TensorFlow/BLAS threads of the worker (1 per worker when several share the cores, so
+        they do not oversubscribe them); None: the library defaults.
+    """
+
+    model_spec: dict
+    clips: dict[int, np.ndarray]
+    top1: dict[int, int]
+    attack: ClipAttackSettings
+    blend_steps: int
+    threads: int | None = None
+
+
 _WORKER: dict = {}
 
 
-def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int, int], settings: dict,
-                 threads: int | None = None) -> None:
-    """Load the model once per process. ``threads``: TensorFlow/BLAS threads (1 per worker when
-    several workers share the cores, so they do not oversubscribe them)."""
+def _init_worker(setup: WorkerSetup) -> None:
+    """Load the model once per process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
 
@@ -98,13 +148,12 @@ def _init_worker(model_spec: dict, clips: dict[int, np.ndarray], top1: dict[int,
     from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
 
     import_tensorflow_quietly()
-    if threads is not None:
-        set_tensorflow_threads(threads)
+    if setup.threads is not None:
+        set_tensorflow_threads(setup.threads)
     from factsheet.models.adapter import load_from_spec, make_estimator
 
-    model = load_from_spec(model_spec, threads=threads)
-    _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), clips=clips, top1=top1,
-                   settings=RobustnessConfig(**settings), stats=model.stats)
+    model = load_from_spec(setup.model_spec, threads=setup.threads)
+    _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), setup=setup, stats=model.stats)
 
 
 def run_task(task: Task) -> tuple[Task, dict]:
@@ -155,25 +204,20 @@ def counter_sum(total: dict | None, add: dict) -> dict:
 
 
 def _run_task(task: Task) -> tuple[Task, dict]:
-    from attacks.hsj import attack_clip, make_init
+    from attacks.hsj import InitSearch, attack_clip, make_init
 
-    w = _WORKER
-    s: RobustnessConfig = w["settings"]
-    est = w["estimator"]
-    clip = w["clips"][task.row]
+    setup: WorkerSetup = _WORKER["setup"]
+    est = _WORKER["estimator"]
+    clip = setup.clips[task.row]
     t0 = time.perf_counter()
     init = None
     if task.candidate_rows:
-        cands = np.stack([w["clips"][r] for r in task.candidate_rows])
-        cand_top1 = np.array([w["top1"][r] for r in task.candidate_rows])
-        init = make_init(clip=clip, candidates=cands, candidate_top1=cand_top1, label=task.label, estimator=est,
-                         rng=np.random.default_rng(task.seed), blend_steps=s.blend_steps,
-                         max_candidates=len(task.candidate_rows), target=task.target)
-    res = attack_clip(estimator=est, clip=clip, label=task.label, norm=NORMS[task.norm], max_iter=s.iterations,
-                      init_eval=s.init_eval, max_eval=s.max_eval, init_size=s.init_size, batch_size=s.batch_size,
-                      x_adv_init=init, seed=task.seed, max_queries=s.max_queries_per_clip,
-                      max_seconds=s.max_seconds_per_clip, mode=s.mode,
-                      targeted=s.targeted and task.target is not None, target=task.target)
+        init = make_init(clip=clip, candidates=np.stack([setup.clips[r] for r in task.candidate_rows]),
+                         candidate_top1=np.array([setup.top1[r] for r in task.candidate_rows]), label=task.label,
+                         estimator=est, rng=np.random.default_rng(task.seed), target=task.target,
+                         search=InitSearch(blend_steps=setup.blend_steps, max_candidates=len(task.candidate_rows)))
+    res = attack_clip(estimator=est, clip=clip, label=task.label, norm=NORMS[task.norm], settings=setup.attack,
+                      x_adv_init=init, seed=task.seed, target=task.target)
     record = {
         "clip_id": task.clip_id, "row": task.row, "label": task.label, "target": task.target,
         "success": bool(res.success),
@@ -190,27 +234,60 @@ def _run_task(task: Task) -> tuple[Task, dict]:
 
 # -- orchestration --------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TaskResults:
+    """What :func:`run_tasks` returns.
+
+    Attributes
+    ----------
+    records : dict of (str, str) to dict
+        Every task's per-clip record (:mod:`attacks.summary`), keyed by (norm, clip_id): the
+        ones reused from the store and the ones computed now.
+    model_requests : dict
+        Summed request counters of a remote model (HTTP source) over the tasks run now (not
+        those reused); empty for a local model.
+    """
+
+    records: dict[tuple[str, str], dict]
+    model_requests: dict
+
+
 def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top1: np.ndarray,
-              settings: RobustnessConfig, store, workers: int, progress: bool = False,
-              requests: dict | None = None) -> dict[tuple[str, str], dict]:
-    """Run the tasks not yet in ``store``; returns every task's record keyed by (norm, clip_id).
+              settings: RobustnessConfig, store, workers: int, progress: bool = False) -> TaskResults:
+    """Run the tasks not yet in ``store``, committing each finished record to it at once.
 
-    ``requests``, when given, receives the summed request counters of a remote model (HTTP
-    source) over the tasks run now (not those reused from the store).
+    Parameters
+    ----------
+    tasks : list of Task
+    model_spec : dict
+        How workers reload the model.
+    waveforms : ndarray, shape (n_clips, n_samples)
+        Every clip, float32 in [-1, 1] (rows as in the tasks).
+    top1 : ndarray of int, shape (n_clips,)
+        The model's top-1 class on each clip.
+    settings : factsheet.config.RobustnessConfig
+    store : attacks.store.RunStore
+        Open store of this run's key.
+    workers : int
+        ``<= 1``: in this process; otherwise a spawn-context process pool, each worker loading
+        the model once.
+    progress : bool
+        Show a progress bar on stderr.
 
-    ``workers <= 1`` runs in this process; otherwise a spawn-context process pool, each
-    worker loading the model once. Each finished record is committed to ``store`` at once.
+    Returns
+    -------
+    TaskResults
     """
     from tqdm import tqdm
 
-    done = {}
-    for norm in settings.norms:
-        for clip_id, rec in store.done(norm=norm).items():
-            done[(norm, clip_id)] = rec
+    from attacks.hsj import ClipAttackSettings
+
+    done = {(norm, clip_id): rec for norm in settings.norms for clip_id, rec in store.done(norm=norm).items()}
     pending = [t for t in tasks if (t.norm, t.clip_id) not in done]
     needed = sorted({t.row for t in pending} | {r for t in pending for r in t.candidate_rows})
-    clips = {r: np.asarray(waveforms[r], np.float32) for r in needed}
-    top1_map = {r: int(top1[r]) for r in needed}
+    setup = WorkerSetup(model_spec=model_spec, clips={r: np.asarray(waveforms[r], np.float32) for r in needed},
+                        top1={r: int(top1[r]) for r in needed}, attack=ClipAttackSettings.from_config(settings),
+                        blend_steps=settings.blend_steps)
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="attack", unit="clip",
                disable=not progress, leave=False)
     model_requests: dict = {}
@@ -224,30 +301,13 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
         bar.update(1)
 
     if pending and workers <= 1:
-        _init_worker(model_spec, clips, top1_map, asdict(settings))
+        _init_worker(setup)
         for t in pending:
             commit(*run_task(t))
     elif pending:
-        model_spec = share_among_workers(model_spec, workers=min(workers, len(pending)))
-        ctx = mp.get_context("spawn")
-        threads = max(1, default_workers() // workers)
-        # BLAS pools start when numpy is imported (before the initializer runs), so the children must
-        # inherit the thread limits through the environment; busy-waiting BLAS threads on shared cores
-        # made each task twice as slow.
-        saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-        os.environ.update({v: str(threads) for v in _THREAD_VARS})
-        try:
-            _run_pool(ctx, pending, model_spec, clips, top1_map, settings, workers, threads, commit)
-        finally:
-            for v, old in saved.items():
-                if old is None:
-                    os.environ.pop(v, None)
-                else:
-                    os.environ[v] = old
+        _run_pool(pending, setup=setup, workers=workers, commit=commit)
     bar.close()
-    if requests is not None:
-        requests.update(model_requests)
-    return done
+    return TaskResults(records=done, model_requests=model_requests)
 
 
 def share_among_workers(spec: dict, *, workers: int) -> dict:
@@ -265,12 +325,43 @@ def share_among_workers(spec: dict, *, workers: int) -> dict:
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _run_pool(ctx, pending, model_spec, clips, top1_map, settings, workers, threads, commit) -> None:
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(model_spec, clips, top1_map, asdict(settings), threads)) as pool:
+def _run_pool(pending: list[Task], *, setup: WorkerSetup, workers: int,
+              commit: Callable[[Task, dict], None]) -> None:
+    """Run ``pending`` in a spawn-context pool of ``min(workers, len(pending))`` processes.
+
+    Each worker gets ``default_workers() // workers`` threads (at least 1) and its share of a
+    remote model's limits (:func:`share_among_workers`); ``commit`` receives every finished
+    (task, record) in this process, in the order they finish.
+    """
+    n = min(workers, len(pending))
+    threads = max(1, default_workers() // workers)
+    setup = dataclasses.replace(setup, model_spec=share_among_workers(setup.model_spec, workers=n), threads=threads)
+    with _thread_limits_inherited(threads), \
+            ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                initargs=(setup,)) as pool:
         futures = [pool.submit(run_task, t) for t in pending]
         for f in as_completed(futures):
             commit(*f.result())
+
+
+@contextmanager
+def _thread_limits_inherited(threads: int) -> Iterator[None]:
+    """Set the BLAS thread variables to ``threads`` for child processes started in the block.
+
+    BLAS pools start when numpy is imported (before the initializer runs), so the children must
+    inherit the thread limits through the environment; busy-waiting BLAS threads on shared cores
+    made each task twice as slow. The previous values are restored afterwards.
+    """
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update({v: str(threads) for v in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
 
 
 def default_workers() -> int:

@@ -217,52 +217,15 @@ class RunStore:
         synchronous : {"FULL", "NORMAL", "EXTRA"}
             SQLite ``synchronous`` level (see the module docstring).
         """
-        expected = run_key_for(settings)
-        if run_key is None:
-            run_key = expected
-        elif run_key != expected:
-            raise ValueError(
-                f"run_key {run_key!r} is not run_key_for(settings) = {expected!r}; "
-                "pass the settings the key was computed from"
-            )
+        run_key = _checked_run_key(run_key, settings)
         sync = synchronous.upper()
         if sync not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'EXTRA', not {synchronous!r}")
         path = Path(path)
         settings_json = canonical_json(settings)
-
-        # isolation_level=None: no implicit transactions; every write below is an
-        # explicit BEGIN IMMEDIATE ... COMMIT (no lock upgrades, so no instant SQLITE_BUSY).
-        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+        conn = _connect_wal(path, busy_timeout=busy_timeout, synchronous=sync)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = _enable_wal(conn, path, busy_timeout)
-            if str(mode).lower() != "wal":
-                raise RunStoreError(
-                    path,
-                    f"SQLite could not switch the run store to WAL mode (got {mode!r}); "
-                    "put the output directory on a local file system",
-                )
-            conn.execute(f"PRAGMA synchronous = {sync}")
-            with _transaction(conn):
-                for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT first
-                    if statement.strip():
-                        conn.execute(statement)
-                rows = conn.execute("SELECT version FROM schema_version").fetchall()
-                if not rows:
-                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                elif len(rows) != 1 or rows[0][0] != SCHEMA_VERSION:
-                    found = sorted({r[0] for r in rows})
-                    raise RunStoreError(
-                        path,
-                        f"run store has schema version {found}, this program writes "
-                        f"{SCHEMA_VERSION}; move the file away to start afresh",
-                    )
-                conn.execute(
-                    "INSERT INTO runs (run_key, settings_json, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (run_key) DO NOTHING",
-                    (run_key, settings_json, _now()),
-                )
+            _create_schema_and_run(conn, path, run_key=run_key, settings_json=settings_json)
         except BaseException:
             conn.close()
             raise
@@ -387,6 +350,76 @@ class RunStore:
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
+
+
+def _checked_run_key(run_key: str | None, settings: Mapping[str, Any]) -> str:
+    """``run_key``, or ``run_key_for(settings)`` when None; ValueError when they disagree."""
+    expected = run_key_for(settings)
+    if run_key is None:
+        return expected
+    if run_key != expected:
+        raise ValueError(
+            f"run_key {run_key!r} is not run_key_for(settings) = {expected!r}; "
+            "pass the settings the key was computed from"
+        )
+    return run_key
+
+
+def _connect_wal(path: Path, *, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+    """A connection in WAL mode with the busy timeout (s) and ``synchronous`` level set.
+
+    ``isolation_level=None``: no implicit transactions; every write is an explicit
+    ``BEGIN IMMEDIATE ... COMMIT`` (no lock upgrades, so no instant SQLITE_BUSY).
+
+    Raises
+    ------
+    RunStoreError
+        The file is not an SQLite database, or cannot be switched to WAL (e.g. a network file system).
+    """
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        mode = _enable_wal(conn, path, busy_timeout)
+        if str(mode).lower() != "wal":
+            raise RunStoreError(
+                path,
+                f"SQLite could not switch the run store to WAL mode (got {mode!r}); "
+                "put the output directory on a local file system",
+            )
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _create_schema_and_run(conn: sqlite3.Connection, path: Path, *, run_key: str, settings_json: str) -> None:
+    """In one transaction: create the tables if new, check the schema version, register the run key.
+
+    Raises
+    ------
+    RunStoreError
+        The file was written by another schema version.
+    """
+    with _transaction(conn):
+        for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT first
+            if statement.strip():
+                conn.execute(statement)
+        rows = conn.execute("SELECT version FROM schema_version").fetchall()
+        if not rows:
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif len(rows) != 1 or rows[0][0] != SCHEMA_VERSION:
+            found = sorted({r[0] for r in rows})
+            raise RunStoreError(
+                path,
+                f"run store has schema version {found}, this program writes "
+                f"{SCHEMA_VERSION}; move the file away to start afresh",
+            )
+        conn.execute(
+            "INSERT INTO runs (run_key, settings_json, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_key) DO NOTHING",
+            (run_key, settings_json, _now()),
+        )
 
 
 def _enable_wal(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> str:

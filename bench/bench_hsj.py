@@ -107,21 +107,21 @@ def run_harness(inp: DemoInputs, *, mode: str, workers: int) -> tuple[float, dic
         with RunStore.open(Path(tmp) / "attack_runs.sqlite", run_key=None, settings=key) as store:
             t0 = time.perf_counter()
             done = run_tasks(tasks=inp.tasks, model_spec=model_spec(inp.model), waveforms=inp.waveforms,
-                             top1=inp.top1, settings=settings, store=store, workers=workers)
+                             top1=inp.top1, settings=settings, store=store, workers=workers).records
             seconds = time.perf_counter() - t0
     return seconds, done
 
 
 def task_init(inp: DemoInputs, task) -> np.ndarray | None:
     """The starting point ``attacks.runner.run_task`` builds for ``task``."""
-    from attacks.hsj import make_init
+    from attacks.hsj import InitSearch, make_init
 
     cand = list(task.candidate_rows)
     if not cand:
         return None
     return make_init(clip=inp.waveforms[task.row], candidates=inp.waveforms[cand], candidate_top1=inp.top1[cand],
                      label=task.label, estimator=inp.estimator, rng=np.random.default_rng(task.seed),
-                     blend_steps=inp.settings.blend_steps, max_candidates=len(cand),
+                     search=InitSearch(blend_steps=inp.settings.blend_steps, max_candidates=len(cand)),
                      target=getattr(task, "target", None))
 
 

@@ -32,7 +32,9 @@ from scipy.special import ndtri
 
 __all__ = [
     "TAGGING_STATISTICS",
+    "INFINITE_RULES",
     "BootstrapInterval",
+    "PercentileInterval",
     "SingleLabelReport",
     "TaggingMetrics",
     "average_precision",
@@ -42,8 +44,10 @@ __all__ = [
     "d_prime",
     "finite_or_none",
     "is_single_label",
+    "percentile_interval",
     "roc_auc",
     "single_label_report",
+    "sorted_percentiles",
     "tagging_metrics",
 ]
 
@@ -439,8 +443,60 @@ def _count_block(
     if r.row.size == 0:
         n_pos = np.zeros((b, m))
         return np.full((b, m), np.nan), np.full((b, m), np.nan), n_pos, n - n_pos
-    cum = plan.cum_dtype
+    w = _block_weights(r, plan, counts)
+    auc_sum = np.zeros((b, m))
+    auc_sum[:, plan.has_pos] = _auc_numerators(r, plan, w)
+    ap_sum = _ap_sums(r, w, n=n)
+    n_pos = w.npos.astype(np.float64)
+    n_neg = n - n_pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = ap_sum / n_pos
+        auc = 0.5 * auc_sum / (n_pos * n_neg)
+    ap = np.where(n_pos > 0, ap, np.nan)
+    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+    return ap, auc, n_pos, n_neg
 
+
+@dataclass(frozen=True, eq=False)
+class _BlockWeights:
+    """Cumulative clip weights of one block of b replicates, exact integers of ``plan.cum_dtype``.
+
+    Attributes
+    ----------
+    cz : ndarray, shape (b, S + 1)
+        ``cz[:, j]``: weight of the segments ``0..j-1``.
+    base : ndarray, shape (b, m)
+        Weight below each class's first summed position, minus the cumulative sum there.
+    pw : ndarray of ``plan.count_dtype``, shape (b, K)
+        Weight (times drawn) of each positive.
+    cp : ndarray, shape (b, K + 1)
+        ``cp[:, k]``: weight of the positives ``0..k-1``.
+    cp_first, cp_end : ndarray, shape (b, m)
+        ``cp`` at each class's first positive and one past its last.
+    npos : ndarray, shape (b, m)
+        Weight of each class's positives.
+    cw_start : ndarray, shape (b, K)
+        Weight below each positive's tie group, less ``base`` of its class.
+    cp_start : ndarray, shape (b, K)
+        Positives below each positive's tie group, plus ``cp_first`` of its class.
+    """
+
+    cz: np.ndarray
+    base: np.ndarray
+    pw: np.ndarray
+    cp: np.ndarray
+    cp_first: np.ndarray
+    cp_end: np.ndarray
+    npos: np.ndarray
+    cw_start: np.ndarray
+    cp_start: np.ndarray
+
+
+def _block_weights(r: _Ranked, plan: _CountPlan, counts: np.ndarray) -> _BlockWeights:
+    """The cumulative weights of segments and positives for every replicate of ``counts``."""
+    n = r.shape[1]
+    b = counts.shape[0]
+    cum = plan.cum_dtype
     # Weight of every segment (S, b) in one sparse product, then cz[:, j]: weight of the
     # segments 0..j-1 (a cumulative sum runs fastest along contiguous rows).
     seg_sums = np.ascontiguousarray((plan.seg @ np.ascontiguousarray(counts.T)).T)
@@ -448,7 +504,6 @@ def _count_block(
     cz[:, 0] = 0
     np.cumsum(seg_sums, axis=1, dtype=cum, out=cz[:, 1:])
     del seg_sums
-    # Weight below the class's first summed position, minus the cumulative sum there.
     base = np.where(plan.suffix, n - np.take(cz, plan.jb, axis=1), -np.take(cz, plan.ja, axis=1))
 
     pw = np.take(counts, r.clip, axis=1)  # (b, K) weight of each positive
@@ -457,40 +512,36 @@ def _count_block(
     np.cumsum(pw, axis=1, dtype=cum, out=cp[:, 1:])  # cp[:, k]: weight of positives 0..k-1
     cp_first = np.take(cp, r.first, axis=1)  # (b, m)
     cp_end = np.take(cp, r.first + r.n_pos, axis=1)
-    npos = cp_end - cp_first
+    return _BlockWeights(cz=cz, base=base, pw=pw, cp=cp, cp_first=cp_first, cp_end=cp_end, npos=cp_end - cp_first,
+                         cw_start=np.take(cz, plan.js, axis=1), cp_start=np.take(cp, r.k_start, axis=1))
 
-    cw_start = np.take(cz, plan.js, axis=1)  # weight below the group start, less base[row]
-    cp_start = np.take(cp, r.k_start, axis=1)  # positives below the group, plus cp_first[row]
-    # AUC numerator: sum of pw * (negatives below + negatives at or below the group)
-    #   = sum pw * (cz[je] + cz[js] - cp[k_start] - cp[k_stop]) + 2 (base + cp_first) n_pos.
-    h = np.take(cz, plan.je, axis=1)
-    h += cw_start
-    h -= cp_start
-    h -= np.take(cp, r.k_stop, axis=1)
-    u = np.add.reduceat(np.multiply(pw, h, dtype=np.int64), r.first[plan.has_pos], axis=1)
-    u += 2 * (base + cp_first)[:, plan.has_pos].astype(np.int64) * npos[:, plan.has_pos]
-    del h
 
-    # AP: precision at each positive's group = positives at or above / weight at or above.
-    above = np.take(n - base, r.row, axis=1)
-    above -= cw_start
-    num = np.take(cp_end, r.row, axis=1)
-    num -= cp_start
+def _auc_numerators(r: _Ranked, plan: _CountPlan, w: _BlockWeights) -> np.ndarray:
+    """AUC numerators, shape (b, classes with positives), int64: sum of pw * (negatives below +
+    negatives at or below the group) = sum pw * (cz[je] + cz[js] - cp[k_start] - cp[k_stop])
+    + 2 (base + cp_first) n_pos."""
+    h = np.take(w.cz, plan.je, axis=1)
+    h += w.cw_start
+    h -= w.cp_start
+    h -= np.take(w.cp, r.k_stop, axis=1)
+    u = np.add.reduceat(np.multiply(w.pw, h, dtype=np.int64), r.first[plan.has_pos], axis=1)
+    u += 2 * (w.base + w.cp_first)[:, plan.has_pos].astype(np.int64) * w.npos[:, plan.has_pos]
+    return u
+
+
+def _ap_sums(r: _Ranked, w: _BlockWeights, *, n: int) -> np.ndarray:
+    """Per class, shape (b, m), float64: the sum over positives of weight x precision at its group,
+    precision = positives at or above / weight at or above."""
+    m = r.shape[0]
+    b = w.pw.shape[0]
+    above = np.take(n - w.base, r.row, axis=1)
+    above -= w.cw_start
+    num = np.take(w.cp_end, r.row, axis=1)
+    num -= w.cp_start
     precision = np.divide(num, above, out=np.zeros(above.shape), where=above > 0)
-    precision *= pw
+    precision *= w.pw
     key = (np.arange(b) * m)[:, None] + r.row  # (replicate, class) of each term, in order
-    ap_sum = np.bincount(key.ravel(), weights=precision.ravel(), minlength=b * m).reshape(b, m)
-
-    auc_sum = np.zeros((b, m))
-    auc_sum[:, plan.has_pos] = u
-    n_pos = npos.astype(np.float64)
-    n_neg = n - n_pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ap = ap_sum / n_pos
-        auc = 0.5 * auc_sum / (n_pos * n_neg)
-    ap = np.where(n_pos > 0, ap, np.nan)
-    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-    return ap, auc, n_pos, n_neg
+    return np.bincount(key.ravel(), weights=precision.ravel(), minlength=b * m).reshape(b, m)
 
 
 def _ap_auc_batch(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -886,6 +937,172 @@ def is_single_label(y_true_multi_hot: object) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# Percentile intervals from bootstrap replicates: the one rule of every section
+# --------------------------------------------------------------------------------------
+
+#: How :func:`percentile_interval` treats a non-finite replicate; which section uses which, and why:
+#:
+#: * Performance (:func:`bootstrap_ci`, :func:`bootstrap_tagging_ci`): ``"drop"`` with ``min_used=1``.
+#:   A replicate is NaN when its resample has no evaluable class, ``+-inf`` for d' of a per-class
+#:   AUC of 1: the statistic is undefined there, so the replicate is dropped and the count of the
+#:   others is reported (``n_used``); any usable replicate gives an interval.
+#: * Bias (:mod:`factsheet.bias.stats`): ``"drop"`` with ``min_used=10, min_used_fraction=0.5``.
+#:   Groups are small, so a resample often leaves a group without positives of a class; when most
+#:   replicates are undefined the rest are a selected (conditional) sample, and no interval is given.
+#: * Robustness (:mod:`attacks.curves`): ``"keep"``. A clip not fooled within the budget has norm
+#:   ``+inf``: a value larger than any finite one, not a missing one; dropping it would move the
+#:   interval towards the fooled clips. A bound may be ``+inf`` ("not found").
+INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
+
+
+def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
+    """Linear-interpolation percentiles along axis 0 of values sorted along axis 0, ``+inf``-aware.
+
+    numpy's default ("linear", Hyndman & Fan type 7) percentile: with ``h = (n - 1) * P / 100``,
+    ``j = floor(h)`` and ``g = h - j``, the P-th percentile is ``x_(j)`` when ``g == 0`` and
+    ``(1 - g) * x_(j) + g * x_(j+1)`` otherwise, computed with numpy's own operations in numpy's
+    order, so on finite data it equals ``np.percentile`` bit for bit. A ``+inf`` value is the
+    limit of a finite value growing without bound: the percentile is ``+inf`` as soon as the
+    interpolation gives an infinite value a positive weight, never NaN (``np.percentile``
+    returns NaN there, from ``inf - inf``).
+
+    Parameters
+    ----------
+    sorted_values : ndarray, shape (n, ...)
+        Sorted along axis 0, ``n >= 1``; no NaN, no ``-inf``.
+    percentiles : ndarray, shape (n_percentiles,) or ()
+        Percentiles in [0, 100].
+
+    Returns
+    -------
+    ndarray, shape ``percentiles.shape + sorted_values.shape[1:]``
+        In the unit of the values (a numpy float for a scalar percentile of 1-D values).
+    """
+    xs, q = sorted_values, percentiles
+    n = xs.shape[0]
+    h = (n - 1) * np.true_divide(q, 100)  # numpy's operations, in numpy's order: bit-identical
+    j = np.floor(h)
+    g = (h - j).reshape(q.shape + (1,) * (xs.ndim - 1))
+    j = j.astype(np.intp)
+    lo = xs[j]
+    hi = xs[np.minimum(j + 1, n - 1)]
+    touches_inf = np.isposinf(lo) | ((g > 0) & np.isposinf(hi))
+    hi = np.where(np.isposinf(hi), lo, hi)  # keeps the g == 0 case at lo (inf * 0 would be NaN)
+    with np.errstate(invalid="ignore"):
+        diff = hi - lo
+        out = np.where(g >= 0.5, hi - diff * (1 - g), lo + diff * g)  # numpy's _lerp, same roundings
+    out[touches_inf] = np.inf
+    return out[()] if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class PercentileInterval:
+    """The ``(1 -+ confidence) / 2`` percentiles of bootstrap replicates.
+
+    Attributes
+    ----------
+    low, high : float or ndarray of shape ``replicates.shape[1:]``
+        The bounds, in the unit of the replicates; NaN when :attr:`defined` is False;
+        ``+inf`` possible with ``infinite="keep"``.
+    n_used : int
+        Replicates the bounds were taken from (all of them with ``infinite="keep"``).
+    n_replicates : int
+    confidence : float
+    defined : bool
+        Enough replicates were usable (``min_used`` / ``min_used_fraction``).
+    """
+
+    low: float | np.ndarray
+    high: float | np.ndarray
+    n_used: int
+    n_replicates: int
+    confidence: float
+    defined: bool
+
+
+def percentile_interval(
+    replicates: object,
+    *,
+    confidence: float,
+    infinite: str = "drop",
+    min_used: int = 1,
+    min_used_fraction: float = 0.0,
+) -> PercentileInterval:
+    """Percentile-bootstrap interval: the ``alpha`` and ``1 - alpha`` percentiles of the replicates.
+
+    ``alpha = (1 - confidence) / 2``; percentiles by :func:`sorted_percentiles` (numpy's
+    linear rule). Every bootstrap interval of the FactSheet comes from here; the sections
+    differ only in what a non-finite replicate means, which ``infinite`` states (the options
+    each section uses, and why: :data:`INFINITE_RULES`).
+
+    Parameters
+    ----------
+    replicates : array_like, shape (n_replicates,) or (n_replicates, ...)
+        One statistic (or one array of statistics, ``infinite="keep"`` only) per replicate,
+        along axis 0.
+    confidence : float
+        In (0, 1).
+    infinite : {"drop", "keep"}
+        ``"drop"``: NaN and ``+-inf`` replicates are left out (1-D replicates only).
+        ``"keep"``: ``+inf`` replicates stay in and count as larger than every finite one
+        (bounds may be ``+inf``); a NaN or ``-inf`` replicate is an error.
+    min_used : int, default 1
+        With ``"drop"``: fewest usable replicates for an interval.
+    min_used_fraction : float, default 0.0
+        With ``"drop"``: fewest usable replicates as a share of ``n_replicates``. The interval
+        is refused (NaN bounds, ``defined=False``) when ``n_used < max(min_used,
+        min_used_fraction * n_replicates)``.
+
+    Returns
+    -------
+    PercentileInterval
+
+    Raises
+    ------
+    ValueError
+        Bad options, multi-dimensional replicates with ``"drop"``, NaN or ``-inf`` with ``"keep"``.
+    """
+    if infinite not in INFINITE_RULES:
+        raise ValueError(f"infinite must be one of {INFINITE_RULES}, got {infinite!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    values = np.asarray(replicates, dtype=float)
+    alpha = (1.0 - confidence) / 2.0
+    q = np.array([100.0 * alpha, 100.0 * (1.0 - alpha)])
+    if infinite == "keep":
+        return _interval_keeping_inf(values, q, float(confidence))
+    return _interval_dropping_undefined(values, q, float(confidence), min_used=min_used,
+                                        min_used_fraction=min_used_fraction)
+
+
+def _interval_keeping_inf(values: np.ndarray, q: np.ndarray, confidence: float) -> PercentileInterval:
+    """``infinite="keep"``: every replicate counts, ``+inf`` as larger than any finite value."""
+    if values.ndim == 0 or values.shape[0] < 1:
+        raise ValueError("need at least one replicate")
+    if np.isnan(values).any() or np.isneginf(values).any():
+        raise ValueError("replicates must not be NaN or -inf with infinite='keep'")
+    low, high = sorted_percentiles(np.sort(values, axis=0), q)
+    n = int(values.shape[0])
+    return PercentileInterval(low=low, high=high, n_used=n, n_replicates=n, confidence=confidence, defined=True)
+
+
+def _interval_dropping_undefined(values: np.ndarray, q: np.ndarray, confidence: float, *, min_used: int,
+                                 min_used_fraction: float) -> PercentileInterval:
+    """``infinite="drop"``: the finite replicates, if at least one, ``min_used`` and
+    ``min_used_fraction`` of all of them."""
+    if values.ndim != 1:
+        raise ValueError(f"infinite='drop' needs 1-D replicates, got shape {values.shape}")
+    finite = values[np.isfinite(values)]
+    n_used, n = int(finite.size), int(values.size)
+    if n_used == 0 or n_used < max(min_used, min_used_fraction * n):
+        return PercentileInterval(low=float("nan"), high=float("nan"), n_used=n_used, n_replicates=n,
+                                  confidence=confidence, defined=False)
+    low, high = sorted_percentiles(np.sort(finite), q)
+    return PercentileInterval(low=float(low), high=float(high), n_used=n_used, n_replicates=n,
+                              confidence=confidence, defined=True)
+
+
+# --------------------------------------------------------------------------------------
 # Bootstrap confidence intervals
 # --------------------------------------------------------------------------------------
 
@@ -944,17 +1161,13 @@ def _resample_indices(n_items: int, n_resamples: int, seed: int) -> Iterator[np.
 def _interval(
     estimate: float, values: np.ndarray, n_resamples: int, confidence: float
 ) -> BootstrapInterval:
-    finite = values[np.isfinite(values)]
-    if finite.size:
-        alpha = (1.0 - confidence) / 2.0
-        low, high = np.percentile(finite, [100.0 * alpha, 100.0 * (1.0 - alpha)])
-    else:
-        low = high = np.nan
+    """A performance interval: :func:`percentile_interval` with non-finite replicates dropped."""
+    iv = percentile_interval(values, confidence=confidence, infinite="drop", min_used=1)
     return BootstrapInterval(
         estimate=float(estimate),
-        low=float(low),
-        high=float(high),
-        n_used=int(finite.size),
+        low=iv.low,
+        high=iv.high,
+        n_used=iv.n_used,
         n_resamples=int(n_resamples),
         confidence=float(confidence),
     )

@@ -11,6 +11,7 @@ from art.estimators.classification import BlackBoxClassifier
 
 from attacks.hsj import (
     ClipAttackResult,
+    ClipAttackSettings,
     RecordingHopSkipJump,
     attack_clip,
     budgeted,
@@ -44,11 +45,11 @@ def _init(setup, i, seed=0):
                      rng=np.random.default_rng(seed))
 
 
-def _attack(setup, i, norm, seed=7, **overrides):
+def _attack(setup, i, norm, seed=7, label=None, **settings):
+    """``attack_clip`` on clip ``i`` from its ``make_init`` start; ``settings`` override TINY's."""
     est, x, top1 = setup
-    kw = dict(TINY, estimator=est, clip=x[i], label=int(top1[i]), norm=norm, x_adv_init=_init(setup, i), seed=seed)
-    kw.update(overrides)
-    return attack_clip(**kw)
+    return attack_clip(estimator=est, clip=x[i], label=int(top1[i]) if label is None else label, norm=norm,
+                       settings=ClipAttackSettings(**{**TINY, **settings}), x_adv_init=_init(setup, i), seed=seed)
 
 
 def _hsj_kwargs(norm, max_iter=TINY["max_iter"]):
@@ -145,7 +146,8 @@ def test_init_failure_is_not_distance_zero():
 
     est = BlackBoxClassifier(constant, input_shape=(n,), nb_classes=c, clip_values=(-1.0, 1.0), preprocessing=None)
     clip = np.random.default_rng(0).uniform(-0.5, 0.5, n).astype(np.float32)
-    res = attack_clip(estimator=est, clip=clip, label=0, norm=2, x_adv_init=None, seed=0, **TINY)
+    res = attack_clip(estimator=est, clip=clip, label=0, norm=2, x_adv_init=None, seed=0,
+                      settings=ClipAttackSettings(**TINY))
     assert not res.success and res.reason == "init failed" and res.init_source == "art-random"
     assert res.final is None and res.final_distance is None
     assert res.iterate_distance == (None,) * TINY["max_iter"]
@@ -204,3 +206,20 @@ def test_snr_and_int16_units():
     assert p.snr_db == pytest.approx(10 * math.log10(25 / 0.01), abs=1e-3)
     assert to_int16_units(1.0) == 32768.0
     np.testing.assert_array_equal(to_int16_units(np.array([0.5, 2 ** -15])), [16384.0, 1.0])
+
+
+def test_clip_attack_settings_come_from_the_config_and_pickle():
+    import pickle
+
+    from factsheet.config import RobustnessConfig
+
+    cfg = RobustnessConfig(iterations=7, init_eval=11, max_eval=99, init_size=13, batch_size=17,
+                           max_queries_per_clip=1234, max_seconds_per_clip=5.5, mode="fast")
+    s = ClipAttackSettings.from_config(cfg)
+    assert s == ClipAttackSettings(max_iter=7, init_eval=11, max_eval=99, init_size=13, batch_size=17,
+                                   max_queries=1234, max_seconds=5.5, project_last=True, mode="fast")
+    assert pickle.loads(pickle.dumps(s)) == s  # it travels to the worker processes
+    with pytest.raises(ValueError, match="max_iter"):
+        ClipAttackSettings(**{**TINY, "max_iter": 0})
+    with pytest.raises(ValueError, match="mode"):
+        ClipAttackSettings(**TINY, mode="quick")

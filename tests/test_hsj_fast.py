@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import attacks.hsj as hsj
-from attacks.hsj import FastRecordingHopSkipJump, attack_clip, make_init
+from attacks.hsj import ClipAttackSettings, FastRecordingHopSkipJump, InitSearch, attack_clip, make_init
 from attacks.runner import make_tasks, select_clips
 from factsheet.config import RobustnessConfig
 from factsheet.datasets.base import fit_length
@@ -68,7 +68,7 @@ def setup():
         cand = list(t.candidate_rows)
         inits[(t.norm, t.row)] = make_init(clip=x[t.row], candidates=x[cand], candidate_top1=top1[cand],
                                            label=t.label, estimator=est, rng=np.random.default_rng(t.seed),
-                                           max_candidates=len(cand))
+                                           search=InitSearch(max_candidates=len(cand)))
     return est, x, tasks, inits
 
 
@@ -77,7 +77,8 @@ def _run(setup, norm, mode, tasks=None):
     out = []
     for t in tasks if tasks is not None else [t for t in all_tasks if t.norm == norm]:
         out.append(attack_clip(estimator=est, clip=x[t.row], label=t.label, norm=NORMS[norm],
-                               x_adv_init=inits[(norm, t.row)], seed=t.seed, mode=mode, **SMALL))
+                               x_adv_init=inits[(norm, t.row)], seed=t.seed,
+                               settings=ClipAttackSettings(**SMALL, mode=mode)))
     return out
 
 

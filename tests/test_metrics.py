@@ -466,6 +466,57 @@ def test_bootstrap_ci_scalar_statistic():
     assert iv.high - iv.low == pytest.approx(2 * 1.96 * x.std() / 20, rel=0.2)
 
 
+# --------------------------------------------------------------------------------------
+# percentile_interval: the one interval rule (performance, bias, robustness)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_percentile_interval_drop_equals_numpy_on_the_finite_replicates(confidence):
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 100, 1001):
+        reps = rng.normal(size=n)
+        reps[rng.random(n) < 0.2] = np.nan
+        reps[rng.random(n) < 0.05] = np.inf
+        finite = reps[np.isfinite(reps)]
+        iv = M.percentile_interval(reps, confidence=confidence)
+        if not finite.size:
+            assert not iv.defined and math.isnan(iv.low) and iv.n_used == 0
+            continue
+        alpha = (1 - confidence) / 2
+        lo, hi = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
+        assert (iv.low, iv.high) == (lo, hi)  # bit for bit
+        assert iv.defined and iv.n_used == finite.size and iv.n_replicates == n
+
+
+def test_percentile_interval_refuses_when_too_few_replicates_are_usable():
+    reps = np.r_[np.arange(12.0), np.full(13, np.nan)]  # 12 of 25 usable: fewer than half
+    bias_rule = dict(infinite="drop", min_used=10, min_used_fraction=0.5)
+    assert not M.percentile_interval(reps, confidence=0.9, **bias_rule).defined
+    assert M.percentile_interval(reps[:-2], confidence=0.9, **bias_rule).defined  # 12 of 23
+    assert not M.percentile_interval(np.arange(9.0), confidence=0.9, **bias_rule).defined  # fewer than 10
+    assert M.percentile_interval(reps, confidence=0.9).defined  # the performance rule: any usable one
+    assert not M.percentile_interval(np.array([]), confidence=0.9, **bias_rule).defined
+
+
+def test_percentile_interval_keep_counts_infinity_as_the_largest_value():
+    reps = np.r_[np.arange(1.0, 91.0), np.full(10, np.inf)]  # 10 % failures
+    iv = M.percentile_interval(reps, confidence=0.9, infinite="keep")
+    assert iv.low == pytest.approx(5.95)  # the 5th percentile: between the 5th and 6th values
+    assert iv.high == np.inf and iv.n_used == 100
+    iv = M.percentile_interval(reps, confidence=0.8, infinite="keep")  # 90th percentile touches inf
+    assert iv.high == np.inf
+    table = np.stack([reps, reps / 2], axis=1)  # (B, 2): one interval per column
+    iv2 = M.percentile_interval(table, confidence=0.5, infinite="keep")
+    assert iv2.low.shape == (2,) and iv2.low[1] == iv2.low[0] / 2
+    with pytest.raises(ValueError, match="NaN"):
+        M.percentile_interval(np.array([1.0, np.nan]), confidence=0.9, infinite="keep")
+    with pytest.raises(ValueError, match="1-D"):
+        M.percentile_interval(table, confidence=0.9, infinite="drop")
+    with pytest.raises(ValueError, match="infinite"):
+        M.percentile_interval(reps, confidence=0.9, infinite="clip")
+
+
 def test_bootstrap_timing_is_reasonable():
     import time
 

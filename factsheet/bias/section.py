@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -45,77 +47,151 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         SVG text by plot name.
     """
     y = np.asarray(y_true).astype(bool)
-    names = [c.display_name for c in class_labels]
     columns = group_columns(settings, metadata)
     groups, missing = make_groups(metadata, settings, columns=columns)
-    single = bool(len(y) and np.all(y.sum(axis=1) == 1))
-    top1 = np.argmax(y_score, axis=1)
-    clip_values = {"accuracy": y[np.arange(len(y)), top1].astype(np.float64)} if single else None
-    res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=bootstrap.bootstrap_resamples,
-                           seed=bootstrap.seed, clip_values=clip_values)
-    rob_groups = _robustness_by_group(robustness)
-    point, reps = res["point"], res["reps"]
-    conf = bootstrap.confidence
-
-    group_rows, class_rows = [], []
-    for gi, g in enumerate(groups):
-        n = int(g.mask.sum())
-        insufficient = n < settings.min_group_size
-        classes = point[gi]["n_pos"] >= settings.min_positives
-        level = group_level(point[gi], reps[gi], classes)
-        metrics = {k: _metric(v, r, conf) for k, (v, r) in level.items()}
-        if single:
-            from factsheet.metrics import single_label_report
-
-            metrics["accuracy"] = _metric(point[gi]["accuracy"], reps[gi]["accuracy"], conf)
-            rep = single_label_report(np.argmax(y[g.mask], axis=1), top1[g.mask], n_classes=len(names))
-            metrics["macro_f1"] = {"value": finite_or_none(rep.macro_f1), "ci_low": None, "ci_high": None}
-        group_rows.append({"columns": list(g.columns), "group": g.name, "n": n, "insufficient_evidence": insufficient,
-                           "classes": [names[j] for j in np.flatnonzero(classes)], "metrics": metrics,
-                           "robustness": rob_groups.get((g.columns, g.name), {})})
-        for j, cname in enumerate(names):
-            npos = int(point[gi]["n_pos"][j])
-            if npos == 0:
-                continue
-            class_rows.append({"columns": list(g.columns), "group": g.name, "class": cname, "n_positives": npos,
-                               "insufficient_evidence": npos < settings.min_positives or insufficient,
-                               "ap": _metric(point[gi]["ap"][j], reps[gi]["ap"][:, j], conf),
-                               "auc": _metric(point[gi]["auc"][j], reps[gi]["auc"][:, j], conf)})
-
-    attributes = column_describes_class(y=y, groups=groups)
-    disparities = _disparities(groups=groups, point=point, reps=reps, names=names, settings=settings,
-                               bootstrap=bootstrap, attributes=attributes, single_label=single)
-    tested = [d for d in disparities if d["p_value"] is not None]
-    if tested:
-        adj = ADJUST[settings.correction](np.array([d["p_value"] for d in tested]))
-        for d, pa in zip(tested, adj):
-            d["p_adjusted"] = float(pa)
-            d["finding"] = bool(pa < 1 - conf and d.get("ci_high") is not None and d["ci_high"] < -settings.tolerance)
-    disparities = [d for d in disparities if not d.get("family_only")]
-
+    data = _replicated(y, y_score, groups=groups, names=[c.display_name for c in class_labels], bootstrap=bootstrap)
+    group_rows = _group_rows(data, settings=settings, confidence=bootstrap.confidence,
+                             robustness=_robustness_by_group(robustness))
+    class_rows = _class_rows(data, settings=settings, confidence=bootstrap.confidence)
+    disparities, n_tests = _tested_disparities(data, settings=settings, bootstrap=bootstrap)
     per_class = _per_class(y, y_score, class_labels, robustness, settings)
-    findings = _finding_sentences(disparities, group_rows, settings, bootstrap)
-    not_evaluated = list(missing)
-    thin = [f"{' & '.join(r['columns'])} = {r['group']} (n = {r['n']})" for r in group_rows
-            if r["insufficient_evidence"]]
-    if thin:
-        not_evaluated.append(f"insufficient evidence (fewer than {settings.min_group_size} clips): " + "; ".join(thin))
     section = {
         "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
-        "settings": {"columns": list(columns), "intersections": [list(p) for p in settings.intersections],
-                     "condition_columns": list(settings.condition_columns),
-                     "exclude_values": list(settings.exclude_values), "min_group_size": settings.min_group_size,
-                     "min_positives": settings.min_positives, "tolerance": settings.tolerance,
-                     "correction": {"holm": "Holm (family-wise error rate)",
-                                    "bh": "Benjamini-Hochberg (false discovery rate)"}[settings.correction],
-                     "n_bootstrap": bootstrap.bootstrap_resamples, "confidence": conf, "seed": bootstrap.seed,
-                     "n_tests": len(tested), "n_reported": sum(1 for d in disparities if d["p_value"] is not None)},
-        "findings": findings, "not_evaluated": not_evaluated,
+        "settings": _settings_block(columns, settings=settings, bootstrap=bootstrap, n_tests=n_tests,
+                                    n_reported=sum(1 for d in disparities if d["p_value"] is not None)),
+        "findings": _finding_sentences(disparities, group_rows, settings, bootstrap),
+        "not_evaluated": _not_evaluated(missing, group_rows, settings),
         "per_class": per_class, "per_category": _per_category(per_class),
         "groups": group_rows, "class_groups": class_rows, "disparities": disparities,
     }
     plots = {"bias_groups": groups_svg(section), "bias_per_class": per_class_svg(section)}
     return section, plots
+
+
+@dataclass(frozen=True)
+class _Replicated:
+    """The groups and their metrics on the clips and on the paired bootstrap resamples.
+
+    Attributes
+    ----------
+    y : ndarray of bool, shape (n_clips, n_classes)
+    top1 : ndarray of int, shape (n_clips,)
+        The model's top-1 class of each clip.
+    names : list of str
+        Class display names.
+    groups : list of Group
+    point, reps : dict
+        :func:`~factsheet.bias.stats.group_replicates`'s point values and replicates by group index.
+    single_label : bool
+        Every clip has exactly one true label (then each group's accuracy is measured too).
+    """
+
+    y: np.ndarray
+    top1: np.ndarray
+    names: list[str]
+    groups: list
+    point: dict
+    reps: dict
+    single_label: bool
+
+
+def _replicated(y: np.ndarray, y_score: np.ndarray, *, groups: list, names: list[str],
+                bootstrap: MetricsConfig) -> _Replicated:
+    """Every group's per-class AP and AUC (and accuracy, single-label) over one paired bootstrap."""
+    single = bool(len(y) and np.all(y.sum(axis=1) == 1))
+    top1 = np.argmax(y_score, axis=1)
+    clip_values = {"accuracy": y[np.arange(len(y)), top1].astype(np.float64)} if single else None
+    res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=bootstrap.bootstrap_resamples,
+                           seed=bootstrap.seed, clip_values=clip_values)
+    return _Replicated(y=y, top1=top1, names=names, groups=groups, point=res["point"], reps=res["reps"],
+                       single_label=single)
+
+
+def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, robustness: dict) -> list[dict]:
+    """One row per group: size, classes measured, group metrics with intervals, robustness medians."""
+    from factsheet.metrics import single_label_report
+
+    rows = []
+    for gi, g in enumerate(data.groups):
+        n = int(g.mask.sum())
+        classes = data.point[gi]["n_pos"] >= settings.min_positives
+        level = group_level(data.point[gi], data.reps[gi], classes)
+        metrics = {k: _metric(v, r, confidence) for k, (v, r) in level.items()}
+        if data.single_label:
+            metrics["accuracy"] = _metric(data.point[gi]["accuracy"], data.reps[gi]["accuracy"], confidence)
+            rep = single_label_report(np.argmax(data.y[g.mask], axis=1), data.top1[g.mask],
+                                      n_classes=len(data.names))
+            metrics["macro_f1"] = {"value": finite_or_none(rep.macro_f1), "ci_low": None, "ci_high": None}
+        rows.append({"columns": list(g.columns), "group": g.name, "n": n,
+                     "insufficient_evidence": n < settings.min_group_size,
+                     "classes": [data.names[j] for j in np.flatnonzero(classes)], "metrics": metrics,
+                     "robustness": robustness.get((g.columns, g.name), {})})
+    return rows
+
+
+def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -> list[dict]:
+    """One row per (group, class with a positive in the group): AP and AUC with intervals."""
+    rows = []
+    for gi, g in enumerate(data.groups):
+        insufficient = int(g.mask.sum()) < settings.min_group_size
+        point, reps = data.point[gi], data.reps[gi]
+        for j, cname in enumerate(data.names):
+            npos = int(point["n_pos"][j])
+            if npos == 0:
+                continue
+            rows.append({"columns": list(g.columns), "group": g.name, "class": cname, "n_positives": npos,
+                         "insufficient_evidence": npos < settings.min_positives or insufficient,
+                         "ap": _metric(point["ap"][j], reps["ap"][:, j], confidence),
+                         "auc": _metric(point["auc"][j], reps["auc"][:, j], confidence)})
+    return rows
+
+
+def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig) -> tuple[list[dict], int]:
+    """Every group against the best of its column, p-values adjusted over each column's family of tests.
+
+    Returns
+    -------
+    disparities : list of dict
+        The reported rows, ``p_adjusted`` and ``finding`` set (a finding: adjusted p-value below
+        ``1 - confidence`` and the interval's upper bound below ``-tolerance``).
+    n_tests : int
+        Tests in the correction, the unreported pairs of each family included.
+    """
+    attributes = column_describes_class(y=data.y, groups=data.groups)
+    disparities = _disparities(groups=data.groups, point=data.point, reps=data.reps, names=data.names,
+                               settings=settings, bootstrap=bootstrap, attributes=attributes,
+                               single_label=data.single_label)
+    tested = [d for d in disparities if d["p_value"] is not None]
+    if tested:
+        adj = ADJUST[settings.correction](np.array([d["p_value"] for d in tested]))
+        for d, pa in zip(tested, adj):
+            d["p_adjusted"] = float(pa)
+            d["finding"] = bool(pa < 1 - bootstrap.confidence and d.get("ci_high") is not None
+                                and d["ci_high"] < -settings.tolerance)
+    return [d for d in disparities if not d.get("family_only")], len(tested)
+
+
+def _not_evaluated(missing: list[str], group_rows: list[dict], settings: BiasConfig) -> list[str]:
+    """Why parts were not evaluated: missing columns, then the groups too small to judge."""
+    out = list(missing)
+    thin = [f"{' & '.join(r['columns'])} = {r['group']} (n = {r['n']})" for r in group_rows
+            if r["insufficient_evidence"]]
+    if thin:
+        out.append(f"insufficient evidence (fewer than {settings.min_group_size} clips): " + "; ".join(thin))
+    return out
+
+
+def _settings_block(columns, *, settings: BiasConfig, bootstrap: MetricsConfig, n_tests: int,
+                    n_reported: int) -> dict:
+    """The section's ``settings``: the grouping and test rules as applied."""
+    return {"columns": list(columns), "intersections": [list(p) for p in settings.intersections],
+            "condition_columns": list(settings.condition_columns),
+            "exclude_values": list(settings.exclude_values), "min_group_size": settings.min_group_size,
+            "min_positives": settings.min_positives, "tolerance": settings.tolerance,
+            "correction": {"holm": "Holm (family-wise error rate)",
+                           "bh": "Benjamini-Hochberg (false discovery rate)"}[settings.correction],
+            "n_bootstrap": bootstrap.bootstrap_resamples, "confidence": bootstrap.confidence, "seed": bootstrap.seed,
+            "n_tests": n_tests, "n_reported": n_reported}
 
 
 def _robustness_by_group(robustness: dict | None) -> dict:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import ndtri
 
 from factsheet.bias.groups import Group
 from factsheet.config import BiasConfig, MetricsConfig
-from factsheet.metrics import _rank, _resample_indices, finite_or_none
+from factsheet.metrics import _rank, _resample_indices, finite_or_none, percentile_interval
 
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
@@ -189,34 +191,66 @@ def _p_value(difference: float, replicates: np.ndarray, *, tolerance: float) -> 
     return float(min(1.0, 2.0 * norm.cdf(-excess / se)))
 
 
+#: The bias rule of :func:`factsheet.metrics.percentile_interval`: undefined replicates dropped, and no
+#: interval when fewer than 10, or fewer than half of them, are usable (see there for why).
+_BIAS_INTERVAL = {"infinite": "drop", "min_used": 10, "min_used_fraction": 0.5}
+
+
 def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    finite = values[np.isfinite(values)]
-    if finite.size < max(10, 0.5 * values.size):  # too many undefined replicates to trust an interval
-        return None, None
-    alpha = (1 - confidence) / 2
-    lo, hi = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
-    return float(lo), float(hi)
+    """The bootstrap interval of a group metric or a difference; ``(None, None)`` when refused."""
+    iv = percentile_interval(values, confidence=confidence, **_BIAS_INTERVAL)
+    return (iv.low, iv.high) if iv.defined else (None, None)
 
 
 def _metric(value, reps: np.ndarray, confidence: float) -> dict:
-    lo, hi = _interval(reps, confidence) if reps.size else (None, None)
+    lo, hi = _interval(reps, confidence)
     return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
 
 
-def _disparity(*, metric: str, cls: str | None, columns: tuple[str, ...], group: str, reference: str,
-               value: float, ref_value: float, reps: np.ndarray, ref_reps: np.ndarray, n: int, n_ref: int,
-               settings: BiasConfig, bootstrap: MetricsConfig) -> dict:
-    diff = reps - ref_reps
+@dataclass(frozen=True)
+class _Compared:
+    """What a disparity row compares: a metric (of one class, or of the group), within one grouping.
+
+    Attributes
+    ----------
+    metric : str
+        ``"mAP"``, ``"mean_auc"``, ``"accuracy"``, or a per-class metric of :data:`CLASS_METRICS`.
+    cls : str or None
+        The class of a per-class metric.
+    columns : tuple of str
+        The metadata column(s) the groups are defined by.
+    """
+
+    metric: str
+    cls: str | None
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One group of a comparison: its name, value, bootstrap replicates (shape (B,)) and size."""
+
+    name: str
+    value: float
+    reps: np.ndarray
+    n: int
+
+
+def _disparity(*, compared: _Compared, group: _Side, reference: _Side, settings: BiasConfig,
+               bootstrap: MetricsConfig) -> dict:
+    """A group against the reference group: difference, ratio, interval of the difference, p-value."""
+    diff = group.reps - reference.reps
     ok = np.isfinite(diff)
-    lo, hi = _interval(diff, bootstrap.confidence) if diff.size else (None, None)
-    p = _p_value(value - ref_value, diff[ok], tolerance=settings.tolerance) if lo is not None else None
+    lo, hi = _interval(diff, bootstrap.confidence)
+    difference = group.value - reference.value
+    p = _p_value(difference, diff[ok], tolerance=settings.tolerance) if lo is not None else None
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = value / ref_value if ref_value else float("nan")
-    return {"metric": metric, "class": cls, "columns": list(columns), "group": group, "reference": reference,
-            "value": finite_or_none(value), "reference_value": finite_or_none(ref_value),
-            "difference": finite_or_none(value - ref_value), "ratio": finite_or_none(ratio), "ci_low": lo,
-            "ci_high": hi, "p_value": p, "p_adjusted": None, "finding": False,
-            "insufficient_evidence": False, "n": int(n), "n_reference": int(n_ref)}
+        ratio = group.value / reference.value if reference.value else float("nan")
+    return {"metric": compared.metric, "class": compared.cls, "columns": list(compared.columns), "group": group.name,
+            "reference": reference.name, "value": finite_or_none(group.value),
+            "reference_value": finite_or_none(reference.value), "difference": finite_or_none(difference),
+            "ratio": finite_or_none(ratio), "ci_low": lo, "ci_high": hi, "p_value": p, "p_adjusted": None,
+            "finding": False, "insufficient_evidence": False, "n": int(group.n), "n_reference": int(reference.n)}
 
 
 def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap: MetricsConfig, attributes: dict,
@@ -239,16 +273,16 @@ def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap:
                 return (_class_mean(point[a][key], common), _class_mean(point[b][key], common),
                         _class_mean(reps[a][key], common), _class_mean(reps[b][key], common), int(common.sum()))
 
-            out += _compare_to_best(vals={gi: v for gi, v in own.items() if np.isfinite(v)}, idx=idx, sizes=sizes,
-                                    groups=groups, metric=metric, cls=None, pair=pair, spec=spec, settings=settings,
-                                    bootstrap=bootstrap)
+            vals = {gi: v for gi, v in own.items() if np.isfinite(v)}
+            out += _compare_to_best(_Compared(metric, None, spec), vals=vals, idx=idx, sizes=sizes, groups=groups,
+                                    pair=pair, settings=settings, bootstrap=bootstrap)
         if single_label:
             def pair_acc(a, b):
                 return point[a]["accuracy"], point[b]["accuracy"], reps[a]["accuracy"], reps[b]["accuracy"], 1
 
             vals = {gi: point[gi]["accuracy"] for gi in ok if np.isfinite(point[gi]["accuracy"])}
-            out += _compare_to_best(vals=vals, idx=idx, sizes=sizes, groups=groups, metric="accuracy", cls=None,
-                                    pair=pair_acc, spec=spec, settings=settings, bootstrap=bootstrap)
+            out += _compare_to_best(_Compared("accuracy", None, spec), vals=vals, idx=idx, sizes=sizes, groups=groups,
+                                    pair=pair_acc, settings=settings, bootstrap=bootstrap)
         for j, cname in enumerate(names):
             if not attributes.get((spec, j), False):
                 continue
@@ -261,13 +295,12 @@ def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap:
                     return point[a][key][j], point[b][key][j], reps[a][key][:, j], reps[b][key][:, j], 1
 
                 vals = {gi: point[gi][key][j] for gi in ok_c if np.isfinite(point[gi][key][j])}
-                out += _compare_to_best(vals=vals, idx=[gi for gi in idx if pos[gi] > 0], sizes=pos, groups=groups,
-                                        metric=key, cls=cname, pair=pair, spec=spec, settings=settings,
-                                        bootstrap=bootstrap)
+                out += _compare_to_best(_Compared(key, cname, spec), vals=vals, idx=[gi for gi in idx if pos[gi] > 0],
+                                        sizes=pos, groups=groups, pair=pair, settings=settings, bootstrap=bootstrap)
     return out
 
 
-def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, settings, bootstrap) -> list[dict]:
+def _compare_to_best(compared: _Compared, *, vals, idx, sizes, groups, pair, settings, bootstrap) -> list[dict]:
     """Every group against the best one (``vals``: each group's own value), plus as
     ``{"family_only": True}`` rows the p-values of every other pair: the reference is chosen
     after looking, so the correction must cover all pairs of the column, not only those reported.
@@ -278,29 +311,34 @@ def _compare_to_best(*, vals, idx, sizes, groups, metric, cls, pair, spec, setti
     if not vals:
         return []
     ref = max(vals, key=lambda gi: (vals[gi], -gi))
+    rows = _family_only_rows(sorted(gi for gi in vals if gi != ref), pair=pair, tolerance=settings.tolerance)
+    for gi in idx:
+        if gi == ref:
+            continue
+        va, vr, ra, rr, k = pair(gi, ref) if gi in vals else (None, None, None, None, 0)
+        if gi not in vals or not k or not np.isfinite(va - vr):
+            rows.append({"metric": compared.metric, "class": compared.cls, "columns": list(compared.columns),
+                         "group": groups[gi].name, "reference": groups[ref].name, "n_classes": int(k), "value": None,
+                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None,
+                         "ci_low": None, "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
+                         "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
+            continue
+        row = _disparity(compared=compared, group=_Side(groups[gi].name, va, ra, sizes[gi]),
+                         reference=_Side(groups[ref].name, vr, rr, sizes[ref]), settings=settings,
+                         bootstrap=bootstrap)
+        row["n_classes"] = int(k)
+        rows.append(row)
+    return rows
+
+
+def _family_only_rows(others: list[int], *, pair, tolerance: float) -> list[dict]:
+    """The p-values of every pair of non-reference groups (testable ones), for the correction only."""
     rows = []
-    others = sorted(gi for gi in vals if gi != ref)
     for a_i, a in enumerate(others):
         for b in others[a_i + 1:]:
             va, vb, ra, rb, k = pair(a, b)
             diff = ra - rb
             ok_d = diff[np.isfinite(diff)]
             if k and ok_d.size > 1 and np.isfinite(va - vb):
-                rows.append({"family_only": True, "p_value": _p_value(va - vb, ok_d, tolerance=settings.tolerance)})
-    for gi in idx:
-        if gi == ref:
-            continue
-        va, vr, ra, rr, k = pair(gi, ref) if gi in vals else (None, None, None, None, 0)
-        if gi not in vals or not k or not np.isfinite(va - vr):
-            rows.append({"metric": metric, "class": cls, "columns": list(spec), "group": groups[gi].name,
-                         "reference": groups[ref].name, "n_classes": int(k), "value": None,
-                         "reference_value": finite_or_none(vals[ref]), "difference": None, "ratio": None,
-                         "ci_low": None, "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
-                         "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
-            continue
-        row = _disparity(metric=metric, cls=cls, columns=spec, group=groups[gi].name, reference=groups[ref].name,
-                         value=va, ref_value=vr, reps=ra, ref_reps=rr, n=sizes[gi], n_ref=sizes[ref],
-                         settings=settings, bootstrap=bootstrap)
-        row["n_classes"] = int(k)
-        rows.append(row)
+                rows.append({"family_only": True, "p_value": _p_value(va - vb, ok_d, tolerance=tolerance)})
     return rows

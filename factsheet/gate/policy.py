@@ -140,6 +140,7 @@ def _check_choice(value: object, choices: tuple[str, ...], *, source: str, field
 
 
 def _parse_gate(raw: dict, *, index: int, source: str, default_on_insufficient: str) -> Gate:
+    """Validate one ``[[gate]]`` table (``index``: 1-based) into a :class:`Gate`; InputError names the gate."""
     name = raw.get("name")
     where = f"gate #{index}" + (f" {name!r}" if isinstance(name, str) else "")
 
@@ -169,47 +170,72 @@ def _parse_gate(raw: dict, *, index: int, source: str, default_on_insufficient: 
         raise err("min_n", min_n, "must be an integer >= 1")
 
     baseline = raw.get("baseline")
-    limit = None
-    op = raw.get("op")
-    threshold = raw.get("threshold")
     if baseline is not None:
-        if baseline not in BASELINE_KINDS:
-            raise err("baseline", baseline, f"must be one of {', '.join(BASELINE_KINDS)}")
-        for key in ("op", "threshold"):
-            if key in raw:
-                raise err(key, raw[key], "not allowed with baseline (the baseline value is the threshold)")
-        if quantifier == "count":
-            raise err("quantifier", quantifier, "count gates cannot compare with a baseline")
-        if baseline not in raw:
-            raise err(baseline, reason=f"required with baseline = {baseline!r}: the allowed change")
-        limit = raw[baseline]
-        if not is_number(limit) or not math.isfinite(limit) or limit < 0:
-            raise err(baseline, limit, "must be a number >= 0")
-        for other in BASELINE_KINDS:
-            if other != baseline and other in raw:
-                raise err(other, raw[other], f"does not go with baseline = {baseline!r}")
+        limit = _baseline_limit(raw, baseline=baseline, quantifier=quantifier, err=err)
     else:
-        for other in BASELINE_KINDS:
-            if other in raw:
-                raise err(other, raw[other], f"needs baseline = {other!r}")
-        if op is None:
-            raise err("op", reason=f"required: one of {', '.join(OPS)} (or use baseline = ...)")
-        if op not in OPS:
-            raise err("op", op, f"unknown operator; use one of {', '.join(OPS)}")
-        if "threshold" not in raw:
-            raise err("threshold", reason="required: the number to compare with")
-        if op in ORDERED_OPS or quantifier == "count" or use != "value":
-            if not is_number(threshold) or not math.isfinite(threshold):
-                raise err("threshold", threshold, f"must be a finite number for op {op!r}")
-        elif not (is_number(threshold) or isinstance(threshold, (str, bool))):
-            raise err("threshold", threshold, "must be a number, a string or a boolean")
+        limit = None
+        _check_comparison(raw, quantifier=quantifier, use=use, err=err)
     if quantifier == "count":
-        if steps[-1].kind == "key":
-            raise err("path", raw["path"], "a count gate counts list elements: end the path with [*] or [key=value]")
-        if use != "value":
-            raise err("use", use, "a count gate has no confidence interval")
-        if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
-            raise err("threshold", threshold, "a count gate needs an integer threshold >= 0")
+        _check_count_gate(raw, steps=steps, use=use, err=err)
     return Gate(index=index, name=name.strip(), description=raw.get("description", ""), path=raw["path"],
-                steps=steps, op=op, threshold=threshold, quantifier=quantifier, use=use, min_n=min_n,
-                on_insufficient=on_ins, baseline=baseline, limit=limit)
+                steps=steps, op=raw.get("op"), threshold=raw.get("threshold"), quantifier=quantifier, use=use,
+                min_n=min_n, on_insufficient=on_ins, baseline=baseline, limit=limit)
+
+
+def _baseline_limit(raw: dict, *, baseline: object, quantifier: str, err) -> float:
+    """The allowed change of a baseline gate (``raw[baseline]``, a number >= 0).
+
+    ``err(field, value, reason)`` builds the gate's InputError. A baseline gate has no ``op`` or
+    ``threshold`` (the baseline's value is the threshold), is not a count gate and names only
+    its own kind of change.
+    """
+    if baseline not in BASELINE_KINDS:
+        raise err("baseline", baseline, f"must be one of {', '.join(BASELINE_KINDS)}")
+    for key in ("op", "threshold"):
+        if key in raw:
+            raise err(key, raw[key], "not allowed with baseline (the baseline value is the threshold)")
+    if quantifier == "count":
+        raise err("quantifier", quantifier, "count gates cannot compare with a baseline")
+    if baseline not in raw:
+        raise err(baseline, reason=f"required with baseline = {baseline!r}: the allowed change")
+    limit = raw[baseline]
+    if not is_number(limit) or not math.isfinite(limit) or limit < 0:
+        raise err(baseline, limit, "must be a number >= 0")
+    for other in BASELINE_KINDS:
+        if other != baseline and other in raw:
+            raise err(other, raw[other], f"does not go with baseline = {baseline!r}")
+    return limit
+
+
+def _check_comparison(raw: dict, *, quantifier: str, use: str, err) -> None:
+    """A gate without baseline: ``op`` from :data:`OPS` and a ``threshold`` it can compare with.
+
+    Ordered operators, count gates and interval bounds need a finite number; ``==`` / ``!=`` on a
+    value also take a string or a boolean.
+    """
+    for other in BASELINE_KINDS:
+        if other in raw:
+            raise err(other, raw[other], f"needs baseline = {other!r}")
+    op, threshold = raw.get("op"), raw.get("threshold")
+    if op is None:
+        raise err("op", reason=f"required: one of {', '.join(OPS)} (or use baseline = ...)")
+    if op not in OPS:
+        raise err("op", op, f"unknown operator; use one of {', '.join(OPS)}")
+    if "threshold" not in raw:
+        raise err("threshold", reason="required: the number to compare with")
+    if op in ORDERED_OPS or quantifier == "count" or use != "value":
+        if not is_number(threshold) or not math.isfinite(threshold):
+            raise err("threshold", threshold, f"must be a finite number for op {op!r}")
+    elif not (is_number(threshold) or isinstance(threshold, (str, bool))):
+        raise err("threshold", threshold, "must be a number, a string or a boolean")
+
+
+def _check_count_gate(raw: dict, *, steps: tuple[Step, ...], use: str, err) -> None:
+    """A count gate counts list elements (the path ends in a list step), on values, up to an integer >= 0."""
+    threshold = raw.get("threshold")
+    if steps[-1].kind == "key":
+        raise err("path", raw["path"], "a count gate counts list elements: end the path with [*] or [key=value]")
+    if use != "value":
+        raise err("use", use, "a count gate has no confidence interval")
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise err("threshold", threshold, "a count gate needs an integer threshold >= 0")

@@ -13,14 +13,14 @@ def evaluate(ctx: RunContext) -> SectionResult:
     cfg = ctx.cfg
     if not cfg.robustness.enabled:
         return SectionResult(not_evaluated(cfg.factsheet.robustness, why="robustness.enabled is false in the config."))
-    from attacks.robustness import evaluate_robustness
+    from attacks.robustness import AttackInputs, evaluate_robustness
     from factsheet.datasets.mapping import model_view
 
-    section, plots, run_store = evaluate_robustness(
-        model=ctx.model, waveforms=ctx.waveforms, dataset=model_view(ctx.dataset, ctx.model.class_labels),
-        scores=ctx.model_scores, settings=cfg.robustness,
-        bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers, dataset_sha256=ctx.dataset.sha256(),
-        progress=ctx.progress)
+    # the attack works on the model's own decision: every output, labels widened to them
+    inputs = AttackInputs(model=ctx.model, dataset=model_view(ctx.dataset, ctx.model.class_labels),
+                          waveforms=ctx.waveforms, scores=ctx.model_scores, dataset_sha256=ctx.dataset.sha256())
+    section, plots, run_store = evaluate_robustness(inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics,
+                                                    out_dir=ctx.out_dir, workers=ctx.workers, progress=ctx.progress)
     seconds = run_store.pop("seconds")
     return SectionResult(RobustnessSection(**section), plots=plots, timings={"robustness": seconds},
                          provenance={"run_store": run_store})
