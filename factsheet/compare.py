@@ -1,6 +1,6 @@
 """Compare two FactSheets (``factsheet compare OLD.json NEW.json [--out DIR]``).
 
-Four parts, each computed by its section's compare hook (:mod:`factsheet.sections`) and only laid
+Five parts, each computed by its section's compare hook (:mod:`factsheet.sections`) and only laid
 out here and by the templates (``reports/templates/compare.md.j2`` and ``compare.html.j2``):
 
 * headline metrics (mAP, mean AUC, d', mean per-class d'): old, new, delta and an approximate
@@ -9,7 +9,9 @@ out here and by the templates (``reports/templates/compare.md.j2`` and ``compare
   improved by at least 5 %, 10 %, 20 % (relative AP change), classes that got worse (and by as much);
 * robustness: per norm, the attack success rate and each percentile's perturbation norm and SNR;
 * bias: each disparity present in both (matched by metric, class, columns, group and reference),
-  and the disparities that became, or stopped being, findings.
+  and the disparities that became, or stopped being, findings;
+* domain shift: ImageNet-C's corruption errors of NEW with OLD as the reference (CE, relative CE,
+  mCE; error = 1 - mAP), only when both ran the same corruption suite.
 
 The interval of a delta is approximate: each FactSheet's bootstrap interval is read as a normal
 interval of half-width ``h = (high - low) / 2`` and the two are combined as independent,
@@ -164,6 +166,13 @@ def view_model(*, comparison: dict, old_source: str, new_source: str, old: dict,
                       "only_new": str(b["only_new"]),
                       "new_findings": [_finding_text(f) for f in b["new_findings"]],
                       "resolved_findings": [_finding_text(f) for f in b["resolved_findings"]]}
+    vm["domain_shift_reason"] = comparison.get("domain_shift_reason")
+    shift = comparison.get("domain_shift")
+    if shift is not None:
+        vm["domain_shift"] = {"refused": shift.get("refused"), "mce": _num(shift.get("mce")),
+                              "relative_mce": _num(shift.get("relative_mce")),
+                              "rows": [{"title": r["title"], "ce": _num(r["ce"]), "relative_ce": _num(r["relative_ce"])}
+                                       for r in shift.get("rows", [])]}
     return vm
 
 

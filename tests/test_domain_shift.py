@@ -194,3 +194,49 @@ def test_bad_corruption_name_is_one_line(tmp_path):
                           str(tmp_path / "out")], capture_output=True, text=True)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "domain_shift.corruptions" in res.stderr and "hiss" in res.stderr
+
+
+def test_compare_reports_corruption_errors_and_refuses_other_suites(ds_report):
+    import copy
+
+    from factsheet.compare import compare_sheets, render_html, render_markdown, view_model
+
+    out, doc, _ = ds_report
+    same = compare_sheets(old=doc, new=doc)
+    assert same["domain_shift_reason"] is None and same["domain_shift"]["mce"] == pytest.approx(1.0)
+    view = view_model(comparison=same, old_source="a.json", new_source="b.json", old=doc, new=doc)
+    assert "mCE 1.000" in render_markdown(view) and "Relative CE" in render_html(view)
+    other = copy.deepcopy(doc)
+    other["domain_shift"]["corruptions"][0]["cells"][0]["level"] = 123.0
+    refused = compare_sheets(old=doc, new=other)["domain_shift"]
+    assert "different corruption suites" in refused["refused"]
+    off = copy.deepcopy(doc)
+    off["domain_shift"] = {"status": "not_evaluated", "text": "", "reason": "Not evaluated in this run."}
+    assert "Domain Shift not evaluated in NEW" in compare_sheets(old=doc, new=off)["domain_shift_reason"]
+
+
+def test_documented_gate_paths_read_the_section(ds_report):
+    import tomllib
+
+    from factsheet.gate import evaluate_policy, parse_policy
+
+    _, doc, _ = ds_report
+    worst = max(c["mAP"]["drop_ci"]["high"] for b in doc["domain_shift"]["corruptions"] for c in b["cells"]
+                if c["severity"] == 3)
+    text = f"""
+[[gate]]
+name = "suite"
+path = "domain_shift.mean_relative_drop"
+op = "<="
+threshold = 1.0
+
+[[gate]]
+name = "severity 3"
+path = "domain_shift.corruptions[*].cells[severity=3].mAP.drop"
+use = "upper"
+op = "<="
+threshold = {worst - 1e-9}
+"""
+    report = evaluate_policy(policy=parse_policy(tomllib.loads(text), source="p.toml"), doc=doc, source="f.json")
+    outcomes = {r.gate.name: r.outcome for r in report.results}
+    assert outcomes == {"suite": "pass", "severity 3": "fail"}  # the worst upper bound is just above

@@ -24,13 +24,16 @@ def run_cli(config: Path, out: Path) -> int:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    """The demo config as `make factsheet` runs it, less the attack (tested in test_robustness_run.py)."""
+    """The demo config as `make factsheet` runs it, less the attack (tested in test_robustness_run.py) and the
+    corruption suite (tested in test_domain_shift.py)."""
     d = tmp_path_factory.mktemp("run")
     text = (REPO / "configs" / "demo.toml").read_text()
-    head, tail = text.split("[robustness]", 1)
-    assert "\nenabled = true\n" in tail
+    for section in ("[robustness]", "[domain_shift]"):
+        head, tail = text.split(section, 1)
+        assert "\nenabled = true\n" in tail
+        text = head + section + tail.replace("\nenabled = true\n", "\nenabled = false\n", 1)
     cfg = d / "demo_no_attack.toml"
-    cfg.write_text(head + "[robustness]" + tail.replace("\nenabled = true\n", "\nenabled = false\n", 1))
+    cfg.write_text(text)
     assert run_cli(cfg, d / "out") == 0
     return cfg, d / "out"
 
