@@ -59,7 +59,9 @@ print(json.dumps(out))
 def measure(n: int, resamples: int, run: bool) -> dict:
     t = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", CHILD, str(n), str(resamples), "run" if run else "baseline"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"{n} clips: the child process failed:\n{res.stderr[-3000:]}")
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["wall_s"] = time.perf_counter() - t
     return out

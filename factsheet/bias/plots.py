@@ -33,7 +33,9 @@ def groups_svg(section: dict) -> str:
             colors = ["#c44e52" if (tuple(col), r["group"]) in flagged else
                       ("#bbbbbb" if r["insufficient_evidence"] else "#4c72b0") for r in rows]
             ax.bar(x, v, color=colors)
-            ax.errorbar(x, v, yerr=[np.nan_to_num(v - lo), np.nan_to_num(hi - v)], fmt="none", ecolor="black",
+            # a percentile interval need not contain its point estimate (skewed replicates): clip at 0
+            yerr = [np.clip(np.nan_to_num(v - lo), 0, None), np.clip(np.nan_to_num(hi - v), 0, None)]
+            ax.errorbar(x, v, yerr=yerr, fmt="none", ecolor="black",
                         capsize=2, lw=0.8)
             ax.set_xticks(x, [r["group"] for r in rows], rotation=45, ha="right")
             ax.set_ylim(0, 1)
