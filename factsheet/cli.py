@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="attack worker processes (default: robustness.workers, 0 there = one per core); "
                           "results do not depend on it")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    run.add_argument("--policy", type=Path, default=None, metavar="FILE",
+                     help="also gate the FactSheet with this policy (as `factsheet gate`): the verdict is stored in "
+                          "the JSON and shown in the report's Summary; exit code 1 when a gate fails")
     ren = sub.add_parser("render", help="re-render HTML and Markdown from a stored FactSheet JSON",
                          description="Re-render factsheet.html and factsheet.md from FACTSHEET.json and the plots "
                                      "beside it, without re-running anything.")
@@ -168,7 +171,15 @@ def cmd_run(args) -> int:
     cfg = load_config(args.config)
     if args.workers is not None and args.workers < 1:
         raise InputError(source="--workers", value=args.workers, reason="must be >= 1")
+    policy = None
+    if args.policy is not None:  # read and checked before the run: a bad policy costs nothing
+        from factsheet.gate import load_policy
+
+        policy = load_policy(args.policy)
     sheet, artefacts = run(cfg, out_dir=args.out, workers=args.workers, progress=not args.quiet)
+    gate_report = None
+    if policy is not None:
+        gate_report = _gate_sheet(sheet, policy, source=str(Path(args.out) / "factsheet.json"))
     written = write_report(args.out, sheet, artefacts)
     if not args.quiet:
         p = sheet.performance
@@ -189,11 +200,26 @@ def cmd_run(args) -> int:
                   f"({rs['reused_results']} results reused from {rs['store']})")
         for rel in sorted(written):
             print(f"wrote {written[rel]}")
-        from factsheet.render import empty_prose_fields
+        from factsheet.sections import empty_prose_fields
 
         _print_completeness(empty_prose_fields(sheet.to_dict()))
         print(f"done in {time.perf_counter() - t0:.1f} s")
+    if gate_report is not None:
+        from factsheet.gate import render_table
+
+        print(render_table(gate_report), end="")
+        return gate_report.exit_code
     return 0
+
+
+def _gate_sheet(sheet, policy, *, source: str):
+    """Evaluate ``policy`` on the FactSheet and store the verdict in it (``gate``); returns the report."""
+    from factsheet.gate import evaluate_policy
+    from factsheet.sections.gate import gate_record
+
+    report = evaluate_policy(policy=policy, doc=sheet.to_dict(), source=source)
+    sheet.sections["gate"] = gate_record(report)
+    return report
 
 
 def _shown(value, digits: int = 3, *, why: str) -> str:
@@ -233,7 +259,8 @@ def _short(value) -> str:
 
 
 def cmd_render(args) -> int:
-    from factsheet.render import empty_prose_fields, rerender
+    from factsheet.render import rerender
+    from factsheet.sections import empty_prose_fields
 
     written, doc = rerender(args.factsheet, args.out)
     for rel in sorted(written):

@@ -116,7 +116,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         provenance.model_requests = _model_requests(ctx.model.stats(), provenance.run_store)
     ctx.results["provenance"] = provenance
     sheet = FactSheet(schema_version=SCHEMA_VERSION, title=f"FactSheet: {cfg.factsheet.model_name}",
-                      sections={s.field: ctx.results[s.field] for s in registry.SECTIONS})
+                      sections={s.field: ctx.results[s.field] for s in registry.SECTIONS if s.field in ctx.results})
     return sheet, {"scores": ctx.model_scores, "labels": ctx.dataset.labels, "dataset": ctx.dataset, "model": ctx.model,
                    "plots": plots}
 

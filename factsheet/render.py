@@ -17,7 +17,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from factsheet.document import FactSheet, validate
-from factsheet.sections import column_keys, headings, prose_fields
+from factsheet.sections import column_keys, headings
+from factsheet.sections.summary import summary_view
 
 def template_dir() -> Path:
     """Templates: inside the installed wheel (``factsheet/_templates``) or the checkout's ``reports/templates``."""
@@ -64,33 +65,18 @@ def _env() -> Environment:
     return env
 
 
-def empty_prose_fields(doc: dict) -> list[str]:
-    """JSON paths of the descriptive (config-given) fields left empty: the completeness check."""
-    out = []
-    for path in prose_fields():
-        node = doc
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None and isinstance(node, str) and not node.strip():
-            out.append(".".join(path))
-        elif node is None and path[-1] == "text" and isinstance(doc.get(path[0]), dict) \
-                and "text" not in doc[path[0]]:
-            continue  # a computed section without a prose field
-    return out
-
-
 def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
     """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
     plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
     return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=headings(),
-                                                           empty_fields=empty_prose_fields(doc),
+                                                           summary=summary_view(doc),
                                                            keys=column_keys(doc))
 
 
 def render_markdown(doc: dict, *, plot_files: dict[str, str]) -> str:
     """The Markdown report; plots are image files next to it."""
     return _env().get_template("factsheet.md.j2").render(doc=doc, plots=plot_files, sections=headings(),
-                                                         empty_fields=empty_prose_fields(doc),
+                                                         summary=summary_view(doc),
                                                          keys=column_keys(doc))
 
 

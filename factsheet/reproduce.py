@@ -53,8 +53,9 @@ class Reproduction:
 
 
 def results_only(doc: dict) -> dict:
-    """A copy of a FactSheet without the provenance fields in :data:`CIRCUMSTANCES`."""
-    out = dict(doc)
+    """A copy of a FactSheet without the provenance fields in :data:`CIRCUMSTANCES` and without ``gate``
+    (the verdict of a policy given on the command line, not a result of the configuration)."""
+    out = {k: v for k, v in doc.items() if k != "gate"}
     out["provenance"] = {k: v for k, v in (doc.get("provenance") or {}).items() if k not in CIRCUMSTANCES}
     runtime = (doc.get("model") or {}).get("runtime")
     if isinstance(runtime, dict):

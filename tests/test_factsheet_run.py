@@ -193,7 +193,7 @@ def test_render_refuses_a_tampered_json(small_run, tmp_path, capsys):
 
 
 def test_completeness_lists_empty_prose(small_run):
-    from factsheet.render import empty_prose_fields
+    from factsheet.sections import empty_prose_fields
 
     doc = load(small_run[1])
     assert "domain_shift.text" in empty_prose_fields(doc)  # the demo config leaves it empty

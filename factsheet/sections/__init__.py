@@ -21,15 +21,15 @@ from pathlib import Path
 from factsheet.sections.base import Heading, RunContext, Section, SectionResult
 
 __all__ = ["MODULES", "SECTIONS", "Heading", "RunContext", "Section", "SectionResult", "assemble_schema",
-           "column_keys", "evaluation_order", "headings", "prose_fields", "write_schema"]
+           "column_keys", "empty_prose_fields", "evaluation_order", "headings", "prose_fields", "write_schema"]
 
-MODULES = ("model", "training_data", "test_data", "performance", "bias", "robustness", "domain_shift",
-           "conditions", "explanation", "contact", "provenance")
+MODULES = ("summary", "model", "training_data", "test_data", "performance", "bias", "robustness", "domain_shift",
+           "conditions", "explanation", "contact", "provenance", "gate")
 
 
 def _collect() -> tuple[Section, ...]:
     sections = tuple(s for name in MODULES for s in importlib.import_module(f"factsheet.sections.{name}").SECTIONS)
-    fields = [s.field for s in sections]
+    fields = [s.field for s in sections if s.field is not None]
     keys = [h.key for s in sections for h in s.headings]
     positions = [h.position for s in sections for h in s.headings]
     for what, values in (("field", fields), ("heading", keys), ("heading position", positions)):
@@ -49,7 +49,7 @@ def headings() -> list[Heading]:
 
 def evaluation_order() -> list[Section]:
     """The sections with an evaluator, each after the sections it ``needs`` (else in JSON order)."""
-    by_field = {s.field: s for s in SECTIONS}
+    by_field = {s.field: s for s in SECTIONS if s.field is not None}
     done: list[Section] = []
 
     def visit(s: Section, path: tuple[str, ...]) -> None:
@@ -69,6 +69,18 @@ def evaluation_order() -> list[Section]:
 def prose_fields() -> list[tuple[str, ...]]:
     """JSON paths of the config-given prose fields, for the completeness check."""
     return [p for s in SECTIONS for p in s.prose]
+
+
+def empty_prose_fields(doc: dict) -> list[str]:
+    """JSON paths of the descriptive (config-given) fields left empty: the completeness check."""
+    out = []
+    for path in prose_fields():
+        node = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, str) and not node.strip():
+            out.append(".".join(path))
+    return out
 
 
 def column_keys(doc: dict) -> dict[str, list[dict]]:
@@ -97,20 +109,21 @@ def assemble_schema() -> dict:
     """The FactSheet JSON Schema: ``factsheet/schema/base.json`` plus each section's fragment.
 
     Properties come in JSON order (``schema_version``, ``title``, the sections, then the base's
-    other properties); every section is required.
+    other properties); every section is required unless it says otherwise (``gate``).
     """
     root = resources.files("factsheet.schema")
     base = json.loads(root.joinpath("base.json").read_text("utf-8"))
     props, defs = {k: base["properties"][k] for k in ("schema_version", "title")}, dict(base["$defs"])
-    for name in dict.fromkeys(s.schema for s in SECTIONS):
+    for name in dict.fromkeys(s.schema for s in SECTIONS if s.schema is not None):
         fragment = json.loads(root.joinpath("sections", f"{name}.json").read_text("utf-8"))
         props.update(fragment["properties"])
         defs.update(fragment.get("$defs", {}))
     props.update((k, v) for k, v in base["properties"].items() if k not in props)
-    missing = [s.field for s in SECTIONS if s.field not in props]
+    missing = [s.field for s in SECTIONS if s.field is not None and s.field not in props]
     if missing:
         raise RuntimeError(f"section registry: no schema for {missing}")
-    return dict(base, required=["schema_version", "title"] + [s.field for s in SECTIONS], properties=props,
+    required = [s.field for s in SECTIONS if s.field is not None and s.required]
+    return dict(base, required=["schema_version", "title"] + required, properties=props,
                 **{"$defs": defs})
 
 

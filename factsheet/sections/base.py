@@ -33,6 +33,18 @@ def percent(confidence) -> str:
     return f"{round(float(confidence) * 100)}%"
 
 
+def fmt(value, digits: int = 3) -> str:
+    """A number of the report's Summary; ``None`` (null in the JSON) as ``"undefined"``."""
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_interval(interval: dict | None, digits: int = 3) -> str:
+    """``"0.80 to 0.83"`` from ``{"low", "high"}``, or ``"undefined"``."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return "undefined"
+    return f"{interval['low']:.{digits}f} to {interval['high']:.{digits}f}"
+
+
 @dataclass(frozen=True)
 class Heading:
     """A heading of the report: anchor id (also the template partial's name), title, and its place
@@ -115,8 +127,9 @@ class Section:
 
     Attributes
     ----------
-    field : str
-        Its key in the FactSheet JSON.
+    field : str or None
+        Its key in the FactSheet JSON; None for a heading of the report that only lays out other
+        sections' numbers (the Summary).
     headings : tuple of Heading
         Where the report shows it.
     evaluate : callable, optional
@@ -131,8 +144,14 @@ class Section:
     compare : callable, optional
         ``compare(old: dict, new: dict) -> dict`` of the parts ``factsheet compare`` reports;
         called only when the section is evaluated in both FactSheets.
-    schema : str
+    schema : str or None
         Name of its JSON Schema fragment in ``factsheet/schema/sections/`` (without ``.json``).
+    required : bool
+        Whether every FactSheet has the field (False: only some runs write it, e.g. ``gate``).
+    summary : callable, optional
+        ``summary(doc: dict) -> dict | None``: the section's lines in the report's Summary,
+        ``{"title", "headline": [str], "n_findings": int | None, "findings": [str]}``; None when
+        the section was not evaluated.
     timed : bool
         Record the evaluator's wall-clock seconds under ``provenance.timings_s[field]`` when the
         section comes out evaluated (and the evaluator reported no timings of its own).
@@ -140,9 +159,9 @@ class Section:
         How ``factsheet compare`` names the section when it cannot be compared.
     """
 
-    field: str
+    field: str | None
     headings: tuple[Heading, ...]
-    schema: str
+    schema: str | None
     evaluate: Callable[[RunContext], SectionResult] | None = None
     needs: tuple[str, ...] = ()
     prose: tuple[tuple[str, ...], ...] = ()
@@ -150,3 +169,5 @@ class Section:
     compare: Callable[..., dict] | None = None
     compare_title: str | None = None
     timed: bool = False
+    required: bool = True
+    summary: Callable[[dict], dict | None] | None = None

@@ -83,6 +83,18 @@ def _robustness_terms(doc: dict) -> list[dict]:
                                              "||x_adv - x||_2 / ||x||_2 of those clips.")]
 
 
+def summary(doc: dict) -> dict | None:
+    """How many disparities are findings, among how many tests, and the first three in words."""
+    bias = doc.get("bias") or {}
+    if bias.get("status") != "evaluated":
+        return None
+    st = bias["settings"]
+    n = sum(1 for d in bias["disparities"] if d.get("finding"))
+    return {"title": "Bias", "anchor": "bias",
+            "headline": [f"{n} finding(s) among {st['n_tests']} disparity tests ({st['correction']})."],
+            "n_findings": n, "findings": list(bias["findings"][:3])}
+
+
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
     return {"bias": None if why else compare_bias(old=old, new=new)}
 
@@ -142,5 +154,5 @@ def _disparity_name(d: dict) -> str:
 
 SECTIONS = (Section(field="bias", schema="bias", evaluate=evaluate, timed=True, needs=("robustness",),
                     glossary=glossary,
-                    compare=compare, compare_title="Bias",
+                    compare=compare, compare_title="Bias", summary=summary,
                     headings=(Heading("bias", "Bias", 90),), prose=(("bias", "text"),)),)

@@ -84,6 +84,29 @@ def glossary(doc: dict) -> dict:
     }
 
 
+def summary(doc: dict) -> dict | None:
+    """The suite's mean relative drop, how many corruptions break the model, the three worst."""
+    ds = doc.get("domain_shift") or {}
+    if ds.get("status") != "evaluated":
+        return None
+    broken = [b for b in ds["corruptions"] if b["breaking_point"] is not None]
+    drop = ds["mean_relative_drop"]
+    line = (f"{len(ds['corruptions'])} corruptions x {len(ds['settings']['severities'])} severities on "
+            f"{ds['settings']['n_clips']} clips: mean relative mAP drop "
+            f"{'undefined' if drop is None else f'{100 * drop:.1f} %'}; {len(broken)} corruption(s) break the model "
+            f"(mAP drop above {ds['settings']['tolerance']:g} with confidence).")
+    # the findings are one sentence per corruption, in suite order: the three largest breaking drops first
+    order = sorted((k for k, b in enumerate(ds["corruptions"]) if b["breaking_point"] is not None),
+                   key=lambda k: -_breaking_drop(ds["corruptions"][k]))
+    return {"title": "Domain Shift", "anchor": "domain_shift", "headline": [line], "n_findings": len(broken),
+            "findings": [ds["findings"][k] for k in order[:3]]}
+
+
+def _breaking_drop(block: dict) -> float:
+    cell = next(c for c in block["cells"] if c["severity"] == block["breaking_point"]["severity"])
+    return cell["mAP"]["drop"] or 0.0
+
+
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
     """Corruption errors of NEW against OLD (ImageNet-C, error = 1 - mAP), when both ran the same suite."""
     if why:
@@ -139,5 +162,5 @@ def _mean(values: list):
 
 
 SECTIONS = (Section(field="domain_shift", schema="domain_shift", evaluate=evaluate, timed=True, glossary=glossary,
-                    compare=compare, compare_title="Domain Shift",
+                    compare=compare, compare_title="Domain Shift", summary=summary,
                     headings=(Heading("domain_shift", "Domain Shift", 110),), prose=(("domain_shift", "text"),)),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from factsheet.delta import Delta, interval_of
 from factsheet.sections.base import PROBABILITY, SD, UNITLESS, Heading, RunContext, Section, SectionResult, term
+from factsheet.sections.base import fmt, fmt_interval, percent
 
 METRICS = (("mAP", "mAP"), ("mean_auc", "mean AUC"), ("d_prime", "d-prime"),
            ("mean_class_d_prime", "mean per-class d-prime"))
@@ -58,6 +59,19 @@ def class_terms(perf: dict) -> list[dict]:
         term("d'", SD, "sqrt(2) * Phi^-1(AUC of the class): the separation of positive and negative scores "
                        "under an equal-variance normal model; infinite when AUC = 1."),
     ]
+
+
+def summary(doc: dict) -> dict | None:
+    """mAP, mean AUC and d' with their intervals, on how many clips and classes."""
+    perf = doc.get("performance") or {}
+    if perf.get("status") != "evaluated":
+        return None
+    pct = percent(perf["confidence"])
+    lines = [f"{name} {fmt(perf[key])} ({pct} CI {fmt_interval(perf['ci'].get(key))})"
+             for key, name in METRICS[:3]]
+    return {"title": "Performance Metrics", "anchor": "performance",
+            "headline": ["; ".join(lines) + f" on {perf['n_clips']} clips, {perf['n_classes_evaluated']} classes."],
+            "n_findings": None, "findings": []}
 
 
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
@@ -133,5 +147,5 @@ def lean_counts(deltas: list[Delta]) -> dict[str, int]:
 
 SECTIONS = (Section(field="performance", schema="performance", evaluate=evaluate, timed=True,
                     glossary=glossary,
-                    compare=compare, compare_title="Performance",
+                    compare=compare, compare_title="Performance", summary=summary,
                     headings=(Heading("performance", "Performance Metrics", 80),)),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from factsheet.delta import Delta, interval_of
 from factsheet.document import RobustnessSection, not_evaluated
-from factsheet.sections.base import PCM, Heading, RunContext, Section, SectionResult, percent, term
+from factsheet.sections.base import PCM, Heading, RunContext, Section, SectionResult, fmt, percent, term
 
 
 def evaluate(ctx: RunContext) -> SectionResult:
@@ -77,6 +77,22 @@ def glossary(doc: dict) -> dict:
     }
 
 
+def summary(doc: dict) -> dict | None:
+    """Per norm: clips fooled, and the median perturbation in 16-bit PCM units with its SNR."""
+    rob = doc.get("robustness") or {}
+    if rob.get("status") != "evaluated":
+        return None
+    lines = []
+    for norm, block in rob["hopskipjump"].items():
+        med = next((r for r in block["percentiles"] if r["percentile"] == 50.0), None)
+        median = "" if med is None else (
+            f"; median perturbation {fmt(med['value_int16'], 1)} (16-bit PCM), SNR {fmt(med['snr_db'], 1)} dB"
+            + (" (undefined: fewer than half the clips fooled)" if med["value_int16"] is None else ""))
+        lines.append(f"{'L2' if norm == 'l2' else 'L-infinity'}: {block['n_success']} of {block['n_attacked']} "
+                     f"attacked clips fooled after {block['iterations']} HopSkipJump iterations{median}.")
+    return {"title": "Robustness", "anchor": "robustness", "headline": lines, "n_findings": None, "findings": []}
+
+
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
     return {"robustness": None if why else compare_robustness(old=old, new=new)}
 
@@ -107,5 +123,5 @@ def compare_robustness(*, old: dict, new: dict) -> list[dict]:
 
 
 SECTIONS = (Section(field="robustness", schema="robustness", evaluate=evaluate, glossary=glossary,
-                    compare=compare, compare_title="Robustness",
+                    compare=compare, compare_title="Robustness", summary=summary,
                     headings=(Heading("robustness", "Robustness", 100),), prose=(("robustness", "text"),)),)
