@@ -29,10 +29,14 @@ def template_dir() -> Path:
     raise FileNotFoundError("FactSheet templates not found (neither factsheet/_templates nor reports/templates)")
 
 
+UNDEFINED = "undefined"
+
+
 def fmt_num(value, digits: int = 3) -> str:
-    """A number with ``digits`` decimals; ``None`` (not computed, or infinite) as an em dash."""
+    """A number with ``digits`` decimals; ``None`` (null in the JSON: not computable, or infinite) as
+    ``"undefined"``: the reason is in the column's key or the section's definitions."""
     if value is None:
-        return "\u2014"
+        return UNDEFINED
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -41,9 +45,9 @@ def fmt_num(value, digits: int = 3) -> str:
 
 
 def fmt_ci(interval, digits: int = 3) -> str:
-    """``[low, high]`` of an interval dict, or an em dash."""
+    """``[low, high]`` of an interval dict, or ``"undefined"`` (no usable bootstrap replicate)."""
     if not interval or interval.get("low") is None or interval.get("high") is None:
-        return "\u2014"
+        return UNDEFINED
     return f"[{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
 
 

@@ -67,3 +67,8 @@ min_positives = 2
     assert perf["d_prime"] is None and perf["mean_auc"] == 1.0 and perf["n_classes_evaluated"] == 2
     assert [c["evaluable"] for c in perf["per_class"]] == [True, True, False]
     assert (tmp_path / "out" / "factsheet.html").is_file()
+    md = (tmp_path / "out" / "factsheet.md").read_text()
+    perf_md = md.split("## Performance Metrics", 1)[1].split("\n## ", 1)[0]
+    assert "\u2014" not in perf_md  # an undefined value is said so, not dashed
+    assert "| C |  | 0 | excluded: undefined (no positive or no negative clip) |" in md
+    assert "d-prime | undefined |" in md or "| d-prime | undefined" in md
