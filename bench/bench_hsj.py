@@ -85,7 +85,7 @@ def load_demo_inputs(*, config: str | Path, n_clips: int, norms: tuple[str, ...]
                                    **overrides)
     model = load_default_model()
     est = make_estimator(model, wrapper="blackbox")
-    ds = load_dataset(cfg)
+    ds = load_dataset(cfg.dataset, sample_rate=cfg.model.sample_rate)
     waveforms, _ = fit_length(ds.clips, n_samples=model.clip_samples)
     scores = predict_scores(est, waveforms, batch_size=cfg.model.batch_size)
     rows = select_clips(labels=ds.labels, scores=scores, n_clips=n_clips, seed=settings.seed)

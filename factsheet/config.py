@@ -139,70 +139,73 @@ class DatasetConfig:
     on_unreadable: Literal["fail", "skip"] = "fail"
     max_skipped_fraction: float = 0.05
 
-    def check_params(self, bad) -> None:
+    def check_params(self, bad, *, prefix: str = "dataset") -> None:
         """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
-        the config's one-line error."""
+        the config's one-line error; fields are named ``<prefix>.<key>`` (``dataset.wav_dir``, or
+        ``domain_shift.datasets[0].wav_dir`` for a Domain Shift target)."""
+        p = prefix
         if self.kind in SPLITS and self.split not in SPLITS[self.kind]:
-            bad("dataset.split", self.split, f"must be one of {', '.join(repr(s) for s in SPLITS[self.kind])}")
+            bad(f"{p}.split", self.split, f"must be one of {', '.join(repr(s) for s in SPLITS[self.kind])}")
         if self.kind in N_FOLDS and self.split != "eval":
-            bad("dataset.split", self.split, f"{self.kind} has no splits: choose folds with dataset.folds")
+            bad(f"{p}.split", self.split, f"{self.kind} has no splits: choose folds with {p}.folds")
         if self.kind == "synthetic":
-            self._check_synthetic(bad)
+            self._check_synthetic(bad, p)
         elif self.kind == "folder":
-            self._check_files(bad, (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
-                                    ("dataset.class_labels", self.class_labels, False)), required=True)
+            self._check_files(bad, ((f"{p}.wav_dir", self.wav_dir, True), (f"{p}.csv", self.csv, False),
+                                    (f"{p}.class_labels", self.class_labels, False)), required=True,
+                              missing=f"required when {p}.kind = 'folder'")
         else:
-            self._check_corpus(bad)
+            self._check_corpus(bad, p)
         if self.root is not None and self.kind not in CORPORA:
-            bad("dataset.root", str(self.root), f"only for kind {', '.join(repr(k) for k in CORPORA)}")
+            bad(f"{p}.root", str(self.root), f"only for kind {', '.join(repr(k) for k in CORPORA)}")
         if self.folds and self.kind not in N_FOLDS:
-            bad("dataset.folds", list(self.folds), "only for kind 'urbansound8k' or 'esc50'")
+            bad(f"{p}.folds", list(self.folds), "only for kind 'urbansound8k' or 'esc50'")
         if self.file_pattern != "{YTID}.wav" and self.kind != "audioset":
-            bad("dataset.file_pattern", self.file_pattern, "only for kind 'audioset'")
+            bad(f"{p}.file_pattern", self.file_pattern, "only for kind 'audioset'")
         if not 0 <= self.max_skipped_fraction <= 1:
-            bad("dataset.max_skipped_fraction", self.max_skipped_fraction, "must be between 0 and 1")
+            bad(f"{p}.max_skipped_fraction", self.max_skipped_fraction, "must be between 0 and 1")
         if self.label_mapping is not None and self.label_mapping not in LABEL_MAPPING_METHODS:
-            self._check_files(bad, (("dataset.label_mapping", Path(self.label_mapping), False),), required=True)
+            self._check_files(bad, ((f"{p}.label_mapping", Path(self.label_mapping), False),), required=True)
 
-    def _check_synthetic(self, bad) -> None:
+    def _check_synthetic(self, bad, p: str) -> None:
         if self.n_clips < 1:
-            bad("dataset.n_clips", self.n_clips, "must be >= 1")
+            bad(f"{p}.n_clips", self.n_clips, "must be >= 1")
         if not 0 < self.min_seconds <= self.max_seconds:
-            bad("dataset.min_seconds", self.min_seconds,
-                f"must be > 0 and <= dataset.max_seconds ({self.max_seconds})")
+            bad(f"{p}.min_seconds", self.min_seconds,
+                f"must be > 0 and <= {p}.max_seconds ({self.max_seconds})")
         if self.label_mapping is not None:
-            bad("dataset.label_mapping", self.label_mapping, "not for kind 'synthetic' (its classes are the demo model's)")
+            bad(f"{p}.label_mapping", self.label_mapping, "not for kind 'synthetic' (its classes are the demo model's)")
 
-    def _check_corpus(self, bad) -> None:
+    def _check_corpus(self, bad, p: str) -> None:
         if self.root is None:
-            bad("dataset.root", None, f"required when dataset.kind = {self.kind!r} (the corpus folder)")
-        self._check_files(bad, (("dataset.root", self.root, True),), required=True)
-        overrides = (("dataset.wav_dir", self.wav_dir, True), ("dataset.csv", self.csv, False),
-                     ("dataset.class_labels", self.class_labels, False))
+            bad(f"{p}.root", None, f"required when {p}.kind = {self.kind!r} (the corpus folder)")
+        self._check_files(bad, ((f"{p}.root", self.root, True),), required=True)
+        overrides = ((f"{p}.wav_dir", self.wav_dir, True), (f"{p}.csv", self.csv, False),
+                     (f"{p}.class_labels", self.class_labels, False))
         if self.kind != "audioset":
-            for where, p, _ in overrides:
-                if p is not None:
-                    bad(where, str(p), f"not used with kind {self.kind!r} (its published layout under dataset.root "
+            for where, path, _ in overrides:
+                if path is not None:
+                    bad(where, str(path), f"not used with kind {self.kind!r} (its published layout under {p}.root "
                                        "is read)")
         self._check_files(bad, overrides, required=False)
         n = N_FOLDS.get(self.kind)
         if n is not None and (any(not 1 <= f <= n for f in self.folds) or len(set(self.folds)) != len(self.folds)):
-            bad("dataset.folds", list(self.folds), f"must be distinct fold numbers 1..{n}")
+            bad(f"{p}.folds", list(self.folds), f"must be distinct fold numbers 1..{n}")
         if self.kind == "audioset":
             try:
                 name = self.file_pattern.format(YTID="x", start_seconds=0.0, end_seconds=10.0)
             except (KeyError, IndexError, ValueError) as exc:
-                bad("dataset.file_pattern", self.file_pattern,
+                bad(f"{p}.file_pattern", self.file_pattern,
                     f"not a valid pattern ({exc.__class__.__name__}: {exc}); fields: YTID, start_seconds, end_seconds")
             if "{YTID" not in self.file_pattern or not name:
-                bad("dataset.file_pattern", self.file_pattern, "must contain {YTID}")
+                bad(f"{p}.file_pattern", self.file_pattern, "must contain {YTID}")
 
     @staticmethod
-    def _check_files(bad, items, *, required: bool) -> None:
+    def _check_files(bad, items, *, required: bool, missing: str = "required") -> None:
         for where, p, want_dir in items:
             if p is None:
                 if required:
-                    bad(where, None, "required when dataset.kind = 'folder'")
+                    bad(where, None, missing)
                 continue
             if not (p.is_dir() if want_dir else p.is_file()):
                 bad(where, str(p), "folder not found" if want_dir else "file not found")
@@ -329,26 +332,41 @@ def _default_suite() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class DomainShiftConfig:
-    """The corruption suite of the Domain Shift section: what
-    :func:`factsheet.domain_shift.evaluate_domain_shift` takes.
+class ShiftDatasetConfig(DatasetConfig):
+    """A second dataset for the Domain Shift section's natural shift (``[[domain_shift.datasets]]``):
+    the keys of ``[dataset]`` (any kind, paths relative to the config file) plus ``name``, how the
+    report names it (e.g. ``"field recordings"``)."""
 
-    ``corruptions = []`` (the default) runs every corruption of the default suite
-    (:func:`factsheet.corruptions.default_suite`); ``severities`` picks among the five levels of
-    each (1 = mildest); ``n_clips`` clips are chosen class-stratified with ``seed``, which also
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class DomainShiftConfig:
+    """The Domain Shift section: what :func:`factsheet.domain_shift.evaluate_domain_shift` takes.
+
+    The corruption suite: ``corruptions = []`` (the default) runs every corruption of the default
+    suite (:func:`factsheet.corruptions.default_suite`); ``severities`` picks among the five levels
+    of each (1 = mildest); ``n_clips`` clips are chosen class-stratified with ``seed``, which also
     seeds every corruption's random draw; ``tolerance`` is the mAP drop a breaking point must
-    exceed with confidence.
+    exceed with confidence, and the mAP loss a natural shift must exceed for a finding.
+    ``suite = false`` turns the corruption suite off (natural shift only). ``datasets``: the
+    natural shift's target datasets (``[[domain_shift.datasets]]``), each compared with the
+    evaluation dataset.
     """
 
     enabled: bool = False
+    suite: bool = True
     corruptions: tuple[str, ...] = ()
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     n_clips: int = 400
     seed: int = 0
     tolerance: float = 0.02
+    datasets: tuple[ShiftDatasetConfig, ...] = ()
 
-    def suite(self) -> tuple[str, ...]:
-        """The corruptions to run, in report order."""
+    def run_corruptions(self) -> tuple[str, ...]:
+        """The corruptions to run, in report order (none when ``suite`` is false)."""
+        if not self.suite:
+            return ()
         return self.corruptions or tuple(_default_suite())
 
     def check_params(self, bad) -> None:
@@ -366,6 +384,18 @@ class DomainShiftConfig:
             bad("domain_shift.n_clips", self.n_clips, "must be >= 2")
         if not 0 <= self.tolerance < 1:
             bad("domain_shift.tolerance", self.tolerance, "must be >= 0 and < 1 (an mAP difference)")
+        if self.enabled and not self.suite and not self.datasets:
+            bad("domain_shift.suite", False, "nothing to evaluate: the suite is off and no [[domain_shift.datasets]] "
+                                             "is given")
+        names = []
+        for i, d in enumerate(self.datasets):
+            where = f"domain_shift.datasets[{i}]"
+            if not d.name.strip():
+                bad(f"{where}.name", d.name or None, "required: how the report names this dataset")
+            if d.name in names:
+                bad(f"{where}.name", d.name, "names must not repeat")
+            names.append(d.name)
+            d.check_params(bad, prefix=where)
 
 
 @dataclass(frozen=True)
@@ -393,10 +423,13 @@ class RunConfig:
 
 
 def jsonable(v):
+    """A config value as JSON: paths as strings, tuples as lists, inside tables too."""
     if isinstance(v, Path):
         return str(v)
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):
         return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
     return v
 
 
@@ -432,11 +465,12 @@ def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
         if not isinstance(value, dict):
             raise InputError(source=source, field=name, value=value, reason="must be a [section] table")
         sections[name] = _build(SECTIONS[name], value, source=source, section=name, base_dir=base_dir)
-    dataset = sections.get("dataset")
-    if dataset is not None and dataset.label_mapping not in (None, *LABEL_MAPPING_METHODS):  # a table's path
-        table = Path(dataset.label_mapping)
-        if not table.is_absolute():
-            sections["dataset"] = dataclasses.replace(dataset, label_mapping=str(base_dir / table))
+    if "dataset" in sections:
+        sections["dataset"] = _resolve_mapping_table(sections["dataset"], base_dir=base_dir)
+    shift = sections.get("domain_shift")
+    if shift is not None and shift.datasets:
+        sections["domain_shift"] = dataclasses.replace(
+            shift, datasets=tuple(_resolve_mapping_table(d, base_dir=base_dir) for d in shift.datasets))
     model = sections.get("model")
     if model is not None and model.entry and model.entry.rpartition(":")[0].endswith(".py"):
         file, _, name = model.entry.rpartition(":")  # a file entry is relative to the config, like paths
@@ -445,6 +479,14 @@ def config_from_dict(raw: dict, *, source: str, base_dir: Path) -> RunConfig:
     cfg = RunConfig(**sections, path=Path(source))
     _check_semantics(cfg, source=source)
     return cfg
+
+
+def _resolve_mapping_table(dataset: DatasetConfig, *, base_dir: Path) -> DatasetConfig:
+    """A ``label_mapping`` table's path relative to the config file, like every other path."""
+    if dataset.label_mapping in (None, *LABEL_MAPPING_METHODS):
+        return dataset
+    table = Path(dataset.label_mapping)
+    return dataset if table.is_absolute() else dataclasses.replace(dataset, label_mapping=str(base_dir / table))
 
 
 def _build(cls, values: dict, *, source: str, section: str, base_dir: Path):
@@ -470,6 +512,11 @@ def _coerce(hint, value, *, source: str, where: str, base_dir: Path):
             raise InputError(source=source, field=where, value=value,
                              reason=f"must be one of {', '.join(repr(a) for a in args)}")
         return value
+    if origin is tuple and dataclasses.is_dataclass(args[0]):  # an array of tables: [[section.key]]
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise InputError(source=source, field=where, value=value, reason=f"must be tables: [[{where}]]")
+        return tuple(_build(args[0], v, source=source, section=f"{where}[{i}]", base_dir=base_dir)
+                     for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, list) or not value:
             raise InputError(source=source, field=where, value=value, reason="must be a non-empty list")

@@ -151,7 +151,8 @@ class BiasSection:
 @dataclass
 class DomainShiftSection:
     """The corruption suite's results (see :mod:`factsheet.domain_shift`): per corruption and severity the
-    metrics with their paired drops and what the corruption achieved; breaking points and findings."""
+    metrics with their paired drops and what the corruption achieved; breaking points; the natural
+    shift to each second dataset (``natural_shift``, empty when none is configured); findings."""
 
     status: str
     text: str
@@ -161,6 +162,7 @@ class DomainShiftSection:
     mean_relative_drop: float | None
     corruptions: list
     per_class: list
+    natural_shift: list
     findings: list
     poor_conditions: list
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from factsheet import __version__
-from factsheet.config import RunConfig
+from factsheet.config import DatasetConfig, RunConfig
 from factsheet.datasets.base import AudioDataset, fit_clips
 from factsheet.document import SCHEMA_VERSION, FactSheet, Provenance
 from factsheet.errors import InputError
@@ -29,10 +29,22 @@ LIBRARIES = ("numpy", "scipy", "pandas", "tensorflow-cpu", "tensorflow", "keras"
              "jinja2", "scikit-learn", "jsonschema", "matplotlib", "onnxruntime", "ai-edge-litert", "soundfile")
 
 
-def load_dataset(cfg: RunConfig) -> AudioDataset:
-    """The evaluation dataset the config names, at the model's sample rate, in its own vocabulary."""
-    d = cfg.dataset
-    rate = cfg.model.sample_rate
+def load_dataset(d: DatasetConfig, *, sample_rate: int) -> AudioDataset:
+    """The dataset a ``[dataset]`` table describes (the evaluation dataset, or a Domain Shift target),
+    in its own vocabulary.
+
+    Parameters
+    ----------
+    d : DatasetConfig
+        Which dataset: its kind, files or generator settings.
+    sample_rate : int
+        Hz every clip is brought to (the model's rate).
+
+    Returns
+    -------
+    AudioDataset
+    """
+    rate = sample_rate
     if d.kind == "synthetic":
         from factsheet.datasets.synthetic import make_synthetic
 
@@ -56,17 +68,26 @@ def load_dataset(cfg: RunConfig) -> AudioDataset:
     return loader(root=d.root, folds=d.folds, sample_rate=rate, **skip)
 
 
-def align_to_model(dataset: AudioDataset, model: LoadedModel, cfg: RunConfig) -> AudioDataset:
+def align_to_model(dataset: AudioDataset, model: LoadedModel, d: DatasetConfig, *, source: str) -> AudioDataset:
     """The dataset over the model's classes: checked equal (synthetic; folder without ``label_mapping``)
-    or mapped (:func:`factsheet.datasets.mapping.map_to_model`: the corpora, or ``label_mapping`` given)."""
-    d = cfg.dataset
+    or mapped (:func:`factsheet.datasets.mapping.map_to_model`: the corpora, or ``label_mapping`` given).
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+        As :func:`load_dataset` returned it, in its own vocabulary.
+    model : LoadedModel
+    d : DatasetConfig
+        The table ``dataset`` was loaded from (its kind and ``label_mapping``).
+    source : str
+        What an error names when the classes do not match (the config file).
+    """
     if d.kind == "synthetic" or (d.kind == "folder" and d.label_mapping is None):
-        check_labels_match(dataset, model, source=str(d.class_labels or cfg.path or "dataset"))
+        check_labels_match(dataset, model, source=str(d.class_labels or source))
         return dataset
     from factsheet.datasets.mapping import map_to_model
 
-    return map_to_model(dataset, model_classes=model.class_labels, label_mapping=d.label_mapping,
-                        source=str(cfg.path or "config"))
+    return map_to_model(dataset, model_classes=model.class_labels, label_mapping=d.label_mapping, source=source)
 
 
 def check_labels_match(dataset: AudioDataset, model: LoadedModel, *, source: str) -> None:
@@ -135,7 +156,8 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     timings["load_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    dataset = align_to_model(load_dataset(cfg), model, cfg)
+    dataset = align_to_model(load_dataset(cfg.dataset, sample_rate=cfg.model.sample_rate), model, cfg.dataset,
+                             source=str(cfg.path or "config"))
     waveforms, length_counts = fit_clips(dataset.clips, n_samples=model.clip_samples)
     timings["load_dataset"] = time.perf_counter() - t
 

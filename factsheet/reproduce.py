@@ -131,23 +131,32 @@ def context(stored: dict, new: dict) -> list[str]:
     return lines
 
 
+def _without_defaults(values: dict, cls) -> dict:
+    """A recorded config table without the keys that hold ``cls``'s default value."""
+    from factsheet.config import jsonable
+
+    defaults = {f.name: jsonable(f.default) for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
+
+
 def config_from_factsheet(doc: dict, *, source: str):
     """The :class:`~factsheet.config.RunConfig` recorded in ``provenance.config``, validated again.
 
     Relative paths in it are read from the current folder, as they were written.
     """
-    from factsheet.config import SECTIONS, config_from_dict, jsonable
+    from factsheet.config import SECTIONS, ShiftDatasetConfig, config_from_dict
 
     raw = (doc.get("provenance") or {}).get("config")
     if not isinstance(raw, dict):
         raise InputError(source=source, field="provenance.config", reason="missing: nothing to re-run")
     # The record holds every setting, defaults included; a default (e.g. an unset path, None, or
     # bias.columns = [] for "every column") is left out so that it is applied as a default again.
-    defaults = {name: {f.name: jsonable(f.default) for f in dataclasses.fields(cls)
-                       if f.default is not dataclasses.MISSING} for name, cls in SECTIONS.items()}
-    raw = {section: ({k: v for k, v in values.items() if k not in defaults.get(section, {})
-                      or defaults[section][k] != v} if isinstance(values, dict) else values)
-           for section, values in raw.items()}
+    raw = {section: (_without_defaults(values, SECTIONS[section]) if section in SECTIONS and isinstance(values, dict)
+                     else values) for section, values in raw.items()}
+    shift = raw.get("domain_shift")
+    if isinstance(shift, dict) and isinstance(shift.get("datasets"), list):  # [[domain_shift.datasets]] tables
+        shift["datasets"] = [_without_defaults(d, ShiftDatasetConfig) if isinstance(d, dict) else d
+                             for d in shift["datasets"]]
     cfg = config_from_dict(raw, source=f"{source}: provenance.config", base_dir=Path.cwd())
     return dataclasses.replace(cfg, path=None)
 

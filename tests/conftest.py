@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
-    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack and
-    corruption suite included.
+    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack,
+    corruption suite and natural shift included.
 
     Returns the report folder and the FactSheet dict. About 15 s.
     """
@@ -32,7 +32,8 @@ def demo_report(tmp_path_factory):
                   metrics=replace(cfg.metrics, bootstrap_resamples=100),
                   robustness=replace(cfg.robustness, n_clips=4, workers=1),
                   bias=replace(cfg.bias, min_group_size=10, min_positives=5),
-                  domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5)))
+                  domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5),
+                                       datasets=tuple(replace(d, n_clips=240) for d in cfg.domain_shift.datasets)))
     out = tmp_path_factory.mktemp("demo_small")
     sheet, artefacts = run(cfg, out_dir=out)
     write_report(out, sheet, artefacts)

@@ -10,13 +10,14 @@ import numpy as np
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.domain_shift import stats
-from factsheet.domain_shift.wording import DEFINITIONS, TITLES, findings, poor_conditions
+from factsheet.domain_shift.wording import DEFINITIONS, NATURAL_DEFINITIONS, TITLES, findings, poor_conditions
 from factsheet.metrics import finite_or_none
 
 
 def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_scores: np.ndarray,
                           class_labels: list[ClassLabel], predict: Callable[[np.ndarray], np.ndarray],
-                          sample_rate: int, settings, bootstrap, prose: str = "") -> dict:
+                          sample_rate: int, settings, bootstrap, prose: str = "",
+                          natural_shift: list[dict] | tuple = ()) -> dict:
     """Compute the Domain Shift section.
 
     Parameters
@@ -38,34 +39,28 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         Resamples, confidence and seed of the paired intervals.
     prose : str
         The config's Domain Shift text, kept beside the results.
+    natural_shift : list of dict
+        The natural shift's targets, computed already (:mod:`factsheet.domain_shift.natural`; the
+        section glue :mod:`factsheet.sections.domain_shift` loads and scores them); their findings and
+        Poor Conditions join the suite's.
 
     Returns
     -------
     dict
         The section (JSON-able); see the schema fragment ``factsheet/schema/sections/domain_shift.json``.
     """
-    from factsheet import corruptions
-
     idx = stats.select_clips(labels, n_clips=settings.n_clips, seed=settings.seed)
     x, y, s0 = waveforms[idx], np.asarray(labels)[idx], clean_scores[idx]
     n_boot, conf = bootstrap.bootstrap_resamples, bootstrap.confidence
     clean = stats.clean_reference(y, s0, n_resamples=n_boot, seed=bootstrap.seed)
-    blocks, retained = [], {}
-    for name in settings.suite():
-        spec = corruptions.CORRUPTIONS[name]
-        cells = []
-        for severity in settings.severities:
-            level = spec.level(severity)
-            xc, measured = corruptions.corrupt(x, corruption=spec, severity=severity, sample_rate=sample_rate,
-                                               seed=settings.seed, clip_ids=idx)
-            cell = stats.cell_drops(y, predict(xc), clean=clean, n_resamples=n_boot, seed=bootstrap.seed,
-                                    confidence=conf)
-            cells.append(dict(cell, severity=int(severity), level=level, measured=_measured(measured)))
-        retained[name] = stats.ap_retained(clean["ap"], [c.pop("ap") for c in cells])
-        blocks.append(_corruption_block(spec, cells, tolerance=settings.tolerance))
+    blocks, retained = _run_suite(x, y, idx, clean=clean, predict=predict, sample_rate=sample_rate, settings=settings,
+                                  bootstrap=bootstrap)
     section = {
-        "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
-        "settings": {"corruptions": list(settings.suite()), "severities": [int(s) for s in settings.severities],
+        "status": "evaluated", "text": prose,
+        "definitions": {**(DEFINITIONS if blocks or not natural_shift else {}),
+                        **(NATURAL_DEFINITIONS if natural_shift else {})},
+        "settings": {"corruptions": list(settings.run_corruptions()),
+                     "severities": [int(s) for s in settings.severities],
                      "n_clips_requested": settings.n_clips, "n_clips": int(idx.size), "seed": settings.seed,
                      "tolerance": settings.tolerance, "n_bootstrap": n_boot, "confidence": conf,
                      "bootstrap_seed": bootstrap.seed},
@@ -73,10 +68,33 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         "mean_relative_drop": _mean_or_none([b["mean_relative_drop"] for b in blocks]),
         "corruptions": blocks,
         "per_class": _per_class(class_labels, clean["ap"], retained),
+        "natural_shift": list(natural_shift),
     }
     section["findings"] = findings(section)
     section["poor_conditions"] = poor_conditions(section)
     return section
+
+
+def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, predict: Callable, sample_rate: int,
+               settings, bootstrap) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Every (corruption, severity) cell of the suite on the chosen clips ``x`` (n, n_samples) with labels
+    ``y`` (n, n_classes) and ids ``idx`` (n,): the corruption blocks, and per corruption the AP retained
+    per class (n_classes,). Empty when the suite is off."""
+    from factsheet import corruptions
+
+    blocks, retained = [], {}
+    for name in settings.run_corruptions():
+        spec = corruptions.CORRUPTIONS[name]
+        cells = []
+        for severity in settings.severities:
+            xc, measured = corruptions.corrupt(x, corruption=spec, severity=severity, sample_rate=sample_rate,
+                                               seed=settings.seed, clip_ids=idx)
+            cell = stats.cell_drops(y, predict(xc), clean=clean, n_resamples=bootstrap.bootstrap_resamples,
+                                    seed=bootstrap.seed, confidence=bootstrap.confidence)
+            cells.append(dict(cell, severity=int(severity), level=spec.level(severity), measured=_measured(measured)))
+        retained[name] = stats.ap_retained(clean["ap"], [c.pop("ap") for c in cells])
+        blocks.append(_corruption_block(spec, cells, tolerance=settings.tolerance))
+    return blocks, retained
 
 
 def _measured(info: dict) -> dict:

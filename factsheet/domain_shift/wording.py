@@ -31,6 +31,28 @@ DEFINITIONS = {
 }
 
 
+NATURAL_DEFINITIONS = {
+    "natural_shift": ("A second dataset (a [[domain_shift.datasets]] entry, the target) scored by the same model and "
+                      "compared with the evaluation dataset (the source), on the classes both score and can evaluate "
+                      "(a positive and a negative clip in each); the other classes are listed with the reason."),
+    "gap": ("target metric - evaluation-set metric: negative means the model does worse on the target. mAP, mean AUC "
+            "and d' are defined as in Performance Metrics, over the compared classes only."),
+    "unpaired_ci": ("Unpaired percentile bootstrap: the two datasets hold different clips, so each is resampled on its "
+                    "own (evaluation set with [metrics] seed, target k with seed + 1 + k), the same number of times; "
+                    "the gap's interval is taken over the differences of the replicates; replicates with no evaluable "
+                    "class are dropped and counted (n_used)."),
+    "prevalence_matched": ("AP depends on how many negatives a class has per positive: a target with another class mix "
+                           "changes AP even where the model ranks its clips exactly as well. The prevalence-matched AP "
+                           "weights each of the target's negatives of a class by (P_t / N_t) / (P_s / N_s) (positives "
+                           "P and negatives N of the class in target t and evaluation set s), so every class has the "
+                           "evaluation set's positives-to-negatives ratio; the matched gap is the change that a "
+                           "different class mix cannot explain, and a finding is read from it. ROC AUC and d' do not "
+                           "depend on the class mix and are compared as they are."),
+    "natural_finding": ("A finding when the prevalence-matched mAP gap's whole interval lies below -tolerance (the "
+                        "suite's tolerance): the model loses more than the tolerance on the target with confidence."),
+}
+
+
 def _fmt(x, d: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{d}f}"
 
@@ -40,6 +62,35 @@ def _level(block: dict, cell: dict) -> str:
 
 
 def findings(section: dict) -> list[str]:
+    """One sentence per corruption (its breaking point with numbers, or its largest drop), then one per
+    natural-shift target (:func:`natural_finding`)."""
+    return _corruption_findings(section) + [natural_finding(e, settings=section["settings"])
+                                            for e in section.get("natural_shift", [])]
+
+
+def _gap_words(m: dict, conf: str) -> str:
+    g = m["gap"]
+    return f"gap {_fmt(g['value'])}, {conf} {_fmt(g['ci_low'])} to {_fmt(g['ci_high'])}"
+
+
+def natural_finding(entry: dict, *, settings: dict) -> str:
+    """One natural-shift target in words: the prevalence-matched mAP gap with numbers, and the raw one."""
+    conf = f"{round(settings['confidence'] * 100)}% CI"
+    tol = settings["tolerance"]
+    raw, matched = entry["metrics"]["mAP"], entry["metrics"]["mAP_matched"]
+    where = (f"{len(entry['classes'])} common classes, {entry['n_clips_source']} evaluation and "
+             f"{entry['n_clips_target']} target clips")
+    if entry["finding"]:
+        return (f"{entry['name']}: at the evaluation set's class mix mAP falls from {_fmt(matched['source']['value'])} "
+                f"to {_fmt(matched['target']['value'])} (prevalence-matched {_gap_words(matched, conf)}), more than "
+                f"the tolerance {tol:g}; raw mAP {_fmt(raw['target']['value'])} ({_gap_words(raw, conf)}); {where}.")
+    return (f"{entry['name']}: no mAP loss beyond the tolerance {tol:g} with confidence at the evaluation set's class "
+            f"mix (prevalence-matched mAP {_fmt(matched['target']['value'])} against "
+            f"{_fmt(matched['source']['value'])}, {_gap_words(matched, conf)}; raw mAP {_fmt(raw['target']['value'])}, "
+            f"{_gap_words(raw, conf)}); {where}.")
+
+
+def _corruption_findings(section: dict) -> list[str]:
     """One sentence per corruption: its breaking point with numbers, or its largest drop."""
     conf = f"{round(section['settings']['confidence'] * 100)}% CI"
     tol = section["settings"]["tolerance"]
@@ -61,6 +112,21 @@ def findings(section: dict) -> list[str]:
 
 
 def poor_conditions(section: dict) -> list[str]:
+    """Poor Conditions implied by the breaking points and by the natural-shift findings, with numbers."""
+    conf = f"{round(section['settings']['confidence'] * 100)}% CI"
+    natural = []
+    for e in section.get("natural_shift", []):
+        if not e["finding"]:
+            continue
+        m = e["metrics"]["mAP_matched"]
+        natural.append(f"Recordings like {e['name']} ({e['dataset']['kind']} dataset, {e['n_clips_target']} clips): "
+                       f"mAP falls from {_fmt(m['source']['value'])} (evaluation set) to {_fmt(m['target']['value'])} "
+                       f"at the same class mix ({_gap_words(m, conf)}, over {len(e['classes'])} common classes; "
+                       f"Domain Shift section, natural shift).")
+    return _corruption_conditions(section) + natural
+
+
+def _corruption_conditions(section: dict) -> list[str]:
     """Poor Conditions implied by the breaking points: the recording condition and its numbers."""
     conf = f"{round(section['settings']['confidence'] * 100)}% CI"
     clean = section["clean"]["mAP"]

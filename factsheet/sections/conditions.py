@@ -1,7 +1,8 @@
 """Optimal Conditions and Poor Conditions, measured: the best slice of each of the Bias section's
 condition columns, and the slices measurably worse than it (group mAP with its interval); Poor
 Conditions also lists the Domain Shift section's breaking points (the recording conditions that
-lower mAP by more than its tolerance, with numbers).
+lower mAP by more than its tolerance, with numbers) and its natural-shift findings (a second
+dataset on which the prevalence-matched mAP is lower by more than the tolerance).
 
 When neither section was evaluated, each is the configured prose, marked as stated.
 """
@@ -14,6 +15,8 @@ from factsheet.sections.text import stated_or_not
 
 NO_POOR_SLICE = "No measured slice was worse than the best slice of its column with confidence."
 NO_BREAKING_POINT = "No corruption of the Domain Shift suite lowered mAP by more than its tolerance with confidence."
+NO_NATURAL_LOSS = ("No second dataset of the Domain Shift section's natural shift had a prevalence-matched mAP "
+                   "below the evaluation set's by more than its tolerance with confidence.")
 
 
 def measured_conditions(*, groups: list[dict], disparities: list[dict], condition_columns: list[str],
@@ -67,6 +70,12 @@ def _evaluated(section) -> bool:
     return section is not None and getattr(section, "status", None) == "evaluated"
 
 
+def _nothing_found(shift) -> list[str]:
+    """What Poor Conditions says when the Domain Shift section found nothing: per part that ran."""
+    return ([NO_BREAKING_POINT] if shift.corruptions or not shift.natural_shift else []) + (
+        [NO_NATURAL_LOSS] if shift.natural_shift else [])
+
+
 def _evaluator(which: str):
     def evaluate(ctx: RunContext) -> SectionResult:
         prose = getattr(ctx.cfg.factsheet, f"{which}_conditions")
@@ -82,7 +91,7 @@ def _evaluator(which: str):
             statements = measured[which] or ([NO_POOR_SLICE] if which == "poor" else [])
             slices = measured["slices"]
         if from_shift:
-            statements = statements + (shift.poor_conditions or [NO_BREAKING_POINT])
+            statements = statements + (shift.poor_conditions or _nothing_found(shift))
         return SectionResult(ConditionsSection(status="evaluated", text=prose, statements=statements, slices=slices))
 
     evaluate.__doc__ = (f"The measured {which} conditions (from the Bias section"

@@ -8,11 +8,12 @@ import numpy as np
 from factsheet.document import DomainShiftSection, not_evaluated
 from factsheet.errors import InputError
 from factsheet.sections.base import PROBABILITY, SD, UNITLESS, Heading, RunContext, Section, SectionResult
-from factsheet.sections.base import percent, term
+from factsheet.sections.base import fmt, percent, term
 
 
 def evaluate(ctx: RunContext) -> SectionResult:
-    """Corrupt the chosen clips cell by cell and score them with the model, or say why not."""
+    """Corrupt the chosen clips cell by cell and compare the evaluation dataset with each
+    ``[[domain_shift.datasets]]`` target, scoring both with the model; or say why not."""
     cfg = ctx.cfg
     settings = cfg.domain_shift
     if not settings.enabled:
@@ -24,32 +25,71 @@ def evaluate(ctx: RunContext) -> SectionResult:
 
     source = str(cfg.path or "config")
     try:
-        corruptions.validate_suite(list(settings.suite()), sample_rate=ctx.model.sample_rate,
-                                   field="domain_shift.corruptions")
+        if settings.run_corruptions():
+            corruptions.validate_suite(list(settings.run_corruptions()), sample_rate=ctx.model.sample_rate,
+                                       field="domain_shift.corruptions")
     except ValueError as exc:
         raise InputError(source=source, reason=str(exc)) from None
+    natural = [_natural_target(ctx, d, index=k) for k, d in enumerate(settings.datasets)]
     section = evaluate_domain_shift(
         waveforms=ctx.waveforms, labels=ctx.dataset.labels, clean_scores=ctx.scores,
         class_labels=ctx.dataset.class_labels, predict=_predictor(ctx), sample_rate=ctx.model.sample_rate,
-        settings=settings, bootstrap=cfg.metrics, prose=cfg.factsheet.domain_shift)
-    plots = {"domain_shift_curves": curves_svg(section), "domain_shift_heatmap": heatmap_svg(section)}
+        settings=settings, bootstrap=cfg.metrics, prose=cfg.factsheet.domain_shift, natural_shift=natural)
+    plots = {}
+    if section["corruptions"]:
+        plots = {"domain_shift_curves": curves_svg(section), "domain_shift_heatmap": heatmap_svg(section)}
     return SectionResult(DomainShiftSection(**section), plots=plots)
 
 
-def _predictor(ctx: RunContext):
-    """The model's scores of corrupted clips, for the dataset's classes; non-finite scores are one line."""
+def _predictor(ctx: RunContext, *, columns: list[int] | None = None, what: str = "a corrupted clip"):
+    """The model's scores of clips (an array or :class:`~factsheet.datasets.base.FittedClips`) for the
+    model columns ``columns`` (default: the evaluation dataset's classes); non-finite scores are one line."""
     from factsheet.models.adapter import predict_scores
 
-    columns = ctx.dataset.model_columns
+    if columns is None:
+        columns = ctx.dataset.model_columns
 
-    def predict(waveforms: np.ndarray) -> np.ndarray:
+    def predict(waveforms) -> np.ndarray:
         scores = predict_scores(ctx.estimator, waveforms, batch_size=ctx.cfg.model.batch_size)
         if not np.all(np.isfinite(scores)):
             raise InputError(source=str(ctx.model.path or ctx.cfg.model.url or "model"), field="output",
-                             value="non-finite", reason="model returned NaN or inf for a corrupted clip")
+                             value="non-finite", reason=f"model returned NaN or inf for {what}")
         return scores if columns is None else scores[:, columns]
 
     return predict
+
+
+def _columns(dataset) -> list[int]:
+    """The model output column of each of the dataset's classes."""
+    return list(range(dataset.n_classes)) if dataset.model_columns is None else list(dataset.model_columns)
+
+
+def _natural_target(ctx: RunContext, d, *, index: int) -> dict:
+    """Load one ``[[domain_shift.datasets]]`` target with the pipeline's loader and label alignment, fit its
+    clips to the model's input, score them, and compare it with the evaluation dataset."""
+    from factsheet.datasets.base import fit_clips
+    from factsheet.domain_shift.natural import ShiftSide, compared_classes, natural_shift_entry, shift_seeds
+    from factsheet.pipeline import align_to_model, load_dataset
+
+    where, source = f"domain_shift.datasets[{index}]", str(ctx.cfg.path or "config")
+    ds = align_to_model(load_dataset(d, sample_rate=ctx.model.sample_rate), ctx.model, d, source=source)
+    waves, lengths = fit_clips(ds.clips, n_samples=ctx.model.clip_samples)
+    scores = _predictor(ctx, columns=_columns(ds), what=f"a clip of {where} ({d.name})")(waves)
+    src = ShiftSide(labels=ctx.dataset.labels, scores=ctx.scores, columns=_columns(ctx.dataset),
+                    class_labels=ctx.dataset.class_labels)
+    tgt = ShiftSide(labels=ds.labels, scores=scores, columns=_columns(ds), class_labels=ds.class_labels)
+    pairs, left_out = compared_classes(source=src, target=tgt, target_name=d.name)
+    if not pairs:
+        raise InputError(source=source, field=where, value=d.name,
+                         reason="no class has a positive and a negative clip in both this dataset and the evaluation "
+                                "dataset: nothing to compare")
+    metrics = ctx.cfg.metrics
+    info = {"kind": d.kind, "n_clips": int(ds.n_clips), "n_skipped": len(ds.skipped), "length_policy": lengths,
+            "sha256": ds.sha256()}
+    return natural_shift_entry(name=d.name, dataset=info, source=src, target=tgt, pairs=pairs, left_out=left_out,
+                               n_resamples=metrics.bootstrap_resamples, confidence=metrics.confidence,
+                               seeds=shift_seeds(seed=metrics.seed, index=index),
+                               tolerance=ctx.cfg.domain_shift.tolerance)
 
 
 def glossary(doc: dict) -> dict:
@@ -58,6 +98,44 @@ def glossary(doc: dict) -> dict:
         return {}
     st = ds["settings"]
     ci = f"{percent(st['confidence'])} CI"
+    return {**_suite_glossary(st, ci), **(_natural_glossary(st, ci) if ds.get("natural_shift") else {})}
+
+
+def _natural_glossary(st: dict, ci: str) -> dict:
+    """Column keys of the natural-shift tables."""
+    metric_unit = f"the metric's unit: {UNITLESS} (mAP), {PROBABILITY} (mean AUC), {SD} (d')"
+    dataset = term("Dataset", "name", "The [[domain_shift.datasets]] entry (the target) the row compares with the "
+                                      "evaluation set.")
+    return {
+        "domain_shift_natural": [
+            dataset,
+            term(f"Evaluation set [{ci}]", metric_unit, "The metric on the evaluation dataset over the compared "
+                                                       f"classes, with its percentile bootstrap {ci}."),
+            term(f"Target [{ci}]", metric_unit, "The metric on the target over the same classes (prevalence-matched: "
+                                               "its negatives re-weighted to the evaluation set's class mix), with "
+                                               f"its own bootstrap {ci}."),
+            term(f"Gap [{ci}]", metric_unit, "Target minus evaluation set; negative is worse on the target; unpaired "
+                                            f"bootstrap {ci} ({st['n_bootstrap']} independent resamples of each set)."),
+        ],
+        "domain_shift_natural_classes": [
+            dataset,
+            term("Positives (evaluation / target)", "clips", "Positive clips of the class in the evaluation set and "
+                                                             "in the target."),
+            term("AP (evaluation set)", UNITLESS, "Average precision of the class on the evaluation dataset."),
+            term("AP (target)", UNITLESS, "Average precision of the class on the target, at the target's own class "
+                                          "mix."),
+            term("Change", UNITLESS, "AP (target) - AP (evaluation set); part of it may come from the class mix "
+                                     "alone."),
+            term("AP (target, matched)", UNITLESS, "AP on the target with its negatives weighted so the class has the "
+                                                   "evaluation set's positives-to-negatives ratio."),
+            term("Change (matched)", UNITLESS, "AP (target, matched) - AP (evaluation set): the change the class mix "
+                                               "does not explain."),
+        ],
+    }
+
+
+def _suite_glossary(st: dict, ci: str) -> dict:
+    """Column keys of the corruption suite's tables."""
     return {
         "domain_shift_summary": [
             term("Breaking point", "the corruption's unit", f"First level whose mAP drop exceeds "
@@ -85,21 +163,34 @@ def glossary(doc: dict) -> dict:
 
 
 def summary(doc: dict) -> dict | None:
-    """The suite's mean relative drop, how many corruptions break the model, the three worst."""
+    """The suite's mean relative drop and how many corruptions break the model; each natural-shift
+    target's prevalence-matched gap; the worst findings first."""
     ds = doc.get("domain_shift") or {}
     if ds.get("status") != "evaluated":
         return None
-    broken = [b for b in ds["corruptions"] if b["breaking_point"] is not None]
-    drop = ds["mean_relative_drop"]
-    line = (f"{len(ds['corruptions'])} corruptions x {len(ds['settings']['severities'])} severities on "
-            f"{ds['settings']['n_clips']} clips: mean relative mAP drop "
-            f"{'undefined' if drop is None else f'{100 * drop:.1f} %'}; {len(broken)} corruption(s) break the model "
-            f"(mAP drop above {ds['settings']['tolerance']:g} with confidence).")
-    # the findings are one sentence per corruption, in suite order: the three largest breaking drops first
-    order = sorted((k for k, b in enumerate(ds["corruptions"]) if b["breaking_point"] is not None),
-                   key=lambda k: -_breaking_drop(ds["corruptions"][k]))
-    return {"title": "Domain Shift", "anchor": "domain_shift", "headline": [line], "n_findings": len(broken),
-            "findings": [ds["findings"][k] for k in order[:3]]}
+    lines, n_findings = [], 0
+    blocks = ds["corruptions"]
+    if blocks:
+        broken = [b for b in blocks if b["breaking_point"] is not None]
+        n_findings += len(broken)
+        drop = ds["mean_relative_drop"]
+        lines.append(f"{len(blocks)} corruptions x {len(ds['settings']['severities'])} severities on "
+                     f"{ds['settings']['n_clips']} clips: mean relative mAP drop "
+                     f"{'undefined' if drop is None else f'{100 * drop:.1f} %'}; {len(broken)} corruption(s) break "
+                     f"the model (mAP drop above {ds['settings']['tolerance']:g} with confidence).")
+    shifts = ds.get("natural_shift", [])
+    for e in shifts:
+        gap = e["metrics"]["mAP_matched"]["gap"]
+        lines.append(f"Natural shift to {e['name']}: prevalence-matched mAP gap {fmt(gap['value'])} "
+                     f"({percent(ds['settings']['confidence'])} CI {fmt(gap['ci_low'])} to {fmt(gap['ci_high'])}).")
+    n_findings += sum(1 for e in shifts if e["finding"])
+    # findings: one sentence per corruption in suite order, then one per target; the largest breaking drops first
+    order = sorted((k for k, b in enumerate(blocks) if b["breaking_point"] is not None),
+                   key=lambda k: -_breaking_drop(blocks[k]))
+    worst = [ds["findings"][len(blocks) + k] for k, e in enumerate(shifts) if e["finding"]]
+    worst += [ds["findings"][k] for k in order]
+    return {"title": "Domain Shift", "anchor": "domain_shift", "headline": lines, "n_findings": n_findings,
+            "findings": worst[:3]}
 
 
 def _breaking_drop(block: dict) -> float:
