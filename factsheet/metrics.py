@@ -1307,6 +1307,36 @@ def _rank_blocks(y: np.ndarray, s: np.ndarray) -> tuple[_Ranked, tuple[np.ndarra
     return ranked, (ap, auc)
 
 
+def _count_blocks(
+    n_clips: int, n_resamples: int, seed: int, dtype: np.dtype
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The bootstrap replicates as clip counts, ``_REPLICATE_BLOCK`` replicates at a time.
+
+    The draws of :func:`_resample_indices` are consumed in order, on the calling thread:
+    same seed, same replicates, whoever evaluates the blocks.
+
+    Parameters
+    ----------
+    n_clips, n_resamples, seed : int
+    dtype : numpy.dtype
+        Integer type of the counts (``_CountPlan.count_dtype``).
+
+    Yields
+    ------
+    lo : int
+        Index of the block's first replicate.
+    counts : ndarray of ``dtype``, shape (width, n_clips)
+        Times each clip was drawn, one row per replicate (each row sums to ``n_clips``).
+    """
+    draws = _resample_indices(n_clips, n_resamples, seed)
+    for lo in range(0, n_resamples, _REPLICATE_BLOCK):
+        width = min(_REPLICATE_BLOCK, n_resamples - lo)
+        counts = np.empty((width, n_clips), dtype=dtype)
+        for j in range(width):
+            counts[j] = np.bincount(next(draws), minlength=n_clips)
+        yield lo, counts
+
+
 def _bootstrap_tagging_values(
     y: np.ndarray, s: np.ndarray, n_resamples: int, seed: int, ranked: _Ranked | None = None
 ) -> dict[str, np.ndarray]:
@@ -1341,17 +1371,8 @@ def _bootstrap_tagging_values(
         for k in TAGGING_STATISTICS:
             values[k][lo : lo + counts.shape[0]] = summary[k]
 
-    def blocks() -> Iterator[tuple[int, np.ndarray]]:
-        # The draws are consumed in order, on this thread: same seed, same replicates.
-        draws = _resample_indices(n_clips, n_resamples, seed)
-        for lo in range(0, n_resamples, _REPLICATE_BLOCK):
-            width = min(_REPLICATE_BLOCK, n_resamples - lo)
-            counts = np.empty((width, n_clips), dtype=plan.count_dtype)
-            for j in range(width):
-                counts[j] = np.bincount(next(draws), minlength=n_clips)
-            yield lo, counts
-
-    _run_blocks(evaluate, blocks(), -(-n_resamples // _REPLICATE_BLOCK))
+    _run_blocks(evaluate, _count_blocks(n_clips, n_resamples, seed, plan.count_dtype),
+                -(-n_resamples // _REPLICATE_BLOCK))
     return values
 
 

@@ -7,10 +7,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from factsheet.bias import Group, column_describes_class, evaluate_bias, group_replicates
 from factsheet.sections.conditions import measured_conditions
-from factsheet.bias.stats import _bh, _group_ap_auc, _holm, _NegativeCumulants
+from factsheet.bias.stats import _bh, _group_ap_auc, _holm, _members, _negative_cumulants
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
-from factsheet.metrics import _rank
+from factsheet.metrics import _count_plan, _rank, _resample_indices
 
 
 def labels(m):
@@ -25,8 +25,10 @@ def test_group_metrics_equal_sklearn_subset_and_weights(seed):
     s = np.round(rng.random((n, m)) + 0.5 * y, 1)  # heavy ties
     g = rng.random(n) < 0.3
     r = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
-    counts = np.stack([np.ones(n), rng.integers(0, 3, n)]).astype(float)
-    ap, auc, n_pos, n_neg = _group_ap_auc(r, _NegativeCumulants(r, y, counts), counts, g.astype(float))
+    plan = _count_plan(r)
+    counts = np.stack([np.ones(n, int), np.bincount(rng.integers(0, n, n), minlength=n)]).astype(plan.count_dtype)
+    neg = _negative_cumulants(r, plan, counts)
+    ap, auc, n_pos, n_neg = _group_ap_auc(r, neg, counts, _members(r, g.astype(float)))
     for b in range(2):
         for c in range(m):
             share = (counts[b] * (g & y[:, c])).sum() / (counts[b] * y[:, c]).sum()
@@ -39,6 +41,104 @@ def test_group_metrics_equal_sklearn_subset_and_weights(seed):
             assert ap[b, c] == pytest.approx(
                 average_precision_score(y[keep, c], s[keep, c], sample_weight=w_ap[keep]), abs=1e-12)
             assert auc[b, c] == pytest.approx(roc_auc_score(y[keep, c], s[keep, c], sample_weight=w[keep]), abs=1e-12)
+
+
+# The Bias bootstrap before the count-based one: a dense (replicates, classes, clips) cumulative
+# sum per block. Kept as the slow reference the fast one must equal bit for bit.
+
+
+def _reference_group_replicates(y, s, masks, n_bootstrap, seed, clip_values=None):
+    clip_values = clip_values or {}
+    y = np.asarray(y).astype(bool)
+    n, m = y.shape
+    r = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(np.asarray(s, dtype=np.float64).T))
+    neg_sorted = ~y.T[np.arange(m)[:, None], r.order]
+
+    def neg_cumulants(counts):
+        cwn = np.cumsum(counts[:, r.order] * neg_sorted[None], axis=-1)
+        below = np.where(r.start > 0, cwn[:, r.row, np.maximum(r.start - 1, 0)], 0.0)
+        return below, cwn[:, r.row, r.stop - 1], cwn[:, :, -1], counts @ y.astype(np.float64)
+
+    def ap_auc(counts, member):
+        below, at_or_below, total, positives = neg_cumulants(counts)
+        b = counts.shape[0]
+        pw = counts[:, r.clip] * member[r.clip]
+        cp = np.zeros((b, pw.shape[1] + 1))
+        np.cumsum(pw, axis=-1, out=cp[:, 1:])
+        n_pos = cp[:, r.first + r.n_pos] - cp[:, r.first]
+        cp_start = cp[:, r.k_start] - cp[:, r.first[r.row]]
+        share = np.divide(n_pos, positives, out=np.zeros_like(n_pos), where=positives > 0)
+        pos_above = n_pos[:, r.row] - cp_start
+        above = pos_above + share[:, r.row] * (total[:, r.row] - below)
+        precision = np.divide(pos_above, above, out=np.zeros_like(above), where=above > 0)
+        key = (np.arange(b)[:, None] * m + r.row).ravel()
+
+        def per_class(x):
+            return np.bincount(key, weights=x.ravel(), minlength=b * m).reshape(b, m)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ap = per_class(pw * precision) / n_pos
+            auc = 0.5 * per_class(pw * (below + at_or_below)) / (n_pos * total)
+        return np.where(n_pos > 0, ap, np.nan), np.where((n_pos > 0) & (total > 0), auc, np.nan), n_pos
+
+    reps = {gi: {"ap": np.empty((n_bootstrap, m)), "auc": np.empty((n_bootstrap, m)),
+                 **{k: np.empty(n_bootstrap) for k in clip_values}} for gi in range(len(masks))}
+    point = {}
+    for gi, mask in enumerate(masks):
+        ap, auc, n_pos = ap_auc(np.ones((1, n)), mask.astype(float))
+        point[gi] = {"ap": ap[0], "auc": auc[0], "n_pos": n_pos[0].astype(int),
+                     **{k: float(v[mask].mean()) if mask.any() else float("nan") for k, v in clip_values.items()}}
+    for i, idx in enumerate(_resample_indices(n, n_bootstrap, seed)):
+        counts = np.bincount(idx, minlength=n)[None].astype(np.float64)
+        for gi, mask in enumerate(masks):
+            reps[gi]["ap"][i], reps[gi]["auc"][i], _ = (x[0] for x in ap_auc(counts, mask.astype(float)))
+            weight = counts[0] @ mask
+            for k, v in clip_values.items():
+                reps[gi][k][i] = (counts[0] @ (mask * v)) / weight if weight > 0 else np.nan
+    return {"point": point, "reps": reps}
+
+
+def _bias_case(seed):
+    """Heavy ties, a class without positives, one with no negatives, an empty group, overlapping groups."""
+    rng = np.random.default_rng(seed)
+    n, m = 250, 7
+    y = rng.random((n, m)) < rng.uniform(0.02, 0.5, m)
+    y[:, 0] = False
+    y[:, 1] = True
+    s = np.round(rng.random((n, m)) + 0.6 * y, 1)
+    s[:, 2] = 0.5  # one tie group for the whole class
+    site = rng.choice(["a", "b", "c"], n)
+    masks = [site == "a", site == "b", site == "c", np.zeros(n, bool), rng.random(n) < 0.1, np.ones(n, bool)]
+    return y, s, masks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_replicates_equal_the_dense_reference_bit_for_bit(seed):
+    y, s, masks = _bias_case(seed)
+    groups = [Group(columns=("g",), name=str(i), mask=mk) for i, mk in enumerate(masks)]
+    acc = {"accuracy": (np.random.default_rng(seed + 9).random(len(y)) < 0.7).astype(float)}
+    new = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=70, seed=seed, clip_values=acc)
+    ref = _reference_group_replicates(y, s, masks, 70, seed, clip_values=acc)
+    for gi in range(len(masks)):
+        for key in ("ap", "auc", "n_pos", "accuracy"):
+            np.testing.assert_array_equal(new["point"][gi][key], ref["point"][gi][key])
+        for key in ("ap", "auc", "accuracy"):
+            np.testing.assert_array_equal(new["reps"][gi][key], ref["reps"][gi][key])
+    assert np.isfinite(new["reps"][0]["ap"][:, 1:]).all() and np.isnan(new["reps"][0]["ap"][:, 0]).all()
+
+
+def test_group_replicates_do_not_depend_on_threads_or_block_size(monkeypatch):
+    import factsheet.metrics as metrics
+
+    y, s, masks = _bias_case(4)
+    groups = [Group(columns=("g",), name=str(i), mask=mk) for i, mk in enumerate(masks)]
+    want = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=45, seed=3)
+    monkeypatch.setattr(metrics, "_REPLICATE_BLOCK", 7)
+    monkeypatch.setattr(metrics, "_BOOTSTRAP_THREADS", 1)
+    got = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=45, seed=3)
+    for gi in range(len(masks)):
+        np.testing.assert_array_equal(got["reps"][gi]["ap"], want["reps"][gi]["ap"])
+        np.testing.assert_array_equal(got["reps"][gi]["auc"], want["reps"][gi]["auc"])
 
 
 def test_holm_and_bh_by_hand():

@@ -9,7 +9,9 @@ from scipy.special import ndtri
 
 from factsheet.bias.groups import Group
 from factsheet.config import BiasConfig, MetricsConfig
-from factsheet.metrics import _rank, _resample_indices, finite_or_none, percentile_interval
+from factsheet import metrics as _metrics
+from factsheet.metrics import (_block_weights, _count_blocks, _count_plan, _CountPlan, _Ranked,
+                               _rank_blocks, _run_blocks, finite_or_none, percentile_interval)
 
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
@@ -19,9 +21,6 @@ TESTED_GROUP_METRICS = ("mAP", "mean_auc")  # d' is a monotone function of mean 
 
 
 CLASS_METRICS = ("ap", "auc")
-
-
-_BLOCK_ELEMENTS = 1 << 20
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
@@ -52,46 +51,132 @@ def _bh(p: np.ndarray) -> np.ndarray:
 ADJUST = {"holm": _holm, "bh": _bh}
 
 
+@dataclass(frozen=True, eq=False)
 class _NegativeCumulants:
-    """Weight of each class's negatives below / at-or-below every positive's tie group.
+    """Weight of each class's negatives below / at-or-below every positive's tie group, for b replicates.
 
     Shared by all groups of one bootstrap block: a group only changes which positives count,
-    so each group then costs O(replicates x positives) instead of O(replicates x classes x clips).
+    so each group then costs O(replicates x its positives) instead of O(replicates x classes x clips).
+    Built by :func:`_negative_cumulants`; every value is an integer held exactly in float64.
+
+    Attributes
+    ----------
+    below, at_or_below : ndarray of float64, shape (b, K)
+        Negative weight of class ``ranked.row[k]`` strictly below / at or below the tie group of
+        positive ``k`` (all positives of the class, in the order of :class:`factsheet.metrics._Ranked`).
+    total : ndarray of float64, shape (b, m)
+        Negative weight of each class.
+    positives : ndarray of float64, shape (b, m)
+        Weight of all positives of each class.
     """
 
-    def __init__(self, ranked, y: np.ndarray, counts: np.ndarray):
-        m, n = ranked.shape
-        neg_sorted = ~y.T[np.arange(m)[:, None], ranked.order]  # (m, n)
-        cwn = np.cumsum(counts[:, ranked.order] * neg_sorted[None], axis=-1)  # (b, m, n)
-        self.below = np.where(ranked.start > 0, cwn[:, ranked.row, np.maximum(ranked.start - 1, 0)], 0.0)
-        self.at_or_below = cwn[:, ranked.row, ranked.stop - 1]
-        self.total = cwn[:, :, -1]  # (b, m)
-        self.positives = counts @ y.astype(np.float64)  # (b, m): all positives of each class
+    below: np.ndarray
+    at_or_below: np.ndarray
+    total: np.ndarray
+    positives: np.ndarray
 
 
-def _group_ap_auc(ranked, neg: _NegativeCumulants, counts: np.ndarray, member: np.ndarray):
+def _negative_cumulants(ranked: _Ranked, plan: _CountPlan, counts: np.ndarray) -> _NegativeCumulants:
+    """The negative weights of :class:`_NegativeCumulants` from integer clip counts.
+
+    The clips' cumulative weight is read only at the edges of the positives' tie groups
+    (:func:`factsheet.metrics._block_weights`: one sparse product for the whole block, as for the
+    ungrouped bootstrap), never as a (classes x clips) array per replicate; the positives below
+    or at or below a group are then subtracted. Exact integer arithmetic throughout.
+
+    Parameters
+    ----------
+    ranked : factsheet.metrics._Ranked
+    plan : factsheet.metrics._CountPlan
+        ``_count_plan(ranked)``.
+    counts : ndarray of ``plan.count_dtype``, shape (b, n)
+        Times each clip was drawn, one row per replicate; each row sums to ``n`` (the full data:
+        a row of ones).
+
+    Returns
+    -------
+    _NegativeCumulants
+    """
+    n = ranked.shape[1]
+    w = _block_weights(ranked, plan, counts)
+    # Weight of all clips below a group: base + cw_start (at or below: base + cz[je]); positives
+    # of the class below it: cp_start - cp_first (at or below: cp[k_stop] - cp_first).
+    offset = np.take(w.base + w.cp_first, ranked.row, axis=1)
+    below = offset + w.cw_start
+    below -= w.cp_start
+    at_or_below = offset + np.take(w.cz, plan.je, axis=1)
+    at_or_below -= np.take(w.cp, ranked.k_stop, axis=1)
+    positives = w.npos.astype(np.float64)
+    return _NegativeCumulants(below=below.astype(np.float64), at_or_below=at_or_below.astype(np.float64),
+                              total=n - positives, positives=positives)
+
+
+@dataclass(frozen=True, eq=False)
+class _Members:
+    """A group's positives among the ``K`` positives of a :class:`factsheet.metrics._Ranked`.
+
+    Positives outside the group weigh 0, so they are left out: their terms in the per-class
+    sums would be exact zeros.
+
+    Attributes
+    ----------
+    k : ndarray of intp, shape (K_g,)
+        Indices (into the K positives) of the group's positives.
+    clip, row : ndarray, shape (K_g,)
+        Their clip and class.
+    weight : ndarray of float64, shape (K_g,)
+        Their membership weight (1.0 for a mask).
+    first, end : ndarray of intp, shape (m,)
+        Index (into the group's positives) of each class's first one and one past its last.
+    k_start : ndarray of intp, shape (K_g,)
+        The group's positives before each one's tie group (of its class, plus ``first`` of it).
+    """
+
+    k: np.ndarray
+    clip: np.ndarray
+    row: np.ndarray
+    weight: np.ndarray
+    first: np.ndarray
+    end: np.ndarray
+    k_start: np.ndarray
+
+
+def _members(ranked: _Ranked, member: np.ndarray) -> _Members:
+    """The group with clip weights ``member`` (shape (n,), non-negative) as :class:`_Members`."""
+    k = np.flatnonzero(member[ranked.clip] != 0)
+    clip = ranked.clip[k]
+    return _Members(k=k, clip=clip, row=ranked.row[k], weight=member[clip],
+                    first=np.searchsorted(k, ranked.first), end=np.searchsorted(k, ranked.first + ranked.n_pos),
+                    k_start=np.searchsorted(k, ranked.k_start[k]))
+
+
+def _group_ap_auc(ranked: _Ranked, neg: _NegativeCumulants, counts: np.ndarray, group: _Members):
     """AP, AUC, positive and negative weight per class of one group, for b replicates.
 
     The group's positives of class c (weight = times drawn, 0 outside the group) against
     every negative of c (weight = times drawn; for AP also times the group's share of the
     class's positives): the formulas of :func:`factsheet.metrics._ap_auc_weighted`, checked
     against scikit-learn with sample weights in the tests.
+
+    Returns
+    -------
+    ap, auc, n_pos, n_neg : ndarray of float64, shape (b, m)
     """
     m, _ = ranked.shape
     b = counts.shape[0]
-    pw = counts[:, ranked.clip] * member[ranked.clip]  # (b, K)
+    pw = counts[:, group.clip] * group.weight  # (b, K_g)
     cp = np.zeros((b, pw.shape[1] + 1))
     np.cumsum(pw, axis=-1, out=cp[:, 1:])
-    n_pos = cp[:, ranked.first + ranked.n_pos] - cp[:, ranked.first]  # (b, m)
-    base = cp[:, ranked.first[ranked.row]]
-    cp_start = cp[:, ranked.k_start] - base
+    n_pos = cp[:, group.end] - cp[:, group.first]  # (b, m)
+    cp_start = cp[:, group.k_start] - cp[:, group.first[group.row]]
+    below = neg.below[:, group.k]
     # Prevalence matching: negatives weigh the group's share of the class's positives, so every
     # group sees the class's overall prevalence and a scorer blind to the group gets equal AP.
     share = np.divide(n_pos, neg.positives, out=np.zeros_like(n_pos), where=neg.positives > 0)
-    pos_above = n_pos[:, ranked.row] - cp_start
-    above = pos_above + share[:, ranked.row] * (neg.total[:, ranked.row] - neg.below)
+    pos_above = n_pos[:, group.row] - cp_start
+    above = pos_above + share[:, group.row] * (neg.total[:, group.row] - below)
     precision = np.divide(pos_above, above, out=np.zeros_like(above), where=above > 0)
-    key = (np.arange(b)[:, None] * m + ranked.row).ravel()
+    key = (np.arange(b)[:, None] * m + group.row).ravel()
 
     def per_class(x):
         return np.bincount(key, weights=x.ravel(), minlength=b * m).reshape(b, m)
@@ -99,15 +184,46 @@ def _group_ap_auc(ranked, neg: _NegativeCumulants, counts: np.ndarray, member: n
     n_neg = neg.total
     with np.errstate(divide="ignore", invalid="ignore"):
         ap = per_class(pw * precision) / n_pos
-        auc = 0.5 * per_class(pw * (neg.below + neg.at_or_below)) / (n_pos * n_neg)
+        auc = 0.5 * per_class(pw * (below + neg.at_or_below[:, group.k])) / (n_pos * n_neg)
     ap = np.where(n_pos > 0, ap, np.nan)
     auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
     return ap, auc, n_pos, n_neg
 
 
+def _point_values(ranked: _Ranked, plan: _CountPlan, members: list[np.ndarray], chosen: list[_Members],
+                  clip_values: dict[str, np.ndarray]) -> dict:
+    """The point values of :func:`group_replicates` (every clip counted once), by group index."""
+    ones = np.ones((1, ranked.shape[1]), dtype=plan.count_dtype)
+    neg = _negative_cumulants(ranked, plan, ones)
+    point = {}
+    for gi, member in enumerate(members):
+        ap, auc, n_pos, _ = _group_ap_auc(ranked, neg, ones, chosen[gi])
+        point[gi] = {"ap": ap[0], "auc": auc[0], "n_pos": n_pos[0].astype(int)}
+        for name, v in clip_values.items():
+            point[gi][name] = float(v[member > 0].mean()) if member.any() else float("nan")
+    return point
+
+
 def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Group], n_bootstrap: int,
                      seed: int, clip_values: dict[str, np.ndarray] | None = None) -> dict:
     """Per-class AP and AUC of every group: point values and paired bootstrap replicates.
+
+    Each class is sorted once; a replicate is the clip counts of one draw of
+    :func:`factsheet.metrics._resample_indices`, evaluated exactly from the counts at the
+    positives' tie-group edges (:func:`_negative_cumulants`, shared by all groups), in blocks
+    of replicates on worker threads (the results do not depend on the thread count).
+
+    Parameters
+    ----------
+    y_true : ndarray, shape (n_clips, n_classes)
+        0/1 labels.
+    y_score : ndarray, shape (n_clips, n_classes)
+        Finite scores.
+    groups : list of Group
+    n_bootstrap, seed : int
+        Resamples and seed of :func:`factsheet.metrics._resample_indices`.
+    clip_values : dict of str to ndarray, optional
+        Per-clip values whose group means are resampled too.
 
     Returns
     -------
@@ -121,37 +237,32 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
     import warnings
 
     y = np.asarray(y_true).astype(bool)
-    s = np.asarray(y_score, dtype=np.float64)
     n, m = y.shape
-    ranked = _rank(np.ascontiguousarray(y.T), np.ascontiguousarray(s.T))
+    ranked, _ = _rank_blocks(y, np.asarray(y_score, dtype=np.float64))
+    plan = _count_plan(ranked)
     members = [g.mask.astype(np.float64) for g in groups]
-    point, reps = {}, {}
+    chosen = [_members(ranked, member) for member in members]
+    reps = {gi: {"ap": np.empty((n_bootstrap, m)), "auc": np.empty((n_bootstrap, m)),
+                 **{name: np.empty(n_bootstrap) for name in clip_values}} for gi in range(len(groups))}
+
+    def evaluate(lo: int, counts: np.ndarray) -> None:
+        hi = lo + counts.shape[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            neg = _negative_cumulants(ranked, plan, counts)
+            for gi, member in enumerate(members):
+                ap, auc, _, _ = _group_ap_auc(ranked, neg, counts, chosen[gi])
+                reps[gi]["ap"][lo:hi], reps[gi]["auc"][lo:hi] = ap, auc
+                weight = counts @ member
+                for name, v in clip_values.items():
+                    reps[gi][name][lo:hi] = np.divide(counts @ (member * v), weight,
+                                                      out=np.full(hi - lo, np.nan), where=weight > 0)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ones = np.ones((1, n))
-        neg = _NegativeCumulants(ranked, y, ones)
-        for gi, member in enumerate(members):
-            ap, auc, n_pos, _ = _group_ap_auc(ranked, neg, ones, member)
-            point[gi] = {"ap": ap[0], "auc": auc[0], "n_pos": n_pos[0].astype(int)}
-            reps[gi] = {"ap": np.empty((n_bootstrap, m)), "auc": np.empty((n_bootstrap, m))}
-            for name, v in clip_values.items():
-                point[gi][name] = float(v[member > 0].mean()) if member.any() else float("nan")
-                reps[gi][name] = np.empty(n_bootstrap)
+        point = _point_values(ranked, plan, members, chosen, clip_values)
         if n_bootstrap:
-            block = max(1, _BLOCK_ELEMENTS // (n * m))
-            draws = _resample_indices(n, n_bootstrap, seed)
-            for lo in range(0, n_bootstrap, block):
-                hi = min(lo + block, n_bootstrap)
-                counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(lo, hi)]).astype(np.float64)
-                neg = _NegativeCumulants(ranked, y, counts)
-                for gi, member in enumerate(members):
-                    ap, auc, _, _ = _group_ap_auc(ranked, neg, counts, member)
-                    reps[gi]["ap"][lo:hi] = ap
-                    reps[gi]["auc"][lo:hi] = auc
-                    weight = counts @ member
-                    for name, v in clip_values.items():
-                        reps[gi][name][lo:hi] = np.divide(counts @ (member * v), weight,
-                                                          out=np.full(hi - lo, np.nan), where=weight > 0)
+            _run_blocks(evaluate, _count_blocks(n, n_bootstrap, seed, plan.count_dtype),
+                        -(-n_bootstrap // _metrics._REPLICATE_BLOCK))
     return {"point": point, "reps": reps}
 
 
