@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from attacks.runner import make_tasks, run_tasks, select_clips, store_path
+from attacks.groups import DEFINITIONS as GROUP_DEFINITIONS, GroupSettings, adjust_alone, summarise_groups
+from attacks.runner import Strata, StrataError, correctly_classified, make_tasks, run_tasks, sampling_table, \
+    select_clips, store_path
 from attacks.store import RunStore, run_key_for
 from factsheet.config import MetricsConfig, RobustnessConfig
 from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
@@ -49,7 +51,7 @@ class AttackInputs:
 
 def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, bootstrap: MetricsConfig,
                         out_dir: Path, workers: int, progress: bool = False,
-                        group_columns: list[str] | None = None) -> tuple[dict, dict, dict]:
+                        group_columns: list[str] | None = None, correction: str = "holm") -> tuple[dict, dict, dict]:
     """Run (or resume) the attacks and build the section.
 
     Parameters
@@ -68,19 +70,29 @@ def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, boo
         Show a progress bar on stderr.
     group_columns : list of str, optional
         Metadata columns for per-group robustness (default: every text column and ``n_events``).
+    correction : {"holm", "bh"}
+        ``[bias] correction`` of the groups' tests (``settings.stratify_by``): here alone, then again
+        in the Bias section's family.
 
     Returns
     -------
     section : dict
-        JSON-able Robustness section (identical whatever the worker count or resumes).
+        JSON-able Robustness section (identical whatever the worker count or resumes); with
+        ``settings.stratify_by``, ``groups``: :func:`group_block`.
     plots : dict of str to str
         SVG text by plot name.
     run_info : dict
         Volatile facts for provenance: workers, results reused from the store, seconds.
+
+    Raises
+    ------
+    attacks.runner.StrataError
+        A ``stratify_by`` column is not in the metadata, or ``n_clips`` is too small for its groups.
     """
     t0 = time.perf_counter()
+    strata = make_strata(inputs.dataset.metadata, settings=settings)
     rows = select_clips(labels=inputs.dataset.labels, scores=inputs.scores, n_clips=settings.n_clips,
-                        seed=settings.seed)
+                        seed=settings.seed, strata=strata)
     records, run_info, model_requests = _attack_clips(inputs, rows=rows, settings=settings, out_dir=Path(out_dir),
                                                       workers=workers, progress=progress)
     meta = inputs.dataset.metadata.iloc[rows].reset_index(drop=True)
@@ -88,11 +100,66 @@ def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, boo
     per_norm = {norm: _norm_block(records[norm], norm=norm, meta=meta, settings=settings, bootstrap=bootstrap,
                                   group_columns=columns) for norm in settings.norms}
     section = _section(per_norm, settings=settings, bootstrap=bootstrap, n_selected=len(rows))
+    if strata is not None:
+        correct = correctly_classified(labels=inputs.dataset.labels, scores=inputs.scores)
+        section["groups"] = group_block(records, strata=strata, rows=rows, correct=correct, settings=settings,
+                                        bootstrap=bootstrap, correction=correction)
     plots = {"robustness_curves": curves_svg(section), "robustness_fooled_vs_snr": fooled_vs_snr_svg(section)}
     run_info["seconds"] = round(time.perf_counter() - t0, 3)
     if model_requests:
         run_info["model_requests"] = model_requests
     return section, plots, run_info
+
+
+def make_strata(metadata, *, settings: RobustnessConfig) -> Strata | None:
+    """The groups of ``settings.stratify_by`` over every clip of the dataset; None when it is empty.
+
+    Raises
+    ------
+    attacks.runner.StrataError
+        A column is not in ``metadata``.
+    """
+    if not settings.stratify_by:
+        return None
+    for column in settings.stratify_by:
+        if column not in metadata.columns:
+            known = ", ".join(map(str, metadata.columns))
+            raise StrataError(field="robustness.stratify_by", value=column,
+                              reason=f"not a metadata column of the dataset (columns: {known})")
+    return Strata(columns={c: metadata[c].astype(str).to_numpy() for c in settings.stratify_by},
+                  min_per_group=settings.min_per_group, exclude_values=tuple(settings.exclude_values))
+
+
+def group_block(records: dict[str, list[dict]], *, strata: Strata, rows: np.ndarray, correct: np.ndarray,
+                settings: RobustnessConfig, bootstrap: MetricsConfig, correction: str) -> dict:
+    """``robustness.groups``: how the sample covers each group, the groups' stats and disparities.
+
+    Parameters
+    ----------
+    records : dict of str to list of dict
+        Norm -> the attacked clips' records, in the order of ``rows``.
+    strata : attacks.runner.Strata
+    rows : ndarray of int, shape (n_attacked,)
+        The attacked clips' rows.
+    correct : ndarray of bool, shape (n_clips,)
+        The eligible (correctly classified) clips.
+    settings : factsheet.config.RobustnessConfig
+    bootstrap : factsheet.config.MetricsConfig
+    correction : {"holm", "bh"}
+        Multiple-testing correction of the tests, here over these tests alone.
+    """
+    gs = GroupSettings(iterations=settings.iterations, percentiles=tuple(settings.percentiles),
+                       min_per_group=settings.min_per_group, n_bootstrap=bootstrap.bootstrap_resamples,
+                       confidence=bootstrap.confidence, seed=bootstrap.seed)
+    names = {c: strata.groups(c) for c in strata.columns}
+    stats, disparities, other_pairs = summarise_groups(
+        records, values={c: v[rows] for c, v in strata.columns.items()}, groups=names, settings=gs)
+    block = {"definitions": dict(GROUP_DEFINITIONS), "columns": list(strata.columns),
+             "min_per_group": int(settings.min_per_group), "exclude_values": list(strata.exclude_values),
+             "confidence": float(bootstrap.confidence), "n_bootstrap": int(bootstrap.bootstrap_resamples),
+             "sampling": sampling_table(rows=rows, correct=correct, strata=strata), "rows": stats,
+             "disparities": disparities, "other_pairs": other_pairs}
+    return adjust_alone(block, correction=correction)
 
 
 def run_key_material(inputs: AttackInputs, *, rows: np.ndarray, settings: RobustnessConfig) -> dict:
@@ -188,13 +255,18 @@ def _norm_block(records: list[dict], *, norm: str, meta, settings: RobustnessCon
 
 def _section(per_norm: dict, *, settings: RobustnessConfig, bootstrap: MetricsConfig, n_selected: int) -> dict:
     """The JSON-able Robustness section: definitions, settings with the selection rules, the norms' blocks."""
+    selection = ("class-stratified random sample, reproducible from the seed, of the clips whose top-1 class is among "
+                 "their true labels; the attacked (escaped) class is that top-1 class")
+    if settings.stratify_by:
+        excluded = f" (values {', '.join(settings.exclude_values)} form none)" if settings.exclude_values else ""
+        selection = (f"first, every group of {', '.join(settings.stratify_by)}{excluded} gets at least min_per_group = "
+                     f"{settings.min_per_group} clips drawn at random from its eligible clips (all of them when it has "
+                     "fewer; robustness.groups.sampling); then the rest: " + selection)
     return {
         "status": "evaluated",
         "definitions": dict(DEFINITIONS),
         "settings": {**settings.results_settings(), "art_version": _art_version(),
-                     "selection": ("class-stratified random sample, reproducible from the seed, of the clips whose "
-                                   "top-1 class is among their true labels; the attacked (escaped) class is that "
-                                   "top-1 class"),
+                     "selection": selection,
                      "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "
                                         "blended towards the clean clip by binary search (x_adv_init); ART's own "
                                         "random search only when no such clip exists"),

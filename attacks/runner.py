@@ -58,27 +58,132 @@ class Task:
     target: int | None = None
 
 
-def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: int) -> np.ndarray:
+class StrataError(ValueError):
+    """The stratification asked of the sample cannot be met: ``field`` (a ``[robustness]`` key), its
+    ``value`` and the ``reason``, for the caller to report as one line of bad input."""
+
+    def __init__(self, *, field: str, value: object, reason: str) -> None:
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(f"{field} = {value!r}: {reason}")
+
+
+@dataclass(frozen=True)
+class Strata:
+    """Groups of clips the attacked sample must each cover (``[robustness] stratify_by``).
+
+    Attributes
+    ----------
+    columns : dict of str to ndarray
+        Column name -> each clip's group value as text, shape (n_clips,), in config order.
+    min_per_group : int
+        Fewest attacked clips per group (all of a group's eligible clips when it has fewer).
+    exclude_values : tuple of str
+        Values that form no group (e.g. ``"none"``: no voice).
+    """
+
+    columns: dict[str, np.ndarray]
+    min_per_group: int
+    exclude_values: tuple[str, ...] = ()
+
+    def groups(self, column: str) -> list[str]:
+        """The column's groups, sorted: its values other than :attr:`exclude_values`."""
+        return sorted(set(self.columns[column].tolist()) - set(self.exclude_values))
+
+
+def correctly_classified(*, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(n_clips,) bool: the top-1 class is among the clip's true labels (the clips eligible for attack)."""
+    top1 = np.argmax(scores, axis=1)
+    return labels[np.arange(len(top1)), top1] == 1
+
+
+def select_clips(*, labels: np.ndarray, scores: np.ndarray, n_clips: int, seed: int,
+                 strata: Strata | None = None) -> np.ndarray:
     """Rows to attack: a class-stratified sample of clips the model gets right, reproducible from ``seed``.
 
-    "Right" means the top-1 class is among the clip's true labels. Classes (by top-1) take
-    turns in a seeded order, each giving a seeded random clip, until ``n_clips`` are drawn
-    or none are left. Returned sorted.
+    "Right" means the top-1 class is among the clip's true labels. With ``strata``, every group
+    first gets its minimum (:func:`group_minimum`); then classes (by top-1) take turns in a
+    seeded order, each giving a seeded random clip not yet chosen, until ``n_clips`` are drawn
+    or none are left. Without ``strata`` the sample is the one of earlier versions. Returned sorted.
+
+    Raises
+    ------
+    StrataError
+        The groups' minimums need more than ``n_clips`` clips.
     """
+    correct = correctly_classified(labels=labels, scores=scores)
+    chosen: list[int] = []
+    if strata is not None:
+        chosen = group_minimum(correct=correct, strata=strata, seed=seed)
+        if len(chosen) > n_clips:
+            raise StrataError(field="robustness.n_clips", value=n_clips,
+                              reason=f"too small to attack robustness.min_per_group = {strata.min_per_group} clips in "
+                                     f"every group of robustness.stratify_by ({', '.join(strata.columns)}): that "
+                                     f"takes {len(chosen)} clips")
     rng = np.random.default_rng([seed, 1])
     top1 = np.argmax(scores, axis=1)
-    correct = labels[np.arange(len(top1)), top1] == 1
+    open_rows = correct.copy()
+    open_rows[chosen] = False
     pools = {}
-    for c in np.unique(top1[correct]):
-        rows = np.flatnonzero(correct & (top1 == c))
+    for c in np.unique(top1[open_rows]):
+        rows = np.flatnonzero(open_rows & (top1 == c))
         pools[int(c)] = list(rng.permutation(rows))
     order = list(rng.permutation(sorted(pools)))
-    chosen: list[int] = []
     while len(chosen) < n_clips and any(pools.values()):
         for c in order:
             if pools[c] and len(chosen) < n_clips:
                 chosen.append(int(pools[c].pop()))
     return np.sort(np.asarray(chosen, dtype=int))
+
+
+def group_minimum(*, correct: np.ndarray, strata: Strata, seed: int) -> list[int]:
+    """The rows that give every group its minimum of eligible clips, reproducible from ``seed``.
+
+    Column by column (config order), group by group (sorted), a group short of
+    ``min(min_per_group, eligible clips)`` chosen clips (clips chosen for an earlier group count)
+    draws the rest at random from its eligible clips not yet chosen.
+
+    Parameters
+    ----------
+    correct : ndarray of bool, shape (n_clips,)
+        The eligible clips (:func:`correctly_classified`).
+    strata : Strata
+    seed : int
+        ``robustness.seed``.
+
+    Returns
+    -------
+    list of int
+        Rows, in the order drawn.
+    """
+    rng = np.random.default_rng([seed, 2])
+    taken = np.zeros(len(correct), bool)
+    chosen: list[int] = []
+    for column, values in strata.columns.items():
+        for group in strata.groups(column):
+            member = correct & (values == group)
+            short = min(strata.min_per_group, int(member.sum())) - int((member & taken).sum())
+            if short > 0:
+                picks = rng.permutation(np.flatnonzero(member & ~taken))[:short]
+                taken[picks] = True
+                chosen += [int(r) for r in picks]
+    return chosen
+
+
+def sampling_table(*, rows: np.ndarray, correct: np.ndarray, strata: Strata) -> list[dict]:
+    """How the sample covers each group: ``{"column", "group", "n_clips", "eligible", "attacked"}``.
+
+    ``n_clips``: evaluation clips in the group; ``eligible``: of those, the correctly classified
+    ones; ``attacked``: of those, the ones in ``rows``.
+    """
+    attacked = np.zeros(len(correct), bool)
+    attacked[rows] = True
+    out = []
+    for column, values in strata.columns.items():
+        for group in strata.groups(column):
+            member = values == group
+            out.append({"column": column, "group": group, "n_clips": int(member.sum()),
+                        "eligible": int((member & correct).sum()), "attacked": int((member & attacked).sum())})
+    return out
 
 
 def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, settings: RobustnessConfig) -> list[Task]:

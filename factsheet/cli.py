@@ -40,7 +40,8 @@ synthetic: split, n_clips, seed, min_seconds, max_seconds; folder: wav_dir, csv,
 class_labels, file_column, labels_column, label_separator), [metrics]
 (bootstrap_resamples, confidence, seed), [robustness] (enabled, norms, iterations, k,
 n_clips, init_eval, max_eval, init_size, batch_size, seed, max_queries_per_clip,
-max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_steps, percentiles, workers) and [bias]
+max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_steps, percentiles, workers,
+stratify_by, min_per_group, exclude_values) and [bias]
 (enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
 min_positives, tolerance, correction = "holm" | "bh", worst_classes). Relative paths are
 relative to the config file.

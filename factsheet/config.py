@@ -237,6 +237,12 @@ class RobustnessConfig:
     the run goes. ``init_candidates``: real clips of another class tried as starting points
     (0: ART's own random search); ``blend_steps``: binary-search steps blending such a clip
     towards the clean one.
+
+    ``stratify_by`` (metadata columns; empty: no stratification) makes the sample give every
+    group of those columns at least ``min_per_group`` attacked clips (all of a group's eligible
+    clips when it has fewer), values in ``exclude_values`` forming no group; the groups are then
+    compared (:mod:`attacks.groups`). The three keys enter the run key and the settings only
+    when ``stratify_by`` is set, so configs without it keep their run key and JSON.
     """
 
     enabled: bool = False
@@ -257,14 +263,21 @@ class RobustnessConfig:
     blend_steps: int = 10
     percentiles: tuple[float, ...] = (5.0, 10.0, 15.0, 25.0, 50.0)
     workers: int = 0
+    stratify_by: tuple[str, ...] = ()
+    min_per_group: int = 16
+    exclude_values: tuple[str, ...] = ("none",)
 
     #: fields that steer the run, not its results
     RUN_ONLY: typing.ClassVar[tuple[str, ...]] = ("enabled", "workers")
+    #: fields that decide the results only when ``stratify_by`` is set (left out otherwise)
+    STRATA: typing.ClassVar[tuple[str, ...]] = ("stratify_by", "min_per_group", "exclude_values")
 
     def results_settings(self) -> dict:
-        """JSON-able fields that decide the results (all but :attr:`RUN_ONLY`), in declaration order."""
+        """JSON-able fields that decide the results (all but :attr:`RUN_ONLY`; the :attr:`STRATA` fields only
+        when ``stratify_by`` is set), in declaration order."""
+        skip = self.RUN_ONLY + (() if self.stratify_by else self.STRATA)
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
-                if k not in self.RUN_ONLY}
+                if k not in skip}
 
     def check_params(self, bad) -> None:
         """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
@@ -293,6 +306,12 @@ class RobustnessConfig:
         if any(not 0 < p < 100 for p in self.percentiles) or list(self.percentiles) != sorted(set(self.percentiles)):
             bad("robustness.percentiles", list(self.percentiles),
                 "must be increasing, distinct, strictly between 0 and 100")
+        if len(set(self.stratify_by)) != len(self.stratify_by):
+            bad("robustness.stratify_by", list(self.stratify_by), "columns must not repeat")
+        if "clip_id" in self.stratify_by:
+            bad("robustness.stratify_by", "clip_id", "not a grouping column (one clip per value)")
+        if self.min_per_group < 2:
+            bad("robustness.min_per_group", self.min_per_group, "must be >= 2 (a group's bootstrap needs 2 clips)")
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ class RobustnessSection:
     definitions: dict
     settings: dict
     hopskipjump: dict
+    groups: dict | None = None  # with [robustness] stratify_by: the groups' sample, stats and disparities
 
 
 @dataclass
@@ -146,6 +147,7 @@ class BiasSection:
     groups: list
     class_groups: list
     disparities: list
+    robustness_disparities: list | None = None  # the Robustness section's group comparisons, in this family
 
 
 @dataclass

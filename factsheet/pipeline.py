@@ -130,6 +130,9 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         timings.update(result.timings)
         if section.timed and getattr(result.section, "status", None) == "evaluated" and not result.timings:
             timings[section.field] = time.perf_counter() - t
+    for section in registry.SECTIONS:  # fields that depend on sections evaluated later (Section.finish)
+        if section.finish is not None:
+            ctx.results[section.field] = section.finish(ctx)
     timings = {k: round(v, 3) for k, v in timings.items()}
     provenance = _provenance(cfg, ctx.model, ctx.dataset, started=started, timings=timings)
     provenance.run_store = records.get("run_store")

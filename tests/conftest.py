@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
-    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack,
-    corruption suite and natural shift included.
+    """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack (with its
+    voice-type stratification, 2 clips per voice type), corruption suite and natural shift included.
 
     Returns the report folder and the FactSheet dict. About 15 s.
     """
@@ -30,7 +30,7 @@ def demo_report(tmp_path_factory):
     cfg = load_config(REPO / "configs" / "demo.toml")
     cfg = replace(cfg, dataset=replace(cfg.dataset, n_clips=360),
                   metrics=replace(cfg.metrics, bootstrap_resamples=100),
-                  robustness=replace(cfg.robustness, n_clips=4, workers=1),
+                  robustness=replace(cfg.robustness, n_clips=6, min_per_group=2, workers=1),
                   bias=replace(cfg.bias, min_group_size=10, min_positives=5),
                   domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5),
                                        datasets=tuple(replace(d, n_clips=240) for d in cfg.domain_shift.datasets)))

@@ -9,11 +9,12 @@ import pandas as pd
 
 from factsheet.bias.groups import column_describes_class, group_columns, make_groups
 from factsheet.bias.plots import groups_svg, per_class_svg
-from factsheet.bias.stats import ADJUST, _disparities, _metric, group_level, group_replicates
+from factsheet.bias.stats import _disparities, _metric, group_level, group_replicates
 from factsheet.bias.wording import DEFINITIONS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import finite_or_none
+from factsheet.significance import ADJUST, is_finding
 
 
 def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
@@ -37,7 +38,11 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     prose : str
         The config's Bias text, kept beside the computed results.
     robustness : dict, optional
-        The evaluated Robustness section; its per-class medians join the per-class table.
+        The evaluated Robustness section; its per-class medians join the per-class table, and its
+        group comparisons (``robustness.groups``, with ``[robustness] stratify_by``) join this
+        section's family of tests: their p-values are appended to this section's before the
+        correction, so that adding them never changes which of this section's tests are computed,
+        only the family's size (``robustness_disparities``, ``settings.n_robustness_tests``).
 
     Returns
     -------
@@ -53,7 +58,9 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     group_rows = _group_rows(data, settings=settings, confidence=bootstrap.confidence,
                              robustness=_robustness_by_group(robustness))
     class_rows = _class_rows(data, settings=settings, confidence=bootstrap.confidence)
-    disparities, n_tests = _tested_disparities(data, settings=settings, bootstrap=bootstrap)
+    rob_groups = _robustness_family(robustness)
+    disparities, n_tests, rob_adjusted = _tested_disparities(
+        data, settings=settings, bootstrap=bootstrap, extra_p=_robustness_p_values(rob_groups))
     per_class = _per_class(y, y_score, class_labels, robustness, settings)
     section = {
         "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
@@ -64,6 +71,8 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         "per_class": per_class, "per_category": _per_category(per_class),
         "groups": group_rows, "class_groups": class_rows, "disparities": disparities,
     }
+    if rob_groups:
+        _add_robustness(section, rob_groups, adjusted=rob_adjusted, settings=settings)
     plots = {"bias_groups": groups_svg(section), "bias_per_class": per_class_svg(section)}
     return section, plots
 
@@ -146,8 +155,18 @@ def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -
     return rows
 
 
-def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig) -> tuple[list[dict], int]:
-    """Every group against the best of its column, p-values adjusted over each column's family of tests.
+def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig,
+                        extra_p: list[float] | None = None) -> tuple[list[dict], int, list[float]]:
+    """Every group against the best of its column, p-values adjusted over one family of tests.
+
+    Parameters
+    ----------
+    data : _Replicated
+    settings : BiasConfig
+    bootstrap : MetricsConfig
+    extra_p : list of float, optional
+        Raw p-values of other sections' tests (the Robustness section's group comparisons),
+        appended to this section's before the adjustment: one family.
 
     Returns
     -------
@@ -155,20 +174,58 @@ def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: M
         The reported rows, ``p_adjusted`` and ``finding`` set (a finding: adjusted p-value below
         ``1 - confidence`` and the interval's upper bound below ``-tolerance``).
     n_tests : int
-        Tests in the correction, the unreported pairs of each family included.
+        Tests in the correction, the unreported pairs of each family and ``extra_p`` included.
+    extra_adjusted : list of float
+        ``extra_p`` adjusted, in its order.
     """
     attributes = column_describes_class(y=data.y, groups=data.groups)
     disparities = _disparities(groups=data.groups, point=data.point, reps=data.reps, names=data.names,
                                settings=settings, bootstrap=bootstrap, attributes=attributes,
                                single_label=data.single_label)
     tested = [d for d in disparities if d["p_value"] is not None]
-    if tested:
-        adj = ADJUST[settings.correction](np.array([d["p_value"] for d in tested]))
-        for d, pa in zip(tested, adj):
-            d["p_adjusted"] = float(pa)
-            d["finding"] = bool(pa < 1 - bootstrap.confidence and d.get("ci_high") is not None
-                                and d["ci_high"] < -settings.tolerance)
-    return [d for d in disparities if not d.get("family_only")], len(tested)
+    p = [d["p_value"] for d in tested] + list(extra_p or [])
+    adj = ADJUST[settings.correction](np.array(p)) if p else np.array([])
+    for d, pa in zip(tested, adj):
+        d["p_adjusted"] = float(pa)
+        d["finding"] = is_finding(p_adjusted=float(pa), ci_high=d.get("ci_high"),
+                                  confidence=bootstrap.confidence, tolerance=settings.tolerance)
+    return [d for d in disparities if not d.get("family_only")], len(p), [float(a) for a in adj[len(tested):]]
+
+
+def _robustness_family(robustness: dict | None) -> dict | None:
+    """The Robustness section's group comparisons (``robustness.groups``), when it was evaluated with them."""
+    if not robustness or robustness.get("status") != "evaluated":
+        return None
+    return robustness.get("groups")
+
+
+def _robustness_p_values(groups: dict | None) -> list[float] | None:
+    """Raw p-values of the Robustness section's group tests in family order; None without them."""
+    if not groups:
+        return None
+    from attacks.groups import family_p_values
+
+    return family_p_values(groups)
+
+
+def _add_robustness(section: dict, groups: dict, *, adjusted: list[float], settings: BiasConfig) -> None:
+    """Put the Robustness section's group comparisons, adjusted in this family, into the Bias section:
+    ``robustness_disparities``, their count in ``settings.n_robustness_tests``, their findings' statements
+    after this section's findings (the "no finding" sentence only when neither has one)."""
+    from attacks.groups import mark_findings
+
+    marked = mark_findings(groups, adjusted=adjusted, n_family=section["settings"]["n_tests"],
+                           correction=settings.correction, with_bias=True)
+    if any(d["finding"] for d in marked["disparities"]):
+        bias_found = any(d["finding"] for d in section["disparities"])
+        section["findings"] = (section["findings"] if bias_found else []) + marked["findings"]
+    section["settings"]["n_robustness_tests"] = marked["family"]["n_robustness_tests"]
+    section["definitions"]["robustness_disparities"] = (
+        "The Robustness section's comparisons of groups (stratify_by): each group's median perturbation norm against "
+        "the most robust group's, as a ratio with an unpaired bootstrap interval. Their p-values (every pair of groups "
+        "of each column and norm) are appended to this section's before the correction, one family; a finding needs "
+        "the interval below 0 and the adjusted p-value below 1 - confidence.")
+    section["robustness_disparities"] = marked["disparities"]
 
 
 def _not_evaluated(missing: list[str], group_rows: list[dict], settings: BiasConfig) -> list[str]:

@@ -12,6 +12,7 @@ from factsheet.config import BiasConfig, MetricsConfig
 from factsheet import metrics as _metrics
 from factsheet.metrics import (_block_weights, _count_blocks, _count_plan, _CountPlan, _Ranked,
                                _rank_blocks, _run_blocks, finite_or_none, percentile_interval)
+from factsheet.significance import DIFFERENCE_INTERVAL, benjamini_hochberg, holm, normal_p_value
 
 
 GROUP_METRICS = ("mAP", "mean_auc", "d_prime")
@@ -23,32 +24,8 @@ TESTED_GROUP_METRICS = ("mAP", "mean_auc")  # d' is a monotone function of mean 
 CLASS_METRICS = ("ap", "auc")
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error rate)."""
-    n = len(p)
-    order = np.argsort(p)
-    adj = np.empty(n)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (n - rank) * p[i]))
-        adj[i] = running
-    return adj
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (false discovery rate)."""
-    n = len(p)
-    order = np.argsort(p)
-    adj = np.empty(n)
-    running = 1.0
-    for rank in range(n - 1, -1, -1):
-        i = order[rank]
-        running = min(running, p[i] * n / (rank + 1))
-        adj[i] = running
-    return adj
-
-
-ADJUST = {"holm": _holm, "bh": _bh}
+_holm = holm  # the names the Bias section's tests import
+_bh = benjamini_hochberg
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,25 +263,11 @@ def group_level(point: dict, reps: dict, classes: np.ndarray) -> dict[str, tuple
     return out
 
 
-def _p_value(difference: float, replicates: np.ndarray, *, tolerance: float) -> float:
-    """Two-sided p-value of H0: |difference| <= tolerance, from the normal approximation to the
-    bootstrap distribution of the difference (its standard deviation as the standard error).
-
-    A counting p-value cannot go below 1 / (B + 1), too coarse once a multiple-comparison
-    correction divides the level by the number of tests.
-    """
-    from scipy.stats import norm
-
-    se = float(np.std(replicates, ddof=1)) if replicates.size > 1 else 0.0
-    excess = abs(difference) - tolerance
-    if se == 0.0:
-        return 0.0 if excess > 0 else 1.0
-    return float(min(1.0, 2.0 * norm.cdf(-excess / se)))
+_p_value = normal_p_value
 
 
-#: The bias rule of :func:`factsheet.metrics.percentile_interval`: undefined replicates dropped, and no
-#: interval when fewer than 10, or fewer than half of them, are usable (see there for why).
-_BIAS_INTERVAL = {"infinite": "drop", "min_used": 10, "min_used_fraction": 0.5}
+#: The bias rule of :func:`factsheet.metrics.percentile_interval` (see there for why).
+_BIAS_INTERVAL = DIFFERENCE_INTERVAL
 
 
 def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:

@@ -157,6 +157,11 @@ class Section:
         section comes out evaluated (and the evaluator reported no timings of its own).
     compare_title : str, optional
         How ``factsheet compare`` names the section when it cannot be compared.
+    finish : callable, optional
+        ``finish(ctx: RunContext) -> section``: called once every section is evaluated, for the
+        fields that depend on a section evaluated later (the Robustness section's group tests are
+        corrected in the Bias section's family, and the Bias section reads the Robustness section);
+        it returns the section to keep. It reads the other sections' results, never changes them.
     """
 
     field: str | None
@@ -171,3 +176,4 @@ class Section:
     timed: bool = False
     required: bool = True
     summary: Callable[[dict], dict | None] | None = None
+    finish: Callable[[RunContext], Any] | None = None

@@ -3,27 +3,65 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from factsheet.delta import Delta, interval_of
 from factsheet.document import RobustnessSection, not_evaluated
-from factsheet.sections.base import PCM, Heading, RunContext, Section, SectionResult, fmt, percent, term
+from factsheet.errors import InputError
+from factsheet.sections.base import PCM, PROBABILITY, Heading, RunContext, Section, SectionResult, fmt, percent
+from factsheet.sections.base import term
 
 
 def evaluate(ctx: RunContext) -> SectionResult:
-    """Run the attacks (resuming from the run store in ``ctx.out_dir``), or say why not."""
+    """Run the attacks (resuming from the run store in ``ctx.out_dir``), or say why not.
+
+    Raises
+    ------
+    InputError
+        A ``robustness.stratify_by`` column is not in the dataset's metadata, or ``robustness.n_clips``
+        cannot give every group its ``min_per_group`` clips (one line, exit code 2).
+    """
     cfg = ctx.cfg
     if not cfg.robustness.enabled:
         return SectionResult(not_evaluated(cfg.factsheet.robustness, why="robustness.enabled is false in the config."))
     from attacks.robustness import AttackInputs, evaluate_robustness
+    from attacks.runner import StrataError
     from factsheet.datasets.mapping import model_view
 
     # the attack works on the model's own decision: every output, labels widened to them
     inputs = AttackInputs(model=ctx.model, dataset=model_view(ctx.dataset, ctx.model.class_labels),
                           waveforms=ctx.waveforms, scores=ctx.model_scores, dataset_sha256=ctx.dataset.sha256())
-    section, plots, run_store = evaluate_robustness(inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics,
-                                                    out_dir=ctx.out_dir, workers=ctx.workers, progress=ctx.progress)
+    try:
+        section, plots, run_store = evaluate_robustness(
+            inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers,
+            progress=ctx.progress, correction=cfg.bias.correction)
+    except StrataError as exc:
+        raise InputError(source=str(cfg.path or "config"), field=exc.field, value=exc.value,
+                         reason=exc.reason) from None
     seconds = run_store.pop("seconds")
     return SectionResult(RobustnessSection(**section), plots=plots, timings={"robustness": seconds},
                          provenance={"run_store": run_store})
+
+
+def finish(ctx: RunContext):
+    """The group tests corrected in the Bias section's family, when both sections were evaluated with them.
+
+    The Bias section (evaluated after this one, since it reads it) appends these tests' p-values to its
+    own before the correction and reports them adjusted (``bias.robustness_disparities``); this takes
+    those adjusted values, so both sections show the same p-values and findings.
+    """
+    rob, bias = ctx.results["robustness"], ctx.results.get("bias")
+    if getattr(rob, "groups", None) is None or getattr(bias, "robustness_disparities", None) is None:
+        return rob
+    from attacks.groups import mark_findings
+
+    tested = [d for d in bias.robustness_disparities if d["p_value"] is not None]
+    mine = [d for d in rob.groups["disparities"] if d["p_value"] is not None]
+    if [(d["norm"], d["column"], d["group"]) for d in tested] != [(d["norm"], d["column"], d["group"]) for d in mine]:
+        raise RuntimeError("bias.robustness_disparities does not match robustness.groups.disparities")
+    groups = mark_findings(rob.groups, adjusted=[d["p_adjusted"] for d in tested], n_family=bias.settings["n_tests"],
+                           correction=ctx.cfg.bias.correction, with_bias=True)
+    return dataclasses.replace(rob, groups=groups)
 
 
 def glossary(doc: dict) -> dict:
@@ -74,6 +112,42 @@ def glossary(doc: dict) -> dict:
             term(rci, "as the column before", "Percentile bootstrap interval of the median over the "
                                               "group's attacked clips."),
         ],
+        **_group_terms(rob, rci=rci, after=after),
+    }
+
+
+def _group_terms(rob: dict, *, rci: str, after: str) -> dict:
+    """The keys of the "Robustness by group" tables (``[robustness] stratify_by``); none without them."""
+    gr = rob.get("groups")
+    if not gr:
+        return {}
+    family = gr["family"]
+    return {
+        "robustness_by_group": [
+            term("Eligible", "clips", "Evaluation clips of the group the model classifies correctly (top-1 among the "
+                                      "true labels): the clips that may be attacked."),
+            term("Attacked", "clips", f"Clips of the group attacked with the norm: at least min_per_group = "
+                                      f"{gr['min_per_group']} or all eligible ones; fewer than "
+                                      f"{max(int(gr['min_per_group']), 10)} is insufficient evidence (not tested)."),
+            term("Fooled [CI]", "clips (percent)", f"Attacked clips of the group with an adversarial example {after}; "
+                                                   f"Wilson score {rci}."),
+            term("Median norm (16-bit PCM) [CI]", PCM, f"Median over the group's attacked clips of the perturbation "
+                                                       f"norm {after} (failures count as infinite); {rci} from a "
+                                                       "bootstrap within the group."),
+            term("Median SNR (dB)", "dB", "-20 log10 of the median relative L2 perturbation ||x_adv - x||_2 / ||x||_2 "
+                                          "of the group's attacked clips."),
+        ],
+        "robustness_group_disparities": [
+            term("Ratio of medians [CI]", "unitless (ratio)",
+                 "Group's median norm / the reference's (the most robust group of the column and norm); below 1: "
+                 f"smaller perturbations fool the group. {rci} from an unpaired bootstrap (each group resampled "
+                 "within itself)."),
+            term("Adj. p", PROBABILITY, f"Two-sided p-value of equal median log norms (normal approximation) after "
+                                        f"{family['correction']} correction over {family['n_tests']} tests"
+                                        f"{' (the Bias section tests and these)' if family['with_bias'] else ''}."),
+            term("Finding", "yes / no", f"Interval entirely below a ratio of 1 and adjusted p below "
+                                        f"{1 - float(gr['confidence']):.2g}."),
+        ],
     }
 
 
@@ -123,5 +197,5 @@ def compare_robustness(*, old: dict, new: dict) -> list[dict]:
 
 
 SECTIONS = (Section(field="robustness", schema="robustness", evaluate=evaluate, glossary=glossary,
-                    compare=compare, compare_title="Robustness", summary=summary,
+                    compare=compare, compare_title="Robustness", summary=summary, finish=finish,
                     headings=(Heading("robustness", "Robustness", 100),), prose=(("robustness", "text"),)),)
