@@ -164,7 +164,16 @@ def summary(doc: dict) -> dict | None:
             + (" (undefined: fewer than half the clips fooled)" if med["value_int16"] is None else ""))
         lines.append(f"{'L2' if norm == 'l2' else 'L-infinity'}: {block['n_success']} of {block['n_attacked']} "
                      f"attacked clips fooled after {block['iterations']} HopSkipJump iterations{median}.")
-    return {"title": "Robustness", "anchor": "robustness", "headline": lines, "n_findings": None, "findings": []}
+    groups = rob.get("groups")
+    if not groups:
+        return {"title": "Robustness", "anchor": "robustness", "headline": lines, "n_findings": None, "findings": []}
+    found = [d for d in groups["disparities"] if d.get("finding")]
+    tested = sum(1 for d in groups["disparities"] if d.get("p_value") is not None)
+    columns = ", ".join(rob["settings"].get("stratify_by") or ())
+    lines.append(f"By group ({columns}): {len(found)} finding(s) among {tested} group comparisons of the median "
+                 "perturbation.")
+    return {"title": "Robustness", "anchor": "robustness", "headline": lines, "n_findings": len(found),
+            "findings": [d["statement"] for d in sorted(found, key=lambda d: d["difference"])][:3]}
 
 
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
