@@ -351,6 +351,16 @@ def _default_suite() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class CorruptionLevels:
+    """Custom levels of one corruption (``[[domain_shift.levels]]``): its ``name`` and five ``levels``
+    (severities 1..5) in the corruption's unit; checked against the model's sample rate when the
+    run starts (:func:`factsheet.corruptions.validate_suite`)."""
+
+    name: str = ""
+    levels: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class ShiftDatasetConfig(DatasetConfig):
     """A second dataset for the Domain Shift section's natural shift (``[[domain_shift.datasets]]``):
     the keys of ``[dataset]`` (any kind, paths relative to the config file) plus ``name``, how the
@@ -381,12 +391,19 @@ class DomainShiftConfig:
     seed: int = 0
     tolerance: float = 0.02
     datasets: tuple[ShiftDatasetConfig, ...] = ()
+    levels: tuple[CorruptionLevels, ...] = ()
 
     def run_corruptions(self) -> tuple[str, ...]:
         """The corruptions to run, in report order (none when ``suite`` is false)."""
         if not self.suite:
             return ()
         return self.corruptions or tuple(_default_suite())
+
+    def suite_entries(self) -> list:
+        """:meth:`run_corruptions` as :func:`factsheet.corruptions.validate_suite` takes them: a name,
+        or ``{"name", "levels"}`` where ``[[domain_shift.levels]]`` gives custom levels."""
+        custom = {c.name: list(c.levels) for c in self.levels}
+        return [{"name": n, "levels": custom[n]} if n in custom else n for n in self.run_corruptions()]
 
     def check_params(self, bad) -> None:
         """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
@@ -403,6 +420,16 @@ class DomainShiftConfig:
             bad("domain_shift.n_clips", self.n_clips, "must be >= 2")
         if not 0 <= self.tolerance < 1:
             bad("domain_shift.tolerance", self.tolerance, "must be >= 0 and < 1 (an mAP difference)")
+        for i, c in enumerate(self.levels):
+            where = f"domain_shift.levels[{i}]"
+            if c.name not in _default_suite():
+                bad(f"{where}.name", c.name or None, f"unknown corruption (known: {', '.join(_default_suite())})")
+            if c.name not in self.run_corruptions():
+                bad(f"{where}.name", c.name, "not among the corruptions this run runs (domain_shift.corruptions)")
+            if len(c.levels) != 5:
+                bad(f"{where}.levels", list(c.levels), "must list 5 levels (severities 1 to 5)")
+        if len({c.name for c in self.levels}) != len(self.levels):
+            bad("domain_shift.levels", [c.name for c in self.levels], "a corruption's levels are given twice")
         if self.enabled and not self.suite and not self.datasets:
             bad("domain_shift.suite", False, "nothing to evaluate: the suite is off and no [[domain_shift.datasets]] "
                                              "is given")

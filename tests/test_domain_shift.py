@@ -191,7 +191,7 @@ def test_bad_corruption_name_is_one_line(tmp_path):
     text = (ROOT / "configs" / "ci_quick.toml").read_text() + '\n[domain_shift]\nenabled = true\ncorruptions = ["hiss"]\n'
     (tmp_path / "c.toml").write_text(text)
     res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "c.toml"), "--out",
-                          str(tmp_path / "out")], capture_output=True, text=True)
+                          str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "domain_shift.corruptions" in res.stderr and "hiss" in res.stderr
 
@@ -240,3 +240,35 @@ threshold = {worst - 1e-9}
     report = evaluate_policy(policy=parse_policy(tomllib.loads(text), source="p.toml"), doc=doc, source="f.json")
     outcomes = {r.gate.name: r.outcome for r in report.results}
     assert outcomes == {"suite": "pass", "severity 3": "fail"}  # the worst upper bound is just above
+
+
+def test_custom_levels_from_the_config_are_run_and_recorded(tmp_path):
+    import subprocess
+    import sys
+
+    from factsheet.config import load_config
+    from factsheet.pipeline import run as run_pipeline
+
+    base = (ROOT / "configs" / "ci_quick.toml").read_text().replace("n_clips = 600", "n_clips = 48")
+    head, tail = base.split("[robustness]", 1)
+    base = head + "[robustness]" + tail.replace("\nenabled = true\n", "\nenabled = false\n", 1)
+    suite = ('\n[domain_shift]\nenabled = true\ncorruptions = ["lowpass", "level_drop"]\nseverities = [1, 5]\n'
+             'n_clips = 40\n\n[[domain_shift.levels]]\nname = "lowpass"\nlevels = [7000, 5000, 3000, 1500, 500]\n')
+    (tmp_path / "c.toml").write_text(base + suite)
+    cfg = load_config(tmp_path / "c.toml")
+    sheet, _ = run_pipeline(cfg)
+    blocks = {b["name"]: b for b in sheet.to_dict()["domain_shift"]["corruptions"]}
+    assert blocks["lowpass"]["levels"] == [7000, 5000, 3000, 1500, 500]
+    assert [c["level"] for c in blocks["lowpass"]["cells"]] == [7000, 500]
+    assert blocks["level_drop"]["levels"] == [10, 20, 30, 40, 50]  # the default levels where none are given
+    assert sheet.to_dict()["provenance"]["config"]["domain_shift"]["levels"] == [
+        {"name": "lowpass", "levels": [7000, 5000, 3000, 1500, 500]}]
+    (tmp_path / "bad.toml").write_text(base + suite.replace("7000, 5000", "9000, 5000"))
+    res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "bad.toml"), "--out",
+                          str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "9000" in res.stderr
+    assert "Nyquist" in res.stderr
+    (tmp_path / "four.toml").write_text(base + suite.replace("7000, 5000, 3000, 1500, 500", "7000, 5000, 3000, 1500"))
+    res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "four.toml"), "--out",
+                          str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
+    assert res.returncode == 2 and "domain_shift.levels[0].levels" in res.stderr

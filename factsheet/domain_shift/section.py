@@ -83,8 +83,10 @@ def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, pr
     from factsheet import corruptions
 
     blocks, retained = [], {}
-    for name in settings.run_corruptions():
-        spec = corruptions.CORRUPTIONS[name]
+    specs = corruptions.validate_suite(settings.suite_entries(), sample_rate=sample_rate) \
+        if settings.run_corruptions() else ()
+    for spec in specs:  # with any custom levels ([[domain_shift.levels]])
+        name = spec.name
         cells = []
         for severity in settings.severities:
             xc, measured = corruptions.corrupt(x, corruption=spec, severity=severity, sample_rate=sample_rate,

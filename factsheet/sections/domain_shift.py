@@ -26,7 +26,7 @@ def evaluate(ctx: RunContext) -> SectionResult:
     source = str(cfg.path or "config")
     try:
         if settings.run_corruptions():
-            corruptions.validate_suite(list(settings.run_corruptions()), sample_rate=ctx.model.sample_rate,
+            corruptions.validate_suite(settings.suite_entries(), sample_rate=ctx.model.sample_rate,
                                        field="domain_shift.corruptions")
     except ValueError as exc:
         raise InputError(source=source, reason=str(exc)) from None
