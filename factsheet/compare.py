@@ -172,7 +172,10 @@ def view_model(*, comparison: dict, old_source: str, new_source: str, old: dict,
         vm["domain_shift"] = {"refused": shift.get("refused"), "mce": _num(shift.get("mce")),
                               "relative_mce": _num(shift.get("relative_mce")),
                               "rows": [{"title": r["title"], "ce": _num(r["ce"]), "relative_ce": _num(r["relative_ce"])}
-                                       for r in shift.get("rows", [])]}
+                                       for r in shift.get("rows", [])],
+                              "natural": [{"name": r["name"], "same_data": "yes" if r["same_data"] else "NO",
+                                           "matched": _delta_cells(r["matched"]), "raw": _delta_cells(r["raw"])}
+                                          for r in shift.get("natural", [])]}
     return vm
 
 

@@ -272,3 +272,24 @@ def test_custom_levels_from_the_config_are_run_and_recorded(tmp_path):
     res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "four.toml"), "--out",
                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
     assert res.returncode == 2 and "domain_shift.levels[0].levels" in res.stderr
+
+
+def test_compare_reports_natural_shift_gaps_of_targets_named_in_both(demo_report):
+    import copy
+
+    from factsheet.compare import compare_sheets, render_markdown, view_model
+
+    _, doc = demo_report
+    (target,) = doc["domain_shift"]["natural_shift"]
+    new = copy.deepcopy(doc)
+    new["domain_shift"]["natural_shift"][0]["metrics"]["mAP_matched"]["gap"]["value"] -= 0.05
+    out = compare_sheets(old=doc, new=new)["domain_shift"]
+    (row,) = out["natural"]
+    assert row["name"] == target["name"] and row["same_data"] is True
+    assert row["matched"].delta == pytest.approx(-0.05) and row["raw"].delta == 0
+    view = view_model(comparison=compare_sheets(old=doc, new=new), old_source="a", new_source="b", old=doc, new=new)
+    md = render_markdown(view)
+    assert "Natural shift, targets named in both" in md and "-0.050" in md
+    renamed = copy.deepcopy(doc)
+    renamed["domain_shift"]["natural_shift"][0]["name"] = "another"
+    assert compare_sheets(old=doc, new=renamed)["domain_shift"]["natural"] == []

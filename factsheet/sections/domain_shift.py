@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from factsheet.delta import Delta
 from factsheet.document import DomainShiftSection, not_evaluated
 from factsheet.errors import InputError
 from factsheet.sections.base import PROBABILITY, SD, UNITLESS, Heading, RunContext, Section, SectionResult
@@ -199,10 +200,33 @@ def _breaking_drop(block: dict) -> float:
 
 
 def compare(*, old: dict, new: dict, why: str | None) -> dict:
-    """Corruption errors of NEW against OLD (ImageNet-C, error = 1 - mAP), when both ran the same suite."""
+    """Corruption errors of NEW against OLD (ImageNet-C, error = 1 - mAP), when both ran the same suite,
+    and the natural-shift gaps of the targets both FactSheets name."""
     if why:
         return {"domain_shift": None}
-    return {"domain_shift": corruption_errors(old=old["domain_shift"], new=new["domain_shift"])}
+    out = corruption_errors(old=old["domain_shift"], new=new["domain_shift"])
+    out["natural"] = compare_natural_shift(old=old["domain_shift"], new=new["domain_shift"])
+    return {"domain_shift": out}
+
+
+def compare_natural_shift(*, old: dict, new: dict) -> list[dict]:
+    """Per target named in both (matched by name): the prevalence-matched and raw mAP gaps as
+    :class:`~factsheet.delta.Delta` (old gap, new gap, change), and whether the target's data are the
+    same (sha256): a change of data mixes the models and the data."""
+    olds = {e["name"]: e for e in old.get("natural_shift", [])}
+    rows = []
+    for e in new.get("natural_shift", []):
+        o = olds.get(e["name"])
+        if o is None:
+            continue
+        gaps = {}
+        for key in ("mAP_matched", "mAP"):
+            go, gn = o["metrics"][key]["gap"], e["metrics"][key]["gap"]
+            gaps[key] = Delta(old=go["value"], new=gn["value"], old_ci=(go["ci_low"], go["ci_high"]),
+                              new_ci=(gn["ci_low"], gn["ci_high"]))
+        rows.append({"name": e["name"], "same_data": o["dataset"].get("sha256") == e["dataset"].get("sha256"),
+                     "matched": gaps["mAP_matched"], "raw": gaps["mAP"]})
+    return rows
 
 
 def _suite(section: dict) -> list:
