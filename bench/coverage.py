@@ -1,0 +1,405 @@
+"""Do the FactSheet's 95 % intervals cover? Seeded simulation studies with a known truth.
+
+Issue 17, item 1 (measurement only). Every cell draws ``R`` data sets from a model whose
+true value is known, builds the nominal 95 % interval with the project's own interval code
+(so the numbers describe what the FactSheet prints) and reports the share of intervals
+containing the truth, its Monte-Carlo standard error ``sqrt(p (1 - p) / R)`` and the mean
+width. Cells below 93 % are flagged.
+
+Studies
+-------
+``auc`` / ``map``
+    4 classes, negatives N(0, 1), positives N(d, 1) with d = 0.5, 1.0, 1.5, 2.0; labels
+    Bernoulli(prevalence) per clip and class; intervals from
+    :func:`factsheet.metrics.bootstrap_tagging_ci`. True AUC = Phi(d / sqrt 2) (analytic);
+    true AP = the population AP, ``E[precision(s)]`` over positive scores, by numerical
+    quadrature (checked against the AP of 10^6 draws in ``tests/test_coverage_quick.py``).
+    The FactSheet's mean is over *evaluable* classes (a positive and a negative), so the
+    truth of one data set is the mean of the true values over its evaluable classes; a data
+    set with none gets no interval (counted under "defined").
+``pNN``
+    Perturbation norms: log-normal (mu = 0, sigma = 1) with a share of failures (+inf);
+    intervals from :func:`attacks.curves.bootstrap_percentile_ci` (what ``summarise_norm``
+    puts in ``ci_low`` / ``ci_high``). The true percentile of the mixture is analytic.
+``disparity``
+    Difference of mean AUC between two groups of equal size (prevalence 50 %, 4 classes,
+    d = 1.5 in both groups under the null, 1.5 against 1.0 with a gap), from the Bias
+    section's paired bootstrap (:func:`factsheet.bias.stats.group_replicates`, mean AUC over
+    the classes with ``min_positives`` positives in both groups by
+    :func:`~factsheet.bias.stats.group_level`, interval by ``percentile_interval`` with the
+    bias rule), as ``factsheet.bias.stats._disparities`` does.
+
+Run::
+
+    PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate
+from scipy.special import ndtr, ndtri
+from scipy.stats import norm
+
+from attacks.curves import bootstrap_percentile_ci
+from factsheet.bias.groups import Group
+from factsheet.bias.stats import group_level, group_replicates
+from factsheet.config import BiasConfig
+from factsheet.metrics import bootstrap_tagging_ci, percentile_interval
+from factsheet.significance import DIFFERENCE_INTERVAL
+
+CONFIDENCE = 0.95
+FLAG_BELOW = 0.93
+CLASS_D = np.array([0.5, 1.0, 1.5, 2.0])
+PERCENTILES = np.array([5.0, 10.0, 25.0, 50.0])
+LOGNORMAL = (0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# Known truths
+# --------------------------------------------------------------------------------------
+
+
+def binormal_auc(d: float | np.ndarray) -> float | np.ndarray:
+    """True AUC of the binormal model: negatives N(0, 1), positives N(d, 1).
+
+    Parameters
+    ----------
+    d : float or ndarray
+        Separation of the means.
+
+    Returns
+    -------
+    float or ndarray
+        ``Phi(d / sqrt 2)``.
+    """
+    return ndtr(np.asarray(d, dtype=float) / math.sqrt(2.0))
+
+
+def binormal_ap(d: float, prevalence: float) -> float:
+    """Population average precision of the binormal model, by numerical quadrature.
+
+    AP is the mean, over positive scores ``s``, of the precision of the threshold ``s``:
+    ``pi S1(s) / (pi S1(s) + (1 - pi) S0(s))`` with ``S1``, ``S0`` the survival functions of
+    the positives and negatives. The sample AP (step-wise, as scikit-learn) converges to it.
+
+    Parameters
+    ----------
+    d : float
+        Separation of the means.
+    prevalence : float
+        Share of positives, in (0, 1).
+
+    Returns
+    -------
+    float
+    """
+    pi = float(prevalence)
+
+    def integrand(t: float) -> float:
+        s1, s0 = norm.sf(t - d), norm.sf(t)
+        return norm.pdf(t - d) * pi * s1 / (pi * s1 + (1.0 - pi) * s0)
+
+    value, _ = integrate.quad(integrand, d - 12.0, d + 12.0, limit=200, epsabs=1e-12)
+    return float(value)
+
+
+def mixture_percentile(p: float | np.ndarray, failure_share: float, mu: float = LOGNORMAL[0],
+                       sigma: float = LOGNORMAL[1]) -> np.ndarray:
+    """True percentile of a log-normal with a share of failures at ``+inf``.
+
+    Parameters
+    ----------
+    p : float or ndarray
+        Percentiles in [0, 100].
+    failure_share : float
+        Share of ``+inf`` values, in [0, 1).
+    mu, sigma : float
+        Parameters of the log-normal's logarithm.
+
+    Returns
+    -------
+    ndarray
+        ``exp(mu + sigma Phi^-1(p / 100 / (1 - f)))``, ``+inf`` where ``p / 100 >= 1 - f``.
+    """
+    u = np.asarray(p, dtype=float) / 100.0 / (1.0 - failure_share)
+    with np.errstate(divide="ignore"):
+        return np.where(u < 1.0, np.exp(mu + sigma * ndtri(np.minimum(u, 1.0))), np.inf)
+
+
+# --------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Interval outcomes of one cell and statistic.
+
+    Attributes
+    ----------
+    statistic : str
+    n : int
+        Clips (per group for a disparity).
+    setting : str
+        Prevalence, failure share or null / gap.
+    covered, widths : list
+        One entry per replication with a defined interval.
+    reps : int
+        Replications run.
+    """
+
+    statistic: str
+    n: int
+    setting: str
+    reps: int = 0
+    covered: list | None = None
+    widths: list | None = None
+
+    def add(self, low: float, high: float, truth: float) -> None:
+        """Record one replication's interval (NaN bounds: no interval)."""
+        self.reps += 1
+        if self.covered is None:
+            self.covered, self.widths = [], []
+        if math.isnan(low) or math.isnan(high):
+            return
+        self.covered.append(bool(low <= truth <= high))
+        self.widths.append(high - low)
+
+
+def _rng(seed: int, cell: int, rep: int) -> np.random.Generator:
+    """The data generator of one replication of one cell."""
+    return np.random.default_rng([seed, cell, rep])
+
+
+def tagging_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
+                 truth_ap: np.ndarray) -> list[Tally]:
+    """Mean AUC and mAP intervals of :func:`bootstrap_tagging_ci` on binormal data.
+
+    Parameters
+    ----------
+    n : int
+        Clips.
+    prevalence : float
+    reps, resamples, seed, cell : int
+        Replications, bootstrap resamples, base seed, cell index (for the seeds).
+    truth_ap : ndarray, shape (n_classes,)
+        Population AP of each class at this prevalence.
+
+    Returns
+    -------
+    list of Tally
+        ``[mean AUC, mAP]``.
+    """
+    auc_t = binormal_auc(CLASS_D)
+    out = [Tally("mean AUC", n, f"prev {prevalence:g}"), Tally("mAP", n, f"prev {prevalence:g}")]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y = rng.random((n, CLASS_D.size)) < prevalence
+        s = rng.standard_normal((n, CLASS_D.size)) + CLASS_D * y
+        ci = bootstrap_tagging_ci(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
+                                  seed=seed * 1_000_003 + cell * 10_007 + r)
+        ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
+        t_auc = float(auc_t[ev].mean()) if ev.any() else float("nan")
+        t_ap = float(truth_ap[ev].mean()) if ev.any() else float("nan")
+        out[0].add(ci["mean_auc"].low, ci["mean_auc"].high, t_auc)
+        out[1].add(ci["mAP"].low, ci["mAP"].high, t_ap)
+    return out
+
+
+def percentile_cell(n: int, failure_share: float, *, reps: int, resamples: int, seed: int,
+                    cell: int) -> list[Tally]:
+    """Perturbation-percentile intervals of :func:`bootstrap_percentile_ci` on a log-normal mixture.
+
+    Parameters
+    ----------
+    n : int
+        Attacked clips.
+    failure_share : float
+        Share of clips not fooled (``+inf``).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+
+    Returns
+    -------
+    list of Tally
+        One per percentile of :data:`PERCENTILES`. An infinite upper bound covers a finite
+        truth; its width is ``+inf``.
+    """
+    truth = mixture_percentile(PERCENTILES, failure_share)
+    out = [Tally(f"p{int(p)} norm", n, f"fail {failure_share:g}") for p in PERCENTILES]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        x = rng.lognormal(*LOGNORMAL, size=n)
+        x[rng.random(n) < failure_share] = np.inf
+        lo, hi = bootstrap_percentile_ci(x, percentiles=PERCENTILES, n_resamples=resamples,
+                                         confidence=CONFIDENCE, seed=seed * 1_000_003 + cell * 10_007 + r)
+        for i, t in enumerate(out):
+            t.add(float(lo[i]), float(hi[i]), float(truth[i]))
+    return out
+
+
+def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int, seed: int,
+                   cell: int, d_ref: float = 1.5) -> Tally:
+    """Interval of the mean-AUC difference of two groups, as the Bias section makes it.
+
+    Parameters
+    ----------
+    group_size : int
+        Clips per group (two groups).
+    d_other : float
+        Separation in the second group (the first has ``d_ref``).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    d_ref : float, default 1.5
+
+    Returns
+    -------
+    Tally
+        Truth ``Phi(d_other / sqrt 2) - Phi(d_ref / sqrt 2)`` (the same for every class, so for
+        every set of compared classes).
+    """
+    mp = BiasConfig().min_positives
+    truth = float(binormal_auc(d_other) - binormal_auc(d_ref))
+    tally = Tally("AUC disparity", group_size, "null" if d_other == d_ref else f"gap {truth:+.3f}")
+    member = np.repeat([True, False], group_size)
+    groups = [Group(("g",), "a", member), Group(("g",), "b", ~member)]
+    d = np.where(member, d_ref, d_other)[:, None]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y = rng.random((2 * group_size, CLASS_D.size)) < 0.5
+        s = rng.standard_normal(y.shape) + d * y
+        res = group_replicates(y_true=y.astype(np.int8), y_score=s, groups=groups, n_bootstrap=resamples,
+                               seed=seed * 1_000_003 + cell * 10_007 + r)
+        pt, rp = res["point"], res["reps"]
+        common = (pt[0]["n_pos"] >= mp) & (pt[1]["n_pos"] >= mp)
+        diff = group_level(pt[1], rp[1], common)["mean_auc"][1] - group_level(pt[0], rp[0], common)["mean_auc"][1]
+        iv = percentile_interval(diff, confidence=CONFIDENCE, **DIFFERENCE_INTERVAL)
+        tally.add(float(iv.low), float(iv.high), truth)
+    return tally
+
+
+# --------------------------------------------------------------------------------------
+# Study and table
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Design:
+    """The grid of a run.
+
+    Attributes
+    ----------
+    clips, prevalences : tuple
+        Tagging cells.
+    attacked, failure_shares : tuple
+        Percentile cells.
+    group_sizes : tuple
+        Disparity cells (each under the null and a gap).
+    """
+
+    clips: tuple = (100, 400, 1600)
+    prevalences: tuple = (0.01, 0.1, 0.5)
+    attacked: tuple = (32, 64, 256)
+    failure_shares: tuple = (0.1, 0.3)
+    group_sizes: tuple = (20, 50, 200)
+
+
+QUICK = Design(clips=(400,), prevalences=(0.1,), attacked=(64,), failure_shares=(0.1,), group_sizes=(50,))
+
+
+def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...]) -> list[Tally]:
+    """Every cell of ``design`` for the chosen ``studies``.
+
+    Parameters
+    ----------
+    design : Design
+    reps, resamples, seed : int
+    studies : tuple of str
+        Among ``"tagging"``, ``"percentile"``, ``"disparity"``.
+
+    Returns
+    -------
+    list of Tally
+    """
+    out: list[Tally] = []
+    kw = {"reps": reps, "resamples": resamples, "seed": seed}
+    cell = 0
+    if "tagging" in studies:
+        for prev in design.prevalences:
+            ap = np.array([binormal_ap(d, prev) for d in CLASS_D])
+            for n in design.clips:
+                cell += 1
+                out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
+    if "percentile" in studies:
+        for f in design.failure_shares:
+            for n in design.attacked:
+                cell += 1
+                out += percentile_cell(n, f, cell=100 + cell, **kw)
+    if "disparity" in studies:
+        for d_other in (1.5, 1.0):
+            for g in design.group_sizes:
+                cell += 1
+                out.append(disparity_cell(g, d_other, cell=200 + cell, **kw))
+    return out
+
+
+def table(tallies: list[Tally]) -> str:
+    """A Markdown table: statistic, n, setting, defined, coverage +- MC s.e., mean width, flag.
+
+    Parameters
+    ----------
+    tallies : list of Tally
+
+    Returns
+    -------
+    str
+    """
+    lines = ["| statistic | n | prevalence / failures / groups | intervals | coverage ± MC s.e. | mean width | |",
+             "|---|---:|---|---:|---:|---:|---|"]
+    first: dict[str, int] = {}
+    for i, t in enumerate(tallies):
+        first.setdefault(t.statistic, i)
+    for t in sorted(tallies, key=lambda t: first[t.statistic]):  # stable: each statistic's cells in run order
+        k = len(t.covered or [])
+        if k == 0:
+            lines.append(f"| {t.statistic} | {t.n} | {t.setting} | 0/{t.reps} | – | – | no interval |")
+            continue
+        p = float(np.mean(t.covered))
+        se = math.sqrt(p * (1.0 - p) / k)
+        w = np.asarray(t.widths)
+        fin = np.isfinite(w)
+        width = f"{w[fin].mean():.3g}" if fin.any() else "inf"
+        if not fin.all():
+            width += f" ({int((~fin).sum())} inf)"
+        flag = "**below 93 %**" if p < FLAG_BELOW else ""
+        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {k}/{t.reps} | {100 * p:.1f} ± {100 * se:.1f} % "
+                     f"| {width} | {flag} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: run the study and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=200, help="replications per cell (default 200)")
+    ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
+    ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
+    ap.add_argument("--studies", default="tagging,percentile,disparity")
+    a = ap.parse_args(argv)
+    reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
+    t0 = time.perf_counter()
+    tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
+                        studies=tuple(a.studies.split(",")))
+    print(f"R = {reps} replications per cell, {resamples} bootstrap resamples, nominal {CONFIDENCE:.0%}, "
+          f"seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
+    print(table(tallies))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Sanity checks of the coverage study (``bench/coverage.py``): its known truths and its harness.
+
+Not the coverage claim itself (that is the README table, from the full run): a tiny seeded
+cell must come out near nominal, and the analytic truths must match large Monte-Carlo samples.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attacks.curves import percentiles_with_failures
+from factsheet.metrics import average_precision, roc_auc
+
+# bench/ is not a package: load the script by path, whatever the working directory.
+_SPEC = importlib.util.spec_from_file_location("bench_coverage", Path(__file__).parents[1] / "bench" / "coverage.py")
+cov = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = cov  # dataclasses look their module up there
+_SPEC.loader.exec_module(cov)
+CLASS_D, LOGNORMAL, PERCENTILES = cov.CLASS_D, cov.LOGNORMAL, cov.PERCENTILES
+binormal_ap, binormal_auc, mixture_percentile, tagging_cell = (cov.binormal_ap, cov.binormal_auc,
+                                                               cov.mixture_percentile, cov.tagging_cell)
+
+DRAWS = 1_000_000
+
+
+@pytest.mark.parametrize("failure_share", [0.1, 0.3])
+def test_mixture_percentile_matches_monte_carlo(failure_share):
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(*LOGNORMAL, size=DRAWS)
+    x[rng.random(DRAWS) < failure_share] = np.inf
+    mc = percentiles_with_failures(x, percentiles=PERCENTILES)
+    np.testing.assert_allclose(mixture_percentile(PERCENTILES, failure_share), mc, rtol=1e-2)
+    assert np.isinf(mixture_percentile(100 * (1 - failure_share) + 1, failure_share))
+
+
+@pytest.mark.parametrize("prevalence", [0.01, 0.5])
+def test_binormal_truths_match_monte_carlo(prevalence):
+    rng = np.random.default_rng(2)
+    d = 1.5
+    y = (rng.random(DRAWS) < prevalence)[:, None]
+    s = rng.standard_normal((DRAWS, 1)) + d * y
+    assert abs(roc_auc(y, s)[0] - binormal_auc(d)) < 5e-3
+    assert abs(average_precision(y, s)[0] - binormal_ap(d, prevalence)) < 5e-3
+
+
+def test_binormal_ap_limits():
+    assert binormal_ap(0.0, 0.2) == pytest.approx(0.2, abs=1e-9)  # no separation: precision = prevalence
+    assert binormal_ap(12.0, 0.2) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_tiny_auc_cell_covers():
+    truth_ap = np.array([binormal_ap(d, 0.5) for d in CLASS_D])
+    auc, _ = tagging_cell(400, 0.5, reps=40, resamples=200, seed=17, cell=1, truth_ap=truth_ap)
+    assert auc.reps == 40 and len(auc.covered) == 40
+    assert np.mean(auc.covered) >= 0.8
+    again, _ = tagging_cell(400, 0.5, reps=3, resamples=200, seed=17, cell=1, truth_ap=truth_ap)
+    assert again.covered == auc.covered[:3] and again.widths == auc.widths[:3]  # seeded
