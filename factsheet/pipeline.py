@@ -156,6 +156,9 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = load_model(cfg.model, threads=cfg.model.threads or None)
+    for section in registry.SECTIONS:  # settings that depend on the model, refused before any prediction
+        if section.check is not None:
+            section.check(cfg, model)
     timings["load_model"] = time.perf_counter() - t
 
     t = time.perf_counter()

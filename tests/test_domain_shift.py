@@ -265,7 +265,8 @@ def test_custom_levels_from_the_config_are_run_and_recorded(tmp_path):
         {"name": "lowpass", "levels": [7000, 5000, 3000, 1500, 500]}]
     (tmp_path / "bad.toml").write_text(base + suite.replace("7000, 5000", "9000, 5000"))
     res = subprocess.run([sys.executable, "-m", "factsheet", "run", "--config", str(tmp_path / "bad.toml"), "--out",
-                          str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    # refused once the model is loaded, before any prediction: no progress bar, one line
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "9000" in res.stderr
     assert "Nyquist" in res.stderr
     (tmp_path / "four.toml").write_text(base + suite.replace("7000, 5000, 3000, 1500, 500", "7000, 5000, 3000, 1500"))

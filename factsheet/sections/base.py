@@ -157,6 +157,9 @@ class Section:
         section comes out evaluated (and the evaluator reported no timings of its own).
     compare_title : str, optional
         How ``factsheet compare`` names the section when it cannot be compared.
+    check : callable, optional
+        ``check(cfg, model) -> None``: called once the model is loaded and before anything is
+        predicted, to refuse settings that depend on the model (one-line InputError).
     finish : callable, optional
         ``finish(ctx: RunContext) -> section``: called once every section is evaluated, for the
         fields that depend on a section evaluated later (the Robustness section's group tests are
@@ -176,4 +179,5 @@ class Section:
     timed: bool = False
     required: bool = True
     summary: Callable[[dict], dict | None] | None = None
+    check: Callable[[Any, Any], None] | None = None
     finish: Callable[[RunContext], Any] | None = None

@@ -20,17 +20,10 @@ def evaluate(ctx: RunContext) -> SectionResult:
     if not settings.enabled:
         return SectionResult(not_evaluated(cfg.factsheet.domain_shift,
                                            why="domain_shift.enabled is false in the config."))
-    from factsheet import corruptions
     from factsheet.domain_shift import evaluate_domain_shift
     from factsheet.domain_shift.plots import curves_svg, heatmap_svg
 
-    source = str(cfg.path or "config")
-    try:
-        if settings.run_corruptions():
-            corruptions.validate_suite(settings.suite_entries(), sample_rate=ctx.model.sample_rate,
-                                       field="domain_shift.corruptions")
-    except ValueError as exc:
-        raise InputError(source=source, reason=str(exc)) from None
+    check(cfg, ctx.model)
     natural = [_natural_target(ctx, d, index=k) for k, d in enumerate(settings.datasets)]
     section = evaluate_domain_shift(
         waveforms=ctx.waveforms, labels=ctx.dataset.labels, clean_scores=ctx.scores,
@@ -40,6 +33,21 @@ def evaluate(ctx: RunContext) -> SectionResult:
     if section["corruptions"]:
         plots = {"domain_shift_curves": curves_svg(section), "domain_shift_heatmap": heatmap_svg(section)}
     return SectionResult(DomainShiftSection(**section), plots=plots)
+
+
+def check(cfg, model) -> None:
+    """Refuse, before anything is predicted, a suite the model's sample rate cannot take (a cut-off at
+    or above Nyquist, custom levels out of range): one line naming the field and value."""
+    from factsheet import corruptions
+
+    settings = cfg.domain_shift
+    if not (settings.enabled and settings.run_corruptions()):
+        return
+    try:
+        corruptions.validate_suite(settings.suite_entries(), sample_rate=model.sample_rate,
+                                   field="domain_shift.corruptions")
+    except ValueError as exc:
+        raise InputError(source=str(cfg.path or "config"), reason=str(exc)) from None
 
 
 def _predictor(ctx: RunContext, *, columns: list[int] | None = None, what: str = "a corrupted clip"):
@@ -277,5 +285,5 @@ def _mean(values: list):
 
 
 SECTIONS = (Section(field="domain_shift", schema="domain_shift", evaluate=evaluate, timed=True, glossary=glossary,
-                    compare=compare, compare_title="Domain Shift", summary=summary,
+                    compare=compare, compare_title="Domain Shift", summary=summary, check=check,
                     headings=(Heading("domain_shift", "Domain Shift", 110),), prose=(("domain_shift", "text"),)),)
