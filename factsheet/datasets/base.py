@@ -268,20 +268,9 @@ def fit_length(clips: list[np.ndarray], *, n_samples: int) -> tuple[np.ndarray, 
         ``{"repeated": int, "cut": int, "unchanged": int}``.
     """
     out = np.empty((len(clips), n_samples), dtype=np.float32)
-    counts = {"repeated": 0, "cut": 0, "unchanged": 0}
     for i, clip in enumerate(clips):
-        n = clip.shape[0]
-        if n == n_samples:
-            out[i] = clip
-            counts["unchanged"] += 1
-        elif n > n_samples:
-            out[i] = clip[:n_samples]
-            counts["cut"] += 1
-        else:
-            reps = -(-n_samples // n)
-            out[i] = np.tile(clip, reps)[:n_samples]
-            counts["repeated"] += 1
-    return out, counts
+        out[i] = fit_one(clip, n_samples=n_samples)
+    return out, length_counts([clip.shape[0] for clip in clips], n_samples=n_samples)
 
 
 def read_class_labels(path: str | Path) -> list[ClassLabel]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from factsheet.metrics import average_precision, bootstrap_tagging_replicates, finite_or_none, tagging_metrics
+from factsheet.metrics import (average_precision, bootstrap_tagging_replicates, finite_or_none, percentile_interval,
+                               tagging_metrics)
 
 #: The metrics reported per cell, in order.
 METRICS: tuple[str, ...] = ("mAP", "mean_auc", "d_prime")
@@ -94,11 +95,10 @@ def cell_drops(y: np.ndarray, scores: np.ndarray, *, clean: dict, n_resamples: i
         if reps is not None:
             with np.errstate(invalid="ignore"):  # d' is infinite where AUC = 1: inf - inf
                 diff = clean["reps"][k] - reps[k]
-            diff = diff[np.isfinite(diff)]
-            n_used = int(diff.size)
-            if diff.size:
-                alpha = (1.0 - confidence) / 2.0
-                low, high = (float(v) for v in np.percentile(diff, [100 * alpha, 100 * (1 - alpha)]))
+            ci = percentile_interval(diff, confidence=confidence, infinite="drop")  # the performance rule
+            n_used = ci.n_used
+            if ci.defined:
+                low, high = float(ci.low), float(ci.high)
         out[k] = {"value": finite_or_none(value), "drop": finite_or_none(drop), "drop_ci": {"low": low, "high": high},
                   "n_used": n_used}
     base = clean["point"]["mAP"]
