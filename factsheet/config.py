@@ -380,7 +380,12 @@ class DomainShiftConfig:
     exceed with confidence, and the mAP loss a natural shift must exceed for a finding.
     ``suite = false`` turns the corruption suite off (natural shift only). ``datasets``: the
     natural shift's target datasets (``[[domain_shift.datasets]]``), each compared with the
-    evaluation dataset.
+    evaluation dataset. ``group_severity``: the severity at which each corruption's drop is compared
+    between the Bias section's groups (does the corruption hurt one group more than another?);
+    ``None`` (the default) takes the middle of ``severities``, ``0`` turns the group tests off.
+    ``stratify_by`` (metadata columns) makes the chosen clips give every group of those columns at
+    least ``min_per_group`` clips (all of a smaller group's), so that their drops can be compared;
+    values in ``exclude_values`` form no group.
     """
 
     enabled: bool = False
@@ -392,6 +397,19 @@ class DomainShiftConfig:
     tolerance: float = 0.02
     datasets: tuple[ShiftDatasetConfig, ...] = ()
     levels: tuple[CorruptionLevels, ...] = ()
+    group_severity: int | None = None
+    stratify_by: tuple[str, ...] = ()
+    min_per_group: int = 20
+    exclude_values: tuple[str, ...] = ()
+
+    def tested_severity(self) -> int | None:
+        """The severity of the group tests: ``group_severity``, or the middle configured severity;
+        ``None`` when the tests are off (``group_severity = 0``) or the suite does not run."""
+        if not self.run_corruptions() or self.group_severity == 0:
+            return None
+        if self.group_severity is None:
+            return int(self.severities[(len(self.severities) - 1) // 2])
+        return int(self.group_severity)
 
     def run_corruptions(self) -> tuple[str, ...]:
         """The corruptions to run, in report order (none when ``suite`` is false)."""
@@ -418,6 +436,16 @@ class DomainShiftConfig:
             bad("domain_shift.severities", list(self.severities), "must be increasing, distinct, each 1 to 5")
         if self.n_clips < 2:
             bad("domain_shift.n_clips", self.n_clips, "must be >= 2")
+        if self.group_severity is not None and self.group_severity != 0 \
+                and self.group_severity not in self.severities:
+            bad("domain_shift.group_severity", self.group_severity,
+                f"must be one of the severities run ({list(self.severities)}), or 0 for no group tests")
+        if len(set(self.stratify_by)) != len(self.stratify_by):
+            bad("domain_shift.stratify_by", list(self.stratify_by), "columns must not repeat")
+        if "clip_id" in self.stratify_by:
+            bad("domain_shift.stratify_by", "clip_id", "not a grouping column (one clip per value)")
+        if self.min_per_group < 1:
+            bad("domain_shift.min_per_group", self.min_per_group, "must be >= 1")
         if not 0 <= self.tolerance < 1:
             bad("domain_shift.tolerance", self.tolerance, "must be >= 0 and < 1 (an mAP difference)")
         for i, c in enumerate(self.levels):

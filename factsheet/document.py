@@ -148,6 +148,7 @@ class BiasSection:
     class_groups: list
     disparities: list
     robustness_disparities: list | None = None  # the Robustness section's group comparisons, in this family
+    domain_shift_disparities: list | None = None  # the Domain Shift section's group comparisons, in this family
 
 
 @dataclass
@@ -167,6 +168,7 @@ class DomainShiftSection:
     natural_shift: list
     findings: list
     poor_conditions: list
+    groups: dict | None = None  # each corruption's drop compared between groups (the Bias section's family)
 
 
 @dataclass

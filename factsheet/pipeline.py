@@ -164,6 +164,9 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     t = time.perf_counter()
     dataset = align_to_model(load_dataset(cfg.dataset, sample_rate=cfg.model.sample_rate), model, cfg.dataset,
                              source=str(cfg.path or "config"))
+    for section in registry.SECTIONS:  # settings that depend on the data, refused before any prediction
+        if section.check_data is not None:
+            section.check_data(cfg, dataset)
     waveforms, length_counts = fit_clips(dataset.clips, n_samples=model.clip_samples)
     timings["load_dataset"] = time.perf_counter() - t
 

@@ -175,6 +175,17 @@ def test_pipeline_fills_the_section_report_and_poor_conditions(ds_report):
     assert "domain_shift" in doc["provenance"]["timings_s"]
 
 
+def test_group_tests_are_one_family_with_the_bias_section(ds_report):
+    _, doc, _ = ds_report
+    g, bias = doc["domain_shift"]["groups"], doc["bias"]
+    assert g["severity"] == 3 and g["family"]["with_bias"]
+    assert g["family"]["n_tests"] == bias["settings"]["n_tests"]
+    assert g["family"]["n_domain_shift_tests"] == bias["settings"]["n_domain_shift_tests"]
+    assert [(d["p_adjusted"], d["finding"]) for d in g["comparisons"]] == \
+        [(d["p_adjusted"], d["finding"]) for d in bias["domain_shift_disparities"]]
+    assert {d["corruption"] for d in g["by_group"]} == {"lowpass", "level_drop"}
+
+
 def test_same_config_same_section(ds_report):
     from factsheet.pipeline import run as run_pipeline
 

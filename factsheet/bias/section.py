@@ -19,7 +19,7 @@ from factsheet.significance import ADJUST, is_finding
 
 def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
                   metadata: pd.DataFrame, settings: BiasConfig, bootstrap: MetricsConfig, prose: str = "",
-                  robustness: dict | None = None) -> tuple[dict, dict]:
+                  robustness: dict | None = None, domain_shift_groups: dict | None = None) -> tuple[dict, dict]:
     """Compute the Bias section (the measured conditions derive from it: :mod:`factsheet.sections.conditions`).
 
     Parameters
@@ -43,6 +43,10 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
         section's family of tests: their p-values are appended to this section's before the
         correction, so that adding them never changes which of this section's tests are computed,
         only the family's size (``robustness_disparities``, ``settings.n_robustness_tests``).
+    domain_shift_groups : dict, optional
+        The Domain Shift section's group comparisons (``domain_shift.groups``,
+        :mod:`factsheet.domain_shift.groups`): their p-values are appended after the Robustness
+        section's, one family (``domain_shift_disparities``, ``settings.n_domain_shift_tests``).
 
     Returns
     -------
@@ -59,8 +63,11 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
                              robustness=_robustness_by_group(robustness))
     class_rows = _class_rows(data, settings=settings, confidence=bootstrap.confidence)
     rob_groups = _robustness_family(robustness)
-    disparities, n_tests, rob_adjusted = _tested_disparities(
-        data, settings=settings, bootstrap=bootstrap, extra_p=_robustness_p_values(rob_groups))
+    rob_p = _robustness_p_values(rob_groups) or []
+    shift_p = _domain_shift_p_values(domain_shift_groups)
+    disparities, n_tests, extra_adjusted = _tested_disparities(
+        data, settings=settings, bootstrap=bootstrap, extra_p=(rob_p + shift_p) or None)
+    rob_adjusted, shift_adjusted = extra_adjusted[:len(rob_p)], extra_adjusted[len(rob_p):]
     per_class = _per_class(y, y_score, class_labels, robustness, settings)
     section = {
         "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
@@ -73,6 +80,8 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     }
     if rob_groups:
         _add_robustness(section, rob_groups, adjusted=rob_adjusted, settings=settings)
+    if domain_shift_groups is not None:
+        _add_domain_shift(section, domain_shift_groups, adjusted=shift_adjusted, settings=settings)
     plots = {"bias_groups": groups_svg(section), "bias_per_class": per_class_svg(section)}
     return section, plots
 
@@ -226,6 +235,32 @@ def _add_robustness(section: dict, groups: dict, *, adjusted: list[float], setti
         "of each column and norm) are appended to this section's before the correction, one family; a finding needs "
         "the interval below 0 and the adjusted p-value below 1 - confidence.")
     section["robustness_disparities"] = marked["disparities"]
+
+
+def _domain_shift_p_values(groups: dict | None) -> list[float]:
+    """Raw p-values of the Domain Shift section's group tests in family order; empty without them."""
+    if not groups:
+        return []
+    from factsheet.domain_shift.groups import family_p_values
+
+    return family_p_values(groups)
+
+
+def _add_domain_shift(section: dict, groups: dict, *, adjusted: list[float], settings: BiasConfig) -> None:
+    """Put the Domain Shift section's group comparisons, adjusted in this family, into the Bias section:
+    ``domain_shift_disparities``, their count in ``settings.n_domain_shift_tests``, their findings' statements
+    after this section's and the Robustness section's (the "no finding" sentence only when none has one)."""
+    from factsheet.domain_shift.groups import DEFINITION, mark_findings
+
+    marked = mark_findings(groups, adjusted=adjusted, n_family=section["settings"]["n_tests"],
+                           correction=settings.correction, with_bias=True)
+    if any(d["finding"] for d in marked["comparisons"]):
+        others = any(d["finding"] for d in section["disparities"] + (section.get("robustness_disparities") or []))
+        section["findings"] = (section["findings"] if others else []) + marked["findings"]
+    section["settings"]["n_domain_shift_tests"] = marked["family"]["n_domain_shift_tests"]
+    section["definitions"]["domain_shift_disparities"] = (
+        "The Domain Shift section's comparisons of groups under each corruption. " + DEFINITION)
+    section["domain_shift_disparities"] = marked["comparisons"]
 
 
 def _not_evaluated(missing: list[str], group_rows: list[dict], settings: BiasConfig) -> list[str]:

@@ -17,7 +17,7 @@ from factsheet.metrics import finite_or_none
 def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_scores: np.ndarray,
                           class_labels: list[ClassLabel], predict: Callable[[np.ndarray], np.ndarray],
                           sample_rate: int, settings, bootstrap, prose: str = "",
-                          natural_shift: list[dict] | tuple = ()) -> dict:
+                          natural_shift: list[dict] | tuple = (), metadata=None, bias=None) -> dict:
     """Compute the Domain Shift section.
 
     Parameters
@@ -43,18 +43,25 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         The natural shift's targets, computed already (:mod:`factsheet.domain_shift.natural`; the
         section glue :mod:`factsheet.sections.domain_shift` loads and scores them); their findings and
         Poor Conditions join the suite's.
+    metadata : DataFrame, optional
+        The evaluation clips' metadata (one row per clip of ``waveforms``); with ``bias``, each
+        corruption's drop is compared between groups (:mod:`factsheet.domain_shift.groups`).
+    bias : factsheet.config.BiasConfig, optional
+        The groups and test rules of those comparisons (the Bias section's).
 
     Returns
     -------
     dict
         The section (JSON-able); see the schema fragment ``factsheet/schema/sections/domain_shift.json``.
     """
-    idx = stats.select_clips(labels, n_clips=settings.n_clips, seed=settings.seed)
+    first = _group_minimum(metadata, settings=settings) if settings.stratify_by else None
+    idx = stats.select_clips(labels, n_clips=settings.n_clips, seed=settings.seed, group_first=first)
     x, y, s0 = waveforms[idx], np.asarray(labels)[idx], clean_scores[idx]
     n_boot, conf = bootstrap.bootstrap_resamples, bootstrap.confidence
     clean = stats.clean_reference(y, s0, n_resamples=n_boot, seed=bootstrap.seed)
-    blocks, retained = _run_suite(x, y, idx, clean=clean, predict=predict, sample_rate=sample_rate, settings=settings,
-                                  bootstrap=bootstrap)
+    severity = settings.tested_severity() if metadata is not None and bias is not None else None
+    blocks, retained, at_severity = _run_suite(x, y, idx, clean=clean, predict=predict, sample_rate=sample_rate,
+                                               settings=settings, bootstrap=bootstrap, keep_severity=severity)
     section = {
         "status": "evaluated", "text": prose,
         "definitions": {**(DEFINITIONS if blocks or not natural_shift else {}),
@@ -62,6 +69,8 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         "settings": {"corruptions": list(settings.run_corruptions()),
                      "severities": [int(s) for s in settings.severities],
                      "n_clips_requested": settings.n_clips, "n_clips": int(idx.size), "seed": settings.seed,
+                     "stratify_by": list(settings.stratify_by), "min_per_group": settings.min_per_group,
+                     "exclude_values": list(settings.exclude_values),
                      "tolerance": settings.tolerance, "n_bootstrap": n_boot, "confidence": conf,
                      "bootstrap_seed": bootstrap.seed},
         "clean": {k: finite_or_none(v) for k, v in clean["point"].items()},
@@ -69,20 +78,57 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         "corruptions": blocks,
         "per_class": _per_class(class_labels, clean["ap"], retained),
         "natural_shift": list(natural_shift),
+        "groups": None,
     }
+    if at_severity:
+        from factsheet.domain_shift.groups import adjust_alone, group_drops
+
+        rows = metadata.iloc[idx].reset_index(drop=True)
+        block = group_drops(y=y, clean_scores=s0, corrupted=at_severity, metadata=rows, bias=bias, bootstrap=bootstrap,
+                            severity=severity)
+        section["groups"] = adjust_alone(block, correction=bias.correction)  # the Bias section's family: its finish
     section["findings"] = findings(section)
     section["poor_conditions"] = poor_conditions(section)
     return section
 
 
-def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, predict: Callable, sample_rate: int,
-               settings, bootstrap) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Every (corruption, severity) cell of the suite on the chosen clips ``x`` (n, n_samples) with labels
-    ``y`` (n, n_classes) and ids ``idx`` (n,): the corruption blocks, and per corruption the AP retained
-    per class (n_classes,). Empty when the suite is off."""
-    from factsheet import corruptions
+def _group_minimum(metadata, *, settings) -> list[int]:
+    """The rows that give every group of ``settings.stratify_by`` its ``min_per_group`` clips (all of a
+    smaller group's), drawn with ``settings.seed`` (:func:`attacks.runner.group_minimum`).
 
-    blocks, retained = [], {}
+    Raises
+    ------
+    attacks.runner.StrataError
+        A column is not in the metadata, or the minimums take more than ``n_clips`` clips.
+    """
+    from attacks.runner import Strata, StrataError, group_minimum
+
+    for column in settings.stratify_by:
+        if metadata is None or column not in metadata.columns:
+            known = ", ".join(c for c in ([] if metadata is None else metadata.columns) if c != "clip_id")
+            raise StrataError(field="domain_shift.stratify_by", value=column,
+                              reason=f"not a column of the dataset's metadata (columns: {known or 'none'})")
+    strata = Strata(columns={c: metadata[c].astype(str).to_numpy() for c in settings.stratify_by},
+                    min_per_group=settings.min_per_group, exclude_values=tuple(settings.exclude_values))
+    rows = group_minimum(correct=np.ones(len(metadata), bool), strata=strata, seed=settings.seed)
+    if len(rows) > settings.n_clips:
+        raise StrataError(field="domain_shift.n_clips", value=settings.n_clips,
+                          reason=f"too small to give every group of domain_shift.stratify_by "
+                                 f"({', '.join(settings.stratify_by)}) domain_shift.min_per_group = "
+                                 f"{settings.min_per_group} clips: that takes {len(rows)} clips")
+    return rows
+
+
+def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, predict: Callable, sample_rate: int,
+               settings, bootstrap, keep_severity: int | None = None) -> tuple[list[dict], dict[str, np.ndarray], list]:
+    """Every (corruption, severity) cell of the suite on the chosen clips ``x`` (n, n_samples) with labels
+    ``y`` (n, n_classes) and ids ``idx`` (n,): the corruption blocks, per corruption the AP retained
+    per class (n_classes,), and the scores at ``keep_severity`` (one
+    :class:`~factsheet.domain_shift.groups.CorruptedScores` per corruption). Empty when the suite is off."""
+    from factsheet import corruptions
+    from factsheet.domain_shift.groups import CorruptedScores
+
+    blocks, retained, kept = [], {}, []
     specs = corruptions.validate_suite(settings.suite_entries(), sample_rate=sample_rate) \
         if settings.run_corruptions() else ()
     for spec in specs:  # with any custom levels ([[domain_shift.levels]])
@@ -91,12 +137,16 @@ def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, pr
         for severity in settings.severities:
             xc, measured = corruptions.corrupt(x, corruption=spec, severity=severity, sample_rate=sample_rate,
                                                seed=settings.seed, clip_ids=idx)
-            cell = stats.cell_drops(y, predict(xc), clean=clean, n_resamples=bootstrap.bootstrap_resamples,
+            scores = predict(xc)
+            cell = stats.cell_drops(y, scores, clean=clean, n_resamples=bootstrap.bootstrap_resamples,
                                     seed=bootstrap.seed, confidence=bootstrap.confidence)
+            if severity == keep_severity:
+                kept.append(CorruptedScores(name=name, title=TITLES[name], level=spec.level(severity), unit=spec.unit,
+                                            scores=scores))
             cells.append(dict(cell, severity=int(severity), level=spec.level(severity), measured=_measured(measured)))
         retained[name] = stats.ap_retained(clean["ap"], [c.pop("ap") for c in cells])
         blocks.append(_corruption_block(spec, cells, tolerance=settings.tolerance))
-    return blocks, retained
+    return blocks, retained, kept
 
 
 def _measured(info: dict) -> dict:

@@ -17,7 +17,7 @@ from factsheet.metrics import (average_precision, bootstrap_tagging_replicates, 
 METRICS: tuple[str, ...] = ("mAP", "mean_auc", "d_prime")
 
 
-def select_clips(labels: np.ndarray, *, n_clips: int, seed: int) -> np.ndarray:
+def select_clips(labels: np.ndarray, *, n_clips: int, seed: int, group_first: list[int] | None = None) -> np.ndarray:
     """A class-stratified, seeded choice of clips to corrupt.
 
     Each clip belongs to the stratum of its rarest positive class (clips without a positive form
@@ -31,6 +31,9 @@ def select_clips(labels: np.ndarray, *, n_clips: int, seed: int) -> np.ndarray:
     n_clips : int
         How many to choose; all clips when it is at least ``n_clips_total``.
     seed : int
+    group_first : list of int, optional
+        Rows chosen before the class strata take turns (``[domain_shift] stratify_by``: every
+        group's minimum, :func:`attacks.runner.group_minimum`); at most ``n_clips`` of them.
 
     Returns
     -------
@@ -41,12 +44,14 @@ def select_clips(labels: np.ndarray, *, n_clips: int, seed: int) -> np.ndarray:
     n_total = y.shape[0]
     if n_clips >= n_total:
         return np.arange(n_total, dtype=np.int64)
+    chosen: list[int] = list(group_first or [])
     support = y.sum(axis=0)
     rarity = np.where(y, support[None, :], np.iinfo(np.int64).max)
     stratum = np.where(y.any(axis=1), np.argmin(rarity, axis=1), -1)
+    if chosen:
+        stratum[chosen] = -2  # taken already: in no stratum
     rng = np.random.default_rng(seed)
-    queues = [list(rng.permutation(np.flatnonzero(stratum == k))) for k in np.unique(stratum)]
-    chosen: list[int] = []
+    queues = [list(rng.permutation(np.flatnonzero(stratum == k))) for k in np.unique(stratum) if k != -2]
     while len(chosen) < n_clips:
         for q in queues:
             if q and len(chosen) < n_clips:

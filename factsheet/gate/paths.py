@@ -26,8 +26,8 @@ from factsheet.errors import InputError
 #: keys giving the sample size of a row (searched from the number upwards, nearest first)
 N_KEYS = ("n", "n_attacked", "support", "n_clips")
 #: keys that name a list element in messages and pair elements with the baseline
-IDENTITY_KEYS = ("norm", "metric", "class", "column", "columns", "group", "reference", "label", "percentile",
-                 "clip_id")
+IDENTITY_KEYS = ("norm", "corruption", "metric", "class", "column", "columns", "group", "reference", "label",
+                 "percentile", "clip_id")
 #: keys whose interval is the row's ``ci_low`` / ``ci_high``
 PRIMARY_KEYS = ("value", "difference")
 

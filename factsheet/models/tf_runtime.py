@@ -15,8 +15,10 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
 
-    warnings.filterwarnings("ignore", message="PyTorch not found")
     if "tensorflow" in sys.modules:
+        # ART's import warns when PyTorch is absent; set here, after TensorFlow's import, which
+        # resets the warning filters
+        warnings.filterwarnings("ignore", message="PyTorch not found")
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -29,6 +31,7 @@ def import_tensorflow_quietly() -> None:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+    warnings.filterwarnings("ignore", message="PyTorch not found")
 
 
 def set_tensorflow_threads(threads: int) -> None:

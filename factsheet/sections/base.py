@@ -160,6 +160,9 @@ class Section:
     check : callable, optional
         ``check(cfg, model) -> None``: called once the model is loaded and before anything is
         predicted, to refuse settings that depend on the model (one-line InputError).
+    check_data : callable, optional
+        ``check_data(cfg, dataset) -> None``: called once the dataset is loaded and before anything
+        is predicted, to refuse settings that depend on the data (a column the metadata lacks).
     finish : callable, optional
         ``finish(ctx: RunContext) -> section``: called once every section is evaluated, for the
         fields that depend on a section evaluated later (the Robustness section's group tests are
@@ -180,4 +183,5 @@ class Section:
     required: bool = True
     summary: Callable[[dict], dict | None] | None = None
     check: Callable[[Any, Any], None] | None = None
+    check_data: Callable[[Any, Any], None] | None = None
     finish: Callable[[RunContext], Any] | None = None

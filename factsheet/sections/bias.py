@@ -21,12 +21,13 @@ def evaluate(ctx: RunContext) -> SectionResult:
         return SectionResult(not_evaluated(cfg.factsheet.bias, why="bias.enabled is false in the config."))
     from factsheet.bias import evaluate_bias
 
-    robustness = ctx.results.get("robustness")
+    robustness, shift = ctx.results.get("robustness"), ctx.results.get("domain_shift")
     rob = dataclasses.asdict(robustness) if robustness is not None and robustness.status == "evaluated" else None
+    shift_groups = getattr(shift, "groups", None) if shift is not None and shift.status == "evaluated" else None
     section, plots = evaluate_bias(
         y_true=ctx.dataset.labels, y_score=ctx.scores, class_labels=ctx.dataset.class_labels,
         metadata=ctx.dataset.metadata, settings=cfg.bias, bootstrap=cfg.metrics, prose=cfg.factsheet.bias,
-        robustness=rob)
+        robustness=rob, domain_shift_groups=shift_groups)
     return SectionResult(BiasSection(**section), plots=plots)
 
 
@@ -152,7 +153,7 @@ def _disparity_name(d: dict) -> str:
     return f"{' & '.join(d.get('columns') or ())} = {d.get('group')} vs {d.get('reference')}: {metric}"
 
 
-SECTIONS = (Section(field="bias", schema="bias", evaluate=evaluate, timed=True, needs=("robustness",),
+SECTIONS = (Section(field="bias", schema="bias", evaluate=evaluate, timed=True, needs=("robustness", "domain_shift"),
                     glossary=glossary,
                     compare=compare, compare_title="Bias", summary=summary,
                     headings=(Heading("bias", "Bias", 90),), prose=(("bias", "text"),)),)

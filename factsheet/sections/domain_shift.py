@@ -25,14 +25,46 @@ def evaluate(ctx: RunContext) -> SectionResult:
 
     check(cfg, ctx.model)
     natural = [_natural_target(ctx, d, index=k) for k, d in enumerate(settings.datasets)]
-    section = evaluate_domain_shift(
-        waveforms=ctx.waveforms, labels=ctx.dataset.labels, clean_scores=ctx.scores,
-        class_labels=ctx.dataset.class_labels, predict=_predictor(ctx), sample_rate=ctx.model.sample_rate,
-        settings=settings, bootstrap=cfg.metrics, prose=cfg.factsheet.domain_shift, natural_shift=natural)
+    from attacks.runner import StrataError
+
+    try:
+        section = evaluate_domain_shift(
+            waveforms=ctx.waveforms, labels=ctx.dataset.labels, clean_scores=ctx.scores,
+            class_labels=ctx.dataset.class_labels, predict=_predictor(ctx), sample_rate=ctx.model.sample_rate,
+            settings=settings, bootstrap=cfg.metrics, prose=cfg.factsheet.domain_shift, natural_shift=natural,
+            metadata=ctx.dataset.metadata, bias=cfg.bias)
+    except StrataError as exc:
+        raise InputError(source=str(cfg.path or "config"), field=exc.field, value=exc.value,
+                         reason=exc.reason) from None
     plots = {}
     if section["corruptions"]:
         plots = {"domain_shift_curves": curves_svg(section), "domain_shift_heatmap": heatmap_svg(section)}
     return SectionResult(DomainShiftSection(**section), plots=plots)
+
+
+def finish(ctx: RunContext):
+    """The group tests corrected in the Bias section's family, when both sections were evaluated with them.
+
+    The Bias section (evaluated after this one, since it reads it) appends these tests' p-values to its own
+    (and the Robustness section's) before the correction and reports them adjusted
+    (``bias.domain_shift_disparities``); this takes those adjusted values, so both sections show the same
+    p-values and findings.
+    """
+    import dataclasses
+
+    ds, bias = ctx.results["domain_shift"], ctx.results.get("bias")
+    if getattr(ds, "groups", None) is None or getattr(bias, "domain_shift_disparities", None) is None:
+        return ds
+    from factsheet.domain_shift.groups import mark_findings
+
+    key = ("corruption", "columns", "group")
+    tested = [d for d in bias.domain_shift_disparities if d["p_value"] is not None]
+    mine = [d for d in ds.groups["comparisons"] if d["p_value"] is not None]
+    if [tuple(str(d[k]) for k in key) for d in tested] != [tuple(str(d[k]) for k in key) for d in mine]:
+        raise RuntimeError("bias.domain_shift_disparities does not match domain_shift.groups.comparisons")
+    groups = mark_findings(ds.groups, adjusted=[d["p_adjusted"] for d in tested], n_family=bias.settings["n_tests"],
+                           correction=ctx.cfg.bias.correction, with_bias=True)
+    return dataclasses.replace(ds, groups=groups)
 
 
 def check(cfg, model) -> None:
@@ -48,6 +80,22 @@ def check(cfg, model) -> None:
                                    field="domain_shift.corruptions")
     except ValueError as exc:
         raise InputError(source=str(cfg.path or "config"), reason=str(exc)) from None
+
+
+def check_data(cfg, dataset) -> None:
+    """Refuse, before anything is predicted, ``stratify_by`` columns the metadata lacks and an ``n_clips``
+    too small for every group's ``min_per_group`` (one line naming the field and value)."""
+    settings = cfg.domain_shift
+    if not (settings.enabled and settings.run_corruptions() and settings.stratify_by):
+        return
+    from attacks.runner import StrataError
+    from factsheet.domain_shift.section import _group_minimum
+
+    try:
+        _group_minimum(dataset.metadata, settings=settings)
+    except StrataError as exc:
+        raise InputError(source=str(cfg.path or "config"), field=exc.field, value=exc.value,
+                         reason=exc.reason) from None
 
 
 def _predictor(ctx: RunContext, *, columns: list[int] | None = None, what: str = "a corrupted clip"):
@@ -107,7 +155,29 @@ def glossary(doc: dict) -> dict:
         return {}
     st = ds["settings"]
     ci = f"{percent(st['confidence'])} CI"
-    return {**_suite_glossary(st, ci), **(_natural_glossary(st, ci) if ds.get("natural_shift") else {})}
+    return {**_suite_glossary(st, ci), **(_natural_glossary(st, ci) if ds.get("natural_shift") else {}),
+            **(_groups_glossary(ds["groups"], ci) if ds.get("groups") else {})}
+
+
+def _groups_glossary(g: dict, ci: str) -> dict:
+    """Column keys of the "Groups under corruption" table."""
+    drop = "unitless, mAP difference"
+    return {"domain_shift_groups": [
+        term("Level", "the corruption's unit", f"The corruption's level at severity {g['severity']}, the one tested."),
+        term("Group", "metadata value, clips", "The group (a value of a Bias group column) and its corrupted clips."),
+        term("Reference", "metadata value, clips", "The column's most resilient group: the smallest mAP drop over its "
+                                                   "own classes."),
+        term("Drop", drop, "The group's clean minus corrupted mAP over the classes both groups have enough positives "
+                           "of."),
+        term("Reference drop", drop, "The reference's drop over the same classes."),
+        term(f"Extra drop [{ci}]", drop, "Drop minus reference drop: positive when the corruption costs the group more "
+                                         f"mAP; paired bootstrap {ci} (clean and corrupted scores of the same resampled "
+                                         "clips)."),
+        term("Adj. p", PROBABILITY, f"p-value of H0 |extra drop| <= {g['tolerance']:g}, adjusted by "
+                                    f"{g['family']['correction']} over {g['family']['n_tests']} tests."),
+        term("Finding", "yes / no", f"Interval entirely above {g['tolerance']:g} and adjusted p below "
+                                    f"{1 - float(g['confidence']):.2g}."),
+    ]}
 
 
 def _natural_glossary(st: dict, ci: str) -> dict:
@@ -193,11 +263,19 @@ def summary(doc: dict) -> dict | None:
         lines.append(f"Natural shift to {e['name']}: prevalence-matched mAP gap {fmt(gap['value'])} "
                      f"({percent(ds['settings']['confidence'])} CI {fmt(gap['ci_low'])} to {fmt(gap['ci_high'])}).")
     n_findings += sum(1 for e in shifts if e["finding"])
+    groups = ds.get("groups") or {}
+    found = [d for d in groups.get("comparisons", []) if d["finding"]]
+    if groups:
+        lines.append(f"Groups under corruption (severity {groups['severity']}): {len(found)} of "
+                     f"{groups['family']['n_domain_shift_tests']} group comparisons show a corruption hurting one group "
+                     "more than another.")
+    n_findings += len(found)
     # findings: one sentence per corruption in suite order, then one per target; the largest breaking drops first
     order = sorted((k for k, b in enumerate(blocks) if b["breaking_point"] is not None),
                    key=lambda k: -_breaking_drop(blocks[k]))
     worst = [ds["findings"][len(blocks) + k] for k, e in enumerate(shifts) if e["finding"]]
     worst += [ds["findings"][k] for k in order]
+    worst += groups.get("findings", [])[:len(found)]
     return {"title": "Domain Shift", "anchor": "domain_shift", "headline": lines, "n_findings": n_findings,
             "findings": worst[:3]}
 
@@ -285,5 +363,6 @@ def _mean(values: list):
 
 
 SECTIONS = (Section(field="domain_shift", schema="domain_shift", evaluate=evaluate, timed=True, glossary=glossary,
-                    compare=compare, compare_title="Domain Shift", summary=summary, check=check,
+                    compare=compare, compare_title="Domain Shift", summary=summary, check=check, check_data=check_data,
+                    finish=finish,
                     headings=(Heading("domain_shift", "Domain Shift", 110),), prose=(("domain_shift", "text"),)),)
