@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections import Counter, deque
 
 from factsheet.errors import InputError
 from factsheet.executors import ExecutorSettings, Job, OnFailure, OnResult, TaskFailure, WorkerContext
 
+#: times a dead actor is asked whether it is back, PROBE_SECONDS apart, before it is given up
+PROBES = 100
+PROBE_SECONDS = 0.5
 #: environment of every worker: one BLAS thread (each actor holds one CPU), quiet TensorFlow
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -68,13 +72,20 @@ class FactsheetWorker:
             from factsheet.models.http_model import set_request_gate
 
             set_request_gate(RayRequestGate(gate_name))
-        self._run = job.run
-        self._state = job.setup(shared, WorkerContext(threads=1, share=1, budget_share=n_workers))
+        self._run, self._state, self._error = job.run, None, None
+        try:  # kept, and raised by every call: Ray would only pass on the text of an error in __init__
+            self._state = job.setup(shared, WorkerContext(threads=1, share=1, budget_share=n_workers))
+        except Exception as exc:
+            self._error = exc
 
     def ready(self) -> int:
+        if self._error is not None:
+            raise self._error
         return os.getpid()
 
     def run(self, task):
+        if self._error is not None:
+            raise self._error
         return self._run(self._state, task)
 
 
@@ -184,11 +195,6 @@ def _ready(actors: list) -> None:
         ray.get([a.ready.remote() for a in actors])
     except ray.exceptions.RayTaskError as exc:
         raise _cause(exc) from None
-    except ray.exceptions.RayActorError as exc:
-        cause = getattr(exc, "cause", None) or getattr(exc, "creation_task_error", None)
-        if isinstance(cause, ray.exceptions.RayTaskError):
-            raise _cause(cause) from None
-        raise
 
 
 def _cause(exc) -> BaseException:
@@ -198,27 +204,48 @@ def _cause(exc) -> BaseException:
 
 def _dispatch(actors: list, tasks: list, *, max_retries: int, on_result: OnResult, on_failure: OnFailure,
               semaphore) -> dict:
-    """One task in flight per actor; a task whose actor died goes back to the front of the queue."""
+    """One task in flight per actor; a task whose actor died goes back to the front of the queue.
+
+    An actor whose process died is probed (``ready``) until Ray has restarted it, before it gets
+    another task: a call sent before the restart is known would fail at once and waste an attempt.
+    An actor that does not come back within :data:`PROBES` probes is dropped; with none left, the
+    remaining tasks fail.
+    """
     import ray
 
     queue = deque(range(len(tasks)))
     attempts: Counter = Counter()
+    probes: Counter = Counter()
     idle, in_flight = list(actors), {}
+    alive = len(actors)
     retried = failed = 0
     while queue or in_flight:
         while queue and idle:
             actor, i = idle.pop(), queue.popleft()
             in_flight[actor.run.remote(tasks[i])] = (actor, i)
+        if not in_flight:  # every actor is gone: the rest cannot run
+            for i in queue:
+                failed += 1
+                on_failure(tasks[i], TaskFailure(attempts=attempts[i], error="no Ray worker left to run it"))
+            break
         done, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in done:
             actor, i = in_flight.pop(ref)
-            idle.append(actor)
             try:
                 result = ray.get(ref)
-            except ray.exceptions.RayActorError as exc:  # the worker died: retry elsewhere or give up
-                attempts[i] += 1
+            except ray.exceptions.RayActorError as exc:  # the worker died (or is not back yet)
                 if semaphore is not None:
                     semaphore.release_holder.remote(actor._actor_id.hex())
+                probes[actor] += 1
+                if probes[actor] <= PROBES:
+                    if i is None:
+                        time.sleep(PROBE_SECONDS)
+                    in_flight[actor.ready.remote()] = (actor, None)
+                else:
+                    alive -= 1
+                if i is None:
+                    continue
+                attempts[i] += 1
                 if attempts[i] <= max_retries:
                     retried += 1
                     queue.appendleft(i)
@@ -229,5 +256,8 @@ def _dispatch(actors: list, tasks: list, *, max_retries: int, on_result: OnResul
                 continue
             except ray.exceptions.RayTaskError as exc:
                 raise _cause(exc) from None
-            on_result(tasks[i], result)
+            probes.pop(actor, None)
+            idle.append(actor)
+            if i is not None:
+                on_result(tasks[i], result)
     return {"retried_tasks": retried, "failed_tasks": failed}
