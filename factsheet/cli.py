@@ -43,7 +43,8 @@ n_clips, init_eval, max_eval, init_size, batch_size, seed, max_queries_per_clip,
 max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_steps, percentiles, workers,
 stratify_by, min_per_group, exclude_values) and [bias]
 (enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
-min_positives, tolerance, correction = "holm" | "bh", worst_classes). Relative paths are
+min_positives, tolerance, correction = "holm" | "bh", worst_classes) and [execution] (executor =
+"local" | "processes" | "ray", ray_address, max_retries). Relative paths are
 relative to the config file.
 See configs/demo.toml and the README.
 """

@@ -66,8 +66,11 @@ def connect(settings: ExecutorSettings) -> None:
 class FactsheetWorker:
     """One worker: the job's state, built once by ``setup``; ``run`` one task at a time."""
 
-    def __init__(self, job: Job, shared, gate_name: str | None, n_workers: int) -> None:
+    def __init__(self, job: Job, shared_box: list, gate_name: str | None, n_workers: int) -> None:
+        import ray
+
         os.environ.update(WORKER_ENV)
+        shared = ray.get(shared_box[0])  # boxed: the driver keeps the one copy alive; read from the object store
         if gate_name is not None:
             from factsheet.models.http_model import set_request_gate
 
@@ -171,7 +174,7 @@ def ray_map(job: Job, tasks: list, *, settings: ExecutorSettings, on_result: OnR
     restarts = (settings.max_retries + 1) * len(tasks)  # bounded: every death costs some task an attempt
     worker_cls = ray.remote(num_cpus=1, max_restarts=restarts, max_task_retries=0)(FactsheetWorker)
     light_job = Job(setup=job.setup, run=job.run, shared=None)
-    actors = [worker_cls.remote(light_job, shared_ref, gate_name, n) for _ in range(n)]
+    actors = [worker_cls.remote(light_job, [shared_ref], gate_name, n) for _ in range(n)]
     try:
         _ready(actors)
         counts = _dispatch(actors, tasks, max_retries=settings.max_retries, on_result=on_result,
