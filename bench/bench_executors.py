@@ -80,7 +80,7 @@ def attack_part(config: Path, *, workers: int) -> None:
     records, seconds = {}, {}
     for kind in ("processes", "ray"):
         with tempfile.TemporaryDirectory() as tmp, \
-                RunStore.open(Path(tmp) / "s.sqlite", run_key=run_key_for({"bench": kind}), settings={}) as store:
+                RunStore.open(Path(tmp) / "s.sqlite", run_key=run_key_for({"bench": kind}), settings={"bench": kind}) as store:
             t = time.perf_counter()
             res = run_tasks(tasks=tasks, model_spec=ctx.model.spec, waveforms=ctx.waveforms,
                             top1=np.argmax(ctx.model_scores, axis=1), settings=settings, store=store,
