@@ -18,6 +18,7 @@ from attacks.runner import Strata, StrataError, correctly_classified, make_tasks
     select_clips, store_path
 from attacks.store import RunStore, run_key_for
 from factsheet.config import MetricsConfig, RobustnessConfig
+from factsheet.executors import ExecutorSettings
 from attacks.summary import DEFINITIONS, group_robustness, summarise_norm
 from factsheet.render import figure_svg
 
@@ -50,7 +51,7 @@ class AttackInputs:
 
 
 def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, bootstrap: MetricsConfig,
-                        out_dir: Path, workers: int, progress: bool = False,
+                        out_dir: Path, executor: ExecutorSettings, progress: bool = False,
                         group_columns: list[str] | None = None, correction: str = "holm") -> tuple[dict, dict, dict]:
     """Run (or resume) the attacks and build the section.
 
@@ -59,13 +60,14 @@ def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, boo
     inputs : AttackInputs
         The model, the dataset, its clips and the model's scores.
     settings : factsheet.config.RobustnessConfig
-        Validated ``[robustness]`` section (``enabled`` and ``workers`` are not read here).
+        Validated ``[robustness]`` section (``enabled`` and ``workers`` are not read here: ``executor`` says
+        where the tasks run).
     bootstrap : factsheet.config.MetricsConfig
         Resamples, confidence and seed of the percentile and group-median intervals.
     out_dir : Path
         Where the run store ``attack_runs.sqlite`` lives (resume).
-    workers : int
-        Worker processes (1: in this process).
+    executor : factsheet.executors.ExecutorSettings
+        Where the tasks run (local, a process pool, Ray) and on how many workers.
     progress : bool
         Show a progress bar on stderr.
     group_columns : list of str, optional
@@ -77,12 +79,13 @@ def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, boo
     Returns
     -------
     section : dict
-        JSON-able Robustness section (identical whatever the worker count or resumes); with
-        ``settings.stratify_by``, ``groups``: :func:`group_block`.
+        JSON-able Robustness section (identical whatever the executor, worker count or resumes); with
+        ``settings.stratify_by``, ``groups``: :func:`group_block`; with tasks that failed on every attempt
+        (their worker died), ``failed_tasks``: those clips are left out of every norm's statistics.
     plots : dict of str to str
         SVG text by plot name.
     run_info : dict
-        Volatile facts for provenance: workers, results reused from the store, seconds.
+        Volatile facts for provenance: executor, workers, retries, results reused from the store, seconds.
 
     Raises
     ------
@@ -93,13 +96,22 @@ def evaluate_robustness(*, inputs: AttackInputs, settings: RobustnessConfig, boo
     strata = make_strata(inputs.dataset.metadata, settings=settings)
     rows = select_clips(labels=inputs.dataset.labels, scores=inputs.scores, n_clips=settings.n_clips,
                         seed=settings.seed, strata=strata)
-    records, run_info, model_requests = _attack_clips(inputs, rows=rows, settings=settings, out_dir=Path(out_dir),
-                                                      workers=workers, progress=progress)
+    records, run_info, model_requests, failed = _attack_clips(inputs, rows=rows, settings=settings,
+                                                              out_dir=Path(out_dir), executor=executor,
+                                                              progress=progress)
+    n_selected = len(rows)
+    if failed:  # a clip with a failed task leaves every norm, so the norms describe the same clips
+        lost = {f["clip_id"] for f in failed}
+        keep = [i for i, r in enumerate(rows) if str(inputs.dataset.metadata["clip_id"].iloc[r]) not in lost]
+        rows = rows[keep]
+        records = {norm: [recs[i] for i in keep] for norm, recs in records.items()}
     meta = inputs.dataset.metadata.iloc[rows].reset_index(drop=True)
     columns = group_columns if group_columns is not None else default_group_columns(meta)
     per_norm = {norm: _norm_block(records[norm], norm=norm, meta=meta, settings=settings, bootstrap=bootstrap,
                                   group_columns=columns) for norm in settings.norms}
-    section = _section(per_norm, settings=settings, bootstrap=bootstrap, n_selected=len(rows))
+    section = _section(per_norm, settings=settings, bootstrap=bootstrap, n_selected=n_selected)
+    if failed:
+        section["failed_tasks"] = failed
     if strata is not None:
         correct = correctly_classified(labels=inputs.dataset.labels, scores=inputs.scores)
         section["groups"] = group_block(records, strata=strata, rows=rows, correct=correct, settings=settings,
@@ -185,18 +197,22 @@ def run_key_material(inputs: AttackInputs, *, rows: np.ndarray, settings: Robust
 
 
 def _attack_clips(inputs: AttackInputs, *, rows: np.ndarray, settings: RobustnessConfig, out_dir: Path,
-                  workers: int, progress: bool) -> tuple[dict[str, list[dict]], dict, dict]:
+                  executor: ExecutorSettings, progress: bool) -> tuple[dict[str, list[dict]], dict, dict, list[dict]]:
     """Attack the selected clips with every norm, resuming from the run store in ``out_dir``.
 
     Returns
     -------
     records : dict of str to list of dict
         Norm -> per-clip records (:mod:`attacks.summary`) in the order of ``rows``, with the
-        class names (``label_name``, ``target_name``) and the clip's ``true_labels`` added.
+        class names (``label_name``, ``target_name``) and the clip's ``true_labels`` added; None
+        for a task that failed.
     run_info : dict
-        Provenance: store file, run key, workers, results reused / computed / ignored.
+        Provenance: store file, run key, executor, workers, retried and failed tasks, results reused /
+        computed / ignored.
     model_requests : dict
         A remote model's request counters over the clips attacked now (empty for a local model).
+    failed : list of dict
+        ``{"clip_id", "norm", "attempts", "error"}`` of every task that failed every attempt, in task order.
     """
     dataset = inputs.dataset
     clip_ids = [str(c) for c in dataset.metadata["clip_id"]]
@@ -208,7 +224,7 @@ def _attack_clips(inputs: AttackInputs, *, rows: np.ndarray, settings: Robustnes
         ignored = sum(store.other_run_keys().values())
         before = sum(len(store.done(norm=n)) for n in settings.norms)
         results = run_tasks(tasks=tasks, model_spec=inputs.model.spec, waveforms=inputs.waveforms,
-                            top1=np.argmax(inputs.scores, axis=1), settings=settings, store=store, workers=workers,
+                            top1=np.argmax(inputs.scores, axis=1), settings=settings, store=store, executor=executor,
                             progress=progress)
     names = [c.display_name for c in dataset.class_labels]
     true_labels = [[names[j] for j in np.flatnonzero(dataset.labels[r])] for r in rows]
@@ -216,14 +232,23 @@ def _attack_clips(inputs: AttackInputs, *, rows: np.ndarray, settings: Robustnes
     for norm in settings.norms:
         records[norm] = []
         for i, r in enumerate(rows):
+            if (norm, clip_ids[r]) in results.failed:
+                records[norm].append(None)
+                continue
             rec = dict(results.records[(norm, clip_ids[r])])
             rec.update(label_name=names[rec["label"]], true_labels=true_labels[i],
                        target_name=None if rec.get("target") is None else names[rec["target"]])
             records[norm].append(rec)
-    run_info = {"store": store_path(out_dir).name, "run_key": key, "workers": int(workers),
-                "reused_results": int(before), "computed_results": int(len(tasks) - before),
-                "ignored_results_other_configs": int(ignored)}
-    return records, run_info, results.model_requests
+    failed = [{"clip_id": t.clip_id, "norm": t.norm, "attempts": results.failed[(t.norm, t.clip_id)].attempts,
+               "error": results.failed[(t.norm, t.clip_id)].error} for t in tasks if (t.norm, t.clip_id) in results.failed]
+    facts = results.executor
+    run_info = {"store": store_path(out_dir).name, "run_key": key, "executor": executor.kind,
+                "workers": int(facts.get("workers", executor.workers)),
+                "reused_results": int(before), "computed_results": int(len(tasks) - before - len(failed)),
+                "ignored_results_other_configs": int(ignored), "retried_tasks": int(facts.get("retried_tasks", 0)),
+                "failed_tasks": len(failed)}
+    run_info.update({k: facts[k] for k in ("ray_version", "ray_nodes", "max_concurrent_requests") if k in facts})
+    return records, run_info, results.model_requests, failed
 
 
 def _norm_block(records: list[dict], *, norm: str, meta, settings: RobustnessConfig, bootstrap: MetricsConfig,

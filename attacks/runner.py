@@ -1,20 +1,16 @@
-"""Run HopSkipJump on the selected clips, in worker processes, committing each clip to the run store.
+"""Run HopSkipJump on the selected clips on an executor (:mod:`factsheet.executors`), committing each clip to the run store.
 
 Every (clip, norm) task carries its own seed and its own initialisation candidates, so a
-task's result does not depend on which worker runs it or in what order: a run with N workers
-equals a run with one (tested). Finished clips are committed to an SQLite store as they
+task's result does not depend on which worker or executor runs it or in what order: a run with
+N workers, in a process pool or on Ray, equals a run with one (tested). Finished clips are committed to an SQLite store as they
 arrive; re-running the same command resumes from it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from factsheet.config import RobustnessConfig
+from factsheet.executors import ExecutorSettings, Job, TaskFailure, WorkerContext, default_workers, map_tasks
 
 if TYPE_CHECKING:  # attacks.hsj imports ART: only where an attack runs
     from attacks.hsj import ClipAttackSettings
@@ -214,12 +211,12 @@ def make_tasks(*, rows: np.ndarray, clip_ids: list[str], scores: np.ndarray, set
 
 @dataclass(frozen=True)
 class WorkerSetup:
-    """What every worker process loads once (picklable: the pool's initializer argument).
+    """What every worker loads once (the executor's ``shared``: sent once per worker).
 
     Attributes
     ----------
     model_spec : dict
-        How to reload the model (:func:`factsheet.models.adapter.load_from_spec`).
+        How to reload the model (:func:`factsheet.models.sources.load_from_spec`).
     clips : dict of int to ndarray
         Row -> waveform, shape (n_samples,), float32: the clips attacked and their init candidates.
     top1 : dict of int to int
@@ -228,9 +225,6 @@ class WorkerSetup:
         The per-clip HopSkipJump settings, built once from the config.
     blend_steps : int
         Binary-search steps of the start point (:class:`attacks.hsj.InitSearch`).
-    threads : int or None
-        TensorFlow/BLAS threads of the worker (1 per worker when several share the cores, so
-        they do not oversubscribe them); None: the library defaults.
     """
 
     model_spec: dict
@@ -238,14 +232,24 @@ class WorkerSetup:
     top1: dict[int, int]
     attack: ClipAttackSettings
     blend_steps: int
-    threads: int | None = None
 
 
-_WORKER: dict = {}
+@dataclass(frozen=True)
+class WorkerState:
+    """A worker's loaded model: the estimator HopSkipJump queries and the model's request counters."""
+
+    setup: WorkerSetup
+    estimator: object
+    stats: Callable[[], dict] | None
 
 
-def _init_worker(setup: WorkerSetup) -> None:
-    """Load the model once per process."""
+def setup_worker(setup: WorkerSetup, context: WorkerContext) -> WorkerState:
+    """Load the model once per worker (the executor's ``setup``).
+
+    ``context.threads`` caps TensorFlow's and the model runtime's threads (1 per worker when
+    several share the cores, so they do not oversubscribe them); ``context.share`` workers split
+    a remote model's per-process limits (:func:`share_among_workers`).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
 
@@ -253,16 +257,17 @@ def _init_worker(setup: WorkerSetup) -> None:
     from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
 
     import_tensorflow_quietly()
-    if setup.threads is not None:
-        set_tensorflow_threads(setup.threads)
+    if context.threads is not None:
+        set_tensorflow_threads(context.threads)
     from factsheet.models.adapter import load_from_spec, make_estimator
 
-    model = load_from_spec(setup.model_spec, threads=setup.threads)
-    _WORKER.update(estimator=make_estimator(model, wrapper="blackbox"), setup=setup, stats=model.stats)
+    spec = share_among_workers(setup.model_spec, workers=context.share, budget_workers=context.budget_share)
+    model = load_from_spec(spec, threads=context.threads)
+    return WorkerState(setup=setup, estimator=make_estimator(model, wrapper="blackbox"), stats=model.stats)
 
 
-def run_task(task: Task) -> tuple[Task, dict]:
-    """Attack one clip with one norm in this process (after :func:`_init_worker`).
+def run_task(state: WorkerState, task: Task) -> dict:
+    """Attack one clip with one norm (the executor's ``run``): the task's record.
 
     BLAS runs single-threaded here whatever the worker count: a multi-threaded dot product
     sums in another order, and the last bits of ART's norms (which steer the attack) would
@@ -270,13 +275,12 @@ def run_task(task: Task) -> tuple[Task, dict]:
     """
     from threadpoolctl import threadpool_limits
 
-    stats = _WORKER.get("stats")
-    before = stats() if stats is not None else None
+    before = state.stats() if state.stats is not None else None
     with threadpool_limits(limits=1, user_api="blas"):
-        task, record = _run_task(task)
-    if stats is not None:  # requests of a remote model, for provenance (not stored with the result)
-        record["_model_requests"] = counter_delta(stats(), before)
-    return task, record
+        record = _attack_task(state, task)
+    if state.stats is not None:  # requests of a remote model, for provenance (not stored with the result)
+        record["_model_requests"] = counter_delta(state.stats(), before)
+    return record
 
 
 def counter_delta(after: dict, before: dict) -> dict:
@@ -308,11 +312,10 @@ def counter_sum(total: dict | None, add: dict) -> dict:
     return out
 
 
-def _run_task(task: Task) -> tuple[Task, dict]:
+def _attack_task(state: WorkerState, task: Task) -> dict:
     from attacks.hsj import InitSearch, attack_clip, make_init
 
-    setup: WorkerSetup = _WORKER["setup"]
-    est = _WORKER["estimator"]
+    setup, est = state.setup, state.estimator
     clip = setup.clips[task.row]
     t0 = time.perf_counter()
     init = None
@@ -334,7 +337,7 @@ def _run_task(task: Task) -> tuple[Task, dict]:
         "boundary_distance": list(res.boundary_distance),
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    return task, record
+    return record
 
 
 # -- orchestration --------------------------------------------------------------------
@@ -346,20 +349,27 @@ class TaskResults:
     Attributes
     ----------
     records : dict of (str, str) to dict
-        Every task's per-clip record (:mod:`attacks.summary`), keyed by (norm, clip_id): the
+        Every finished task's per-clip record (:mod:`attacks.summary`), keyed by (norm, clip_id): the
         ones reused from the store and the ones computed now.
+    failed : dict of (str, str) to TaskFailure
+        Tasks whose worker died on every attempt (``ray``), keyed like ``records``: not in the
+        store, so a re-run tries them again.
     model_requests : dict
         Summed request counters of a remote model (HTTP source) over the tasks run now (not
         those reused); empty for a local model.
+    executor : dict
+        The executor's run facts (:func:`factsheet.executors.map_tasks`).
     """
 
     records: dict[tuple[str, str], dict]
+    failed: dict[tuple[str, str], TaskFailure]
     model_requests: dict
+    executor: dict
 
 
 def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top1: np.ndarray,
-              settings: RobustnessConfig, store, workers: int, progress: bool = False) -> TaskResults:
-    """Run the tasks not yet in ``store``, committing each finished record to it at once.
+              settings: RobustnessConfig, store, executor: ExecutorSettings, progress: bool = False) -> TaskResults:
+    """Run the tasks not yet in ``store`` on ``executor``, committing each finished record to it at once.
 
     Parameters
     ----------
@@ -373,9 +383,8 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
     settings : factsheet.config.RobustnessConfig
     store : attacks.store.RunStore
         Open store of this run's key.
-    workers : int
-        ``<= 1``: in this process; otherwise a spawn-context process pool, each worker loading
-        the model once.
+    executor : factsheet.executors.ExecutorSettings
+        Where the tasks run; each worker loads the model once.
     progress : bool
         Show a progress bar on stderr.
 
@@ -396,6 +405,7 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="attack", unit="clip",
                disable=not progress, leave=False)
     model_requests: dict = {}
+    failed: dict[tuple[str, str], TaskFailure] = {}
 
     def commit(task: Task, record: dict) -> None:
         requests = record.pop("_model_requests", None)
@@ -405,76 +415,31 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
         done[(task.norm, task.clip_id)] = record
         bar.update(1)
 
-    if pending and workers <= 1:
-        _init_worker(setup)
-        for t in pending:
-            commit(*run_task(t))
-    elif pending:
-        _run_pool(pending, setup=setup, workers=workers, commit=commit)
+    def give_up(task: Task, failure: TaskFailure) -> None:
+        failed[(task.norm, task.clip_id)] = failure
+        bar.update(1)
+
+    cfg = model_spec.get("config", {})
+    job = Job(setup=setup_worker, run=run_task, shared=setup,
+              request_concurrency=int(cfg["concurrency"]) if cfg.get("source") == "http" else None)
+    info = map_tasks(job, pending, settings=executor, on_result=commit, on_failure=give_up)
     bar.close()
-    return TaskResults(records=done, model_requests=model_requests)
+    return TaskResults(records=done, failed=failed, model_requests=model_requests, executor=info)
 
 
-def share_among_workers(spec: dict, *, workers: int) -> dict:
-    """A remote model's spec for one of ``workers`` processes: its concurrency and request budget
-    divided among them, so that all workers together keep to the configured limits."""
+def share_among_workers(spec: dict, *, workers: int, budget_workers: int | None = None) -> dict:
+    """A remote model's spec for one of ``workers`` processes: its concurrency divided among
+    ``workers`` and its request budget among ``budget_workers`` (default ``workers``), so that all
+    workers together keep to the configured limits (``workers = 1`` where a global semaphore
+    already bounds the concurrency: the ``ray`` executor)."""
     cfg = spec.get("config", {})
-    if cfg.get("source") != "http" or workers <= 1:
+    budget_workers = workers if budget_workers is None else budget_workers
+    if cfg.get("source") != "http" or max(workers, budget_workers) <= 1:
         return spec
     budget = cfg.get("max_requests")
     cfg = dict(cfg, concurrency=max(1, int(cfg["concurrency"]) // workers),
-               max_requests=None if budget is None else max(1, int(budget) // workers))
+               max_requests=None if budget is None else max(1, int(budget) // budget_workers))
     return dict(spec, config=cfg)
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _run_pool(pending: list[Task], *, setup: WorkerSetup, workers: int,
-              commit: Callable[[Task, dict], None]) -> None:
-    """Run ``pending`` in a spawn-context pool of ``min(workers, len(pending))`` processes.
-
-    Each worker gets ``default_workers() // workers`` threads (at least 1) and its share of a
-    remote model's limits (:func:`share_among_workers`); ``commit`` receives every finished
-    (task, record) in this process, in the order they finish.
-    """
-    n = min(workers, len(pending))
-    threads = max(1, default_workers() // workers)
-    setup = dataclasses.replace(setup, model_spec=share_among_workers(setup.model_spec, workers=n), threads=threads)
-    with _thread_limits_inherited(threads), \
-            ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                initargs=(setup,)) as pool:
-        futures = [pool.submit(run_task, t) for t in pending]
-        for f in as_completed(futures):
-            commit(*f.result())
-
-
-@contextmanager
-def _thread_limits_inherited(threads: int) -> Iterator[None]:
-    """Set the BLAS thread variables to ``threads`` for child processes started in the block.
-
-    BLAS pools start when numpy is imported (before the initializer runs), so the children must
-    inherit the thread limits through the environment; busy-waiting BLAS threads on shared cores
-    made each task twice as slow. The previous values are restored afterwards.
-    """
-    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-    os.environ.update({v: str(threads) for v in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
-
-
-def default_workers() -> int:
-    """One worker per core this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def store_path(out_dir: Path) -> Path:

@@ -43,7 +43,8 @@ n_clips, init_eval, max_eval, init_size, batch_size, seed, max_queries_per_clip,
 max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_steps, percentiles, workers,
 stratify_by, min_per_group, exclude_values) and [bias]
 (enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
-min_positives, tolerance, correction = "holm" | "bh", worst_classes). Relative paths are
+min_positives, tolerance, correction = "holm" | "bh", worst_classes) and [execution] (executor =
+"local" | "processes" | "ray", ray_address, max_retries). Relative paths are
 relative to the config file.
 See configs/demo.toml and the README.
 """
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help="attack worker processes (default: robustness.workers, 0 there = one per core); "
                           "results do not depend on it")
+    _executor_arguments(run)
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     run.add_argument("--policy", type=Path, default=None, metavar="FILE",
                      help="also gate the FactSheet with this policy (as `factsheet gate`): the verdict is stored in "
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="relative tolerance for numbers (default 0: bit-identical; e.g. 1e-6 across CPUs, "
                           "whose math kernels may differ in the last bits)")
     rep.add_argument("--workers", type=int, default=None, metavar="N", help="attack worker processes")
+    _executor_arguments(rep)
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
     schema = sub.add_parser("schema", help="print the FactSheet JSON Schema",
                             description="Print the FactSheet JSON Schema (JSON), or with --markdown its "
@@ -140,6 +143,42 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
+                   help="where the attack's tasks run (default: [execution] executor, else processes): in this "
+                        "process, a local process pool, or Ray actors (pip install 'audio-factsheet[ray]'); "
+                        "results do not depend on it")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="with --executor ray: 'local' (start Ray here; default), 'auto' (this machine's cluster), "
+                        "'ray://host:port' (Ray Client) or 'host:port' (default: [execution] ray_address)")
+
+
+def with_executor(cfg, args):
+    """``cfg`` with ``--executor`` / ``--ray-address`` applied, checked before any work is done.
+
+    Raises
+    ------
+    InputError
+        A bad ``--ray-address``, or the ``ray`` executor without Ray installed (one line).
+    """
+    import dataclasses
+
+    from factsheet.errors import InputError
+    from factsheet.executors import ExecutorSettings, check_executor, check_ray_address
+
+    execution = cfg.execution
+    if args.ray_address is not None:
+        why = check_ray_address(args.ray_address)
+        if why is not None:
+            raise InputError(source="--ray-address", value=args.ray_address, reason=why)
+        execution = dataclasses.replace(execution, ray_address=args.ray_address)
+    if args.executor is not None:
+        execution = dataclasses.replace(execution, executor=args.executor)
+    source = "--executor" if args.executor is not None else f"{cfg.path or 'config'}: execution.executor"
+    check_executor(ExecutorSettings(kind=execution.executor), source=source)
+    return dataclasses.replace(cfg, execution=execution)
+
+
 def check_out_folder(path: Path) -> None:
     """Refuse an ``--out`` that cannot become a folder, before any work is done (creates nothing).
 
@@ -172,6 +211,7 @@ def cmd_run(args) -> int:
     cfg = load_config(args.config)
     if args.workers is not None and args.workers < 1:
         raise InputError(source="--workers", value=args.workers, reason="must be >= 1")
+    cfg = with_executor(cfg, args)
     policy = None
     if args.policy is not None:  # read and checked before the run: a bad policy costs nothing
         from factsheet.gate import load_policy
@@ -182,6 +222,11 @@ def cmd_run(args) -> int:
     if policy is not None:
         gate_report = _gate_sheet(sheet, policy, source=str(Path(args.out) / "factsheet.json"))
     written = write_report(args.out, sheet, artefacts)
+    failed = getattr(sheet.robustness, "failed_tasks", None)
+    if failed:  # stated in the FactSheet too; said here even with --quiet
+        print(f"warning: {len(failed)} attack task(s) failed on every attempt (worker died) and are left out of "
+              f"the robustness statistics: {', '.join(f['clip_id'] + '/' + f['norm'] for f in failed)}",
+              file=sys.stderr)
     if not args.quiet:
         p = sheet.performance
         none_evaluable = "undefined: no class has both positives and negatives"
@@ -197,7 +242,8 @@ def cmd_run(args) -> int:
                     f"(16-bit PCM), SNR {_shown(med['snr_db'], 1, why='undefined')} dB")
                 print(f"HopSkipJump {norm}: {block['n_success']}/{block['n_attacked']} clips fooled{shown}")
             rs = sheet.provenance.run_store
-            print(f"attack: {sheet.provenance.timings_s['robustness']:.1f} s with {rs['workers']} workers "
+            print(f"attack: {sheet.provenance.timings_s['robustness']:.1f} s with {rs['workers']} "
+                  f"{rs.get('executor', 'processes')} workers "
                   f"({rs['reused_results']} results reused from {rs['store']})")
         for rel in sorted(written):
             print(f"wrote {written[rel]}")
@@ -234,7 +280,13 @@ def cmd_reproduce(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise InputError(source="--workers", value=args.workers, reason="must be >= 1")
-    result = reproduce(args.factsheet, args.out, rtol=args.rtol, workers=args.workers, progress=not args.quiet)
+    execution = None
+    if args.executor is not None or args.ray_address is not None:
+        from factsheet.config import RunConfig
+
+        execution = with_executor(RunConfig(), args).execution
+    result = reproduce(args.factsheet, args.out, rtol=args.rtol, workers=args.workers, execution=execution,
+                       progress=not args.quiet)
     for line in context(result.stored, result.new):
         print(f"note: {line}")
     if result.added:

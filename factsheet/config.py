@@ -473,6 +473,32 @@ class DomainShiftConfig:
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    """Where the parallel stages run (:mod:`factsheet.executors`); never changes a result.
+
+    ``executor``: ``"local"`` (in this process), ``"processes"`` (a process pool of
+    ``robustness.workers``, the default) or ``"ray"`` (one Ray actor per worker);
+    ``ray_address``: ``"local"`` (start Ray on this machine), ``"auto"`` (the cluster this machine
+    belongs to), ``"ray://host:port"`` or ``"host:port"``; ``max_retries``: attempts beyond the
+    first of a task whose Ray worker died.
+    """
+
+    executor: Literal["local", "processes", "ray"] = "processes"
+    ray_address: str = "local"
+    max_retries: int = 2
+
+    def check_params(self, bad) -> None:
+        """Validate the values (``bad(field, value, reason)`` raises the config's one-line error)."""
+        from factsheet.executors import check_ray_address
+
+        why = check_ray_address(self.ray_address)
+        if why is not None:
+            bad("execution.ray_address", self.ray_address, why)
+        if not 0 <= self.max_retries <= 100:
+            bad("execution.max_retries", self.max_retries, "must be between 0 and 100")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run: what the CLI's ``--config`` file holds."""
 
@@ -483,6 +509,7 @@ class RunConfig:
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
     domain_shift: DomainShiftConfig = field(default_factory=DomainShiftConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     path: Path | None = None  # the config file itself (not a TOML key)
 
     def to_dict(self) -> dict:
@@ -508,7 +535,7 @@ def jsonable(v):
 
 
 SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
-             "robustness": RobustnessConfig, "bias": BiasConfig, "domain_shift": DomainShiftConfig}
+             "robustness": RobustnessConfig, "bias": BiasConfig, "domain_shift": DomainShiftConfig, "execution": ExecutionConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -623,5 +650,5 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
     def bad(where, value, reason):
         raise InputError(source=source, field=where, value=value, reason=reason)
 
-    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics, cfg.domain_shift):
+    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics, cfg.domain_shift, cfg.execution):
         section.check_params(bad)

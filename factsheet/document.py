@@ -130,6 +130,7 @@ class RobustnessSection:
     settings: dict
     hopskipjump: dict
     groups: dict | None = None  # with [robustness] stratify_by: the groups' sample, stats and disparities
+    failed_tasks: list | None = None  # tasks whose worker died on every attempt (ray executor); None: none did
 
 
 @dataclass

@@ -28,11 +28,19 @@ class InputError(Exception):
         self.reason = reason
         super().__init__(self.line())
 
+    def __reduce__(self):
+        """Pickle by fields (the keyword-only constructor): the error travels back from a worker intact."""
+        return _input_error, (self.source, self.field, self.value, self.reason)
+
     def line(self) -> str:
         """The one line shown to the user."""
         where = self.source + (f": {self.field}" if self.field else "")
         shown = "" if self.value is None else f" = {self.value!r}"
         return f"error: {where}{shown}: {self.reason}"
+
+
+def _input_error(source: str, field: str, value: object, reason: str) -> InputError:
+    return InputError(source=source, field=field, value=value, reason=reason)
 
 
 def read_input_text(path: str | Path, *, what: str) -> str:

@@ -117,6 +117,10 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
         "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files; with a label
         mapping, the scored classes are the model columns ``dataset.model_columns``.
     """
+    from factsheet.executors import ExecutorSettings, check_executor
+
+    check_executor(ExecutorSettings(kind=cfg.execution.executor),
+                   source=f"{cfg.path or 'config'}: execution.executor")  # before anything is loaded
     started = _now()
     ctx, timings = prepare(cfg, out_dir=out_dir, workers=workers, progress=progress)
     plots: dict[str, str] = {}
@@ -151,7 +155,7 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
 
     Returns the context every section evaluator reads, and the seconds each stage took.
     """
-    from attacks.runner import default_workers
+    from factsheet.executors import ExecutorSettings, default_workers
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -179,10 +183,13 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     timings["predict"] = time.perf_counter() - t
     # the sections score the dataset's classes; what works on the model's own decision reads model_scores
     mapped = scores if dataset.model_columns is None else scores[:, dataset.model_columns]
+    workers = workers if workers else (cfg.robustness.workers or default_workers())
+    executor = ExecutorSettings(kind=cfg.execution.executor, workers=workers, ray_address=cfg.execution.ray_address,
+                                max_retries=cfg.execution.max_retries)
     ctx = RunContext(cfg=cfg, model=model, dataset=dataset, waveforms=waveforms, scores=mapped,
                      model_scores=scores, estimator=estimator,
                      length_counts=length_counts, out_dir=Path(out_dir or "."),
-                     workers=workers if workers else (cfg.robustness.workers or default_workers()), progress=progress)
+                     workers=workers, progress=progress, executor=executor)
     return ctx, timings
 
 

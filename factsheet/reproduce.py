@@ -54,9 +54,13 @@ class Reproduction:
 
 def results_only(doc: dict) -> dict:
     """A copy of a FactSheet without the provenance fields in :data:`CIRCUMSTANCES` and without ``gate``
-    (the verdict of a policy given on the command line, not a result of the configuration)."""
+    (the verdict of a policy given on the command line, not a result of the configuration), and without
+    ``provenance.config.execution`` (the executor the run used)."""
     out = {k: v for k, v in doc.items() if k != "gate"}
     out["provenance"] = {k: v for k, v in (doc.get("provenance") or {}).items() if k not in CIRCUMSTANCES}
+    config = out["provenance"].get("config")
+    if isinstance(config, dict) and "execution" in config:  # where it ran (local, processes, Ray), never a result
+        out["provenance"]["config"] = {k: v for k, v in config.items() if k != "execution"}
     runtime = (doc.get("model") or {}).get("runtime")
     if isinstance(runtime, dict):
         out["model"] = dict(doc["model"], runtime={k: v for k, v in runtime.items() if k not in RUNTIME_CIRCUMSTANCES})
@@ -162,7 +166,7 @@ def config_from_factsheet(doc: dict, *, source: str):
 
 
 def reproduce(json_path: str | Path, out_dir: str | Path, *, rtol: float = 0.0,
-              workers: int | None = None, progress: bool = False) -> Reproduction:
+              workers: int | None = None, execution=None, progress: bool = False) -> Reproduction:
     """Re-run the FactSheet at ``json_path`` from its provenance into ``out_dir`` and compare.
 
     Parameters
@@ -176,6 +180,8 @@ def reproduce(json_path: str | Path, out_dir: str | Path, *, rtol: float = 0.0,
         Relative tolerance for numbers (see :func:`differences`); 0: exact.
     workers : int, optional
         Attack worker processes (results do not depend on it).
+    execution : factsheet.config.ExecutionConfig, optional
+        Run on this executor instead of the recorded one (results do not depend on it).
 
     Raises
     ------
@@ -197,6 +203,8 @@ def reproduce(json_path: str | Path, out_dir: str | Path, *, rtol: float = 0.0,
     if not (math.isfinite(rtol) and rtol >= 0):
         raise InputError(source="--rtol", value=rtol, reason="must be a finite number >= 0")
     cfg = config_from_factsheet(stored, source=str(json_path))
+    if execution is not None:
+        cfg = dataclasses.replace(cfg, execution=execution)
     sheet, artefacts = run(cfg, out_dir=out_dir, workers=workers, progress=progress)
     written = write_report(out_dir, sheet, artefacts)
     new = json.loads(written["factsheet.json"].read_text(encoding="utf-8"))  # compare file with file

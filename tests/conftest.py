@@ -41,3 +41,18 @@ def demo_report(tmp_path_factory):
     assert doc["robustness"]["status"] == "evaluated" and doc["bias"]["status"] == "evaluated"
     assert doc["domain_shift"]["status"] == "evaluated"
     return out, doc
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray (2 CPUs, no dashboard) shared by every Ray test of the session, shut down at its end.
+
+    Skips where Ray is not installed (the README's ``make test``); ``.ci/run`` installs it. Workers get
+    the repository and ``tests/`` on their path, so they import this checkout and the test jobs.
+    """
+    ray = pytest.importorskip("ray")
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}})
+    yield ray
+    ray.shutdown()

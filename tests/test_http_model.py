@@ -131,6 +131,34 @@ def test_concurrency_limit(demo, concurrency):
         assert m <= concurrency and (m > 1 if concurrency > 1 else m == 1)
 
 
+def test_process_wide_request_gate_is_held_around_every_request(demo):
+    """The gate the Ray executor installs (one slot of a global semaphore per request): with one slot, a
+    client allowed 4 requests in flight gets 1 at the server; every request passes through it."""
+    import threading
+    from contextlib import contextmanager
+
+    from factsheet.models import http_model
+
+    slot, entered = threading.Semaphore(1), []
+
+    @contextmanager
+    def gate():
+        with slot:
+            entered.append(1)
+            yield
+
+    http_model.set_request_gate(gate)
+    try:
+        with MaxServer(demo["forward"], demo["model"].class_labels, n_samples=demo["n"], slow=1.0,
+                       slow_seconds=0.03) as srv:
+            client = client_for(srv.url, demo, concurrency=4)
+            client.forward(demo["clips"][:8])
+            assert srv.counts["max_in_flight"] == 1
+    finally:
+        http_model.set_request_gate(None)
+    assert len(entered) == client.stats()["requests"] >= 8
+
+
 # ---------------------------------------------------------------- errors
 
 

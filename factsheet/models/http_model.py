@@ -31,6 +31,10 @@ Worker processes: a client survives pickling (``__getstate__`` keeps only its co
 :meth:`HttpModelClient.spec` / :meth:`HttpModelClient.from_spec` give the same as a JSON-able
 dict for :func:`factsheet.models.adapter.model_spec`-style reloading. Either way the new client
 starts with fresh counters and the full ``max_requests`` budget: the budget is per process.
+
+Across workers: :func:`set_request_gate` installs a process-wide gate (the ``ray`` executor's
+named semaphore actor) that every request of every client in the process passes through, so all
+workers together keep to one concurrency limit; without one, each process keeps its own.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import random
 import struct
 import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +64,20 @@ METADATA_FIELD = "GET " + METADATA_PATH
 #: Failure kinds counted by :meth:`HttpModelClient.stats`.
 FAILURE_KINDS = ("timeout", "connection", "http_5xx", "http_429", "http_4xx", "malformed")
 _MAX_SHOWN = 200  # characters of a server message shown in an error line
+
+_NO_GATE = nullcontext()
+_REQUEST_GATE = None  # process-wide: a callable returning a context manager held around each request
+
+
+def set_request_gate(gate) -> None:
+    """Hold ``gate()`` (a context manager) around every HTTP request of this process; None: no gate.
+
+    The ``ray`` executor installs one slot of a cluster-wide semaphore per request
+    (:class:`factsheet.executors.ray_backend.RayRequestGate`), so ``[model] concurrency`` bounds the
+    requests in flight across all workers, not per worker.
+    """
+    global _REQUEST_GATE
+    _REQUEST_GATE = gate
 
 
 def pcm16(waveform: np.ndarray) -> np.ndarray:
@@ -534,8 +553,9 @@ class HttpModelClient:
             headers = {"Accept": "application/json"}
             if content_type:
                 headers["Content-Type"] = content_type
-            resp = pool.request(method, url, body=body, headers=headers, redirect=False, preload_content=True)
-            data = resp.data or b""
+            with (_REQUEST_GATE() if _REQUEST_GATE is not None else _NO_GATE):
+                resp = pool.request(method, url, body=body, headers=headers, redirect=False, preload_content=True)
+                data = resp.data or b""
         except urllib3.exceptions.NewConnectionError as exc:
             raise _Retryable("connection", _root_name(exc), _one_line(str(exc))) from None
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:

@@ -79,6 +79,8 @@ class RunContext:
         Where the attack run store lives (resume).
     workers : int
         Worker processes for sections that fan out.
+    executor : factsheet.executors.ExecutorSettings
+        Where sections that fan out run their tasks (``[execution]`` with ``workers``).
     progress : bool
         Print progress to stderr.
     results : dict
@@ -97,6 +99,7 @@ class RunContext:
     workers: int
     progress: bool = False
     results: dict = field(default_factory=dict)
+    executor: Any = None
 
 
 @dataclass

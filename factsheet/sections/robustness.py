@@ -33,7 +33,7 @@ def evaluate(ctx: RunContext) -> SectionResult:
                           waveforms=ctx.waveforms, scores=ctx.model_scores, dataset_sha256=ctx.dataset.sha256())
     try:
         section, plots, run_store = evaluate_robustness(
-            inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics, out_dir=ctx.out_dir, workers=ctx.workers,
+            inputs=inputs, settings=cfg.robustness, bootstrap=cfg.metrics, out_dir=ctx.out_dir, executor=ctx.executor,
             progress=ctx.progress, correction=cfg.bias.correction)
     except StrataError as exc:
         raise InputError(source=str(cfg.path or "config"), field=exc.field, value=exc.value,
