@@ -59,7 +59,7 @@ def glossary(doc: dict) -> dict:
         ],
         "explanation_faithfulness": [
             term("Order", "name", "How cells are removed: the map's order, loudest first, random (mean)."),
-            term("Deletion area", "unitless, 0 to 1 (score / clean score, over the fraction removed)",
+            term("Deletion area", "unitless (score / clean score, integrated over the fraction removed)",
                  "Area under the deletion curve, mean over the checked clips; lower is better."),
             term(f"Map minus order [{ci}]", "area difference", f"Paired mean difference of areas over clips, "
                  f"bootstrap {ci}; below 0 (interval included): the map's order is better."),
