@@ -224,3 +224,24 @@ def test_bad_settings_are_one_line_errors(tmp_path, key, value, match):
     with pytest.raises(InputError, match=match) as err:
         config_from_dict({"explanation": {key: value}}, source="cfg.toml", base_dir=tmp_path)
     assert "\n" not in str(err.value)
+
+
+def test_demo_report_links_embeds_and_rerenders_its_audio(demo_report, tmp_path):
+    """The WAV files lie beside the report (their sha256 in the JSON), the Markdown links them, the HTML
+    embeds them as data: audio under ``media-src data:``, and ``factsheet render`` copies them."""
+    from factsheet.render import rerender
+
+    out, doc = demo_report
+    ex = doc["explanation"]
+    files = [e["audio"] for e in ex["examples"] if e["audio"]]
+    assert files and ex["sanity"]["model_randomisation"]["status"] == "run"
+    md, html = (out / "factsheet.md").read_text(), (out / "factsheet.html").read_text()
+    assert "media-src data:;" not in html and "img-src data:; media-src data:\"" in html
+    for f in files:
+        for k in ("alone", "without"):
+            data = (out / f[k]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f[f"{k}_sha256"] and f"]({f[k]})" in md
+    assert html.count('<audio controls preload="none" src="data:audio/wav;base64,') == 2 * len(files)
+    written, _ = rerender(out / "factsheet.json", tmp_path / "re")
+    assert (tmp_path / "re" / "factsheet.html").read_text() == html
+    assert (tmp_path / "re" / files[0]["alone"]).read_bytes() == (out / files[0]["alone"]).read_bytes()
