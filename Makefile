@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_sources.py
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_domain_shift.py
+	$(BIN)/python bench/bench_explanation.py
 
 docs: $(STAMP)
 	$(BIN)/python -c "from factsheet.sections import write_schema; write_schema('factsheet/schema/factsheet-1.0.0.schema.json')"

@@ -499,6 +499,54 @@ class ExecutionConfig:
 
 
 @dataclass(frozen=True)
+class ExplanationConfig:
+    """The Explanation section: what :func:`factsheet.explanation.evaluate_explanation` takes.
+
+    Occlusion over a grid of ``n_bands`` mel-spaced bands x ``n_slices`` time slices, filled with the
+    dataset-mean magnitude (``fill = "mean"``) or silence, projected back to a waveform until
+    ``attenuation_db`` (at most ``max_passes`` passes). Up to ``n_per_class`` correctly detected
+    positives (score >= ``threshold``) per class, drawn with ``seed``; faithfulness (deletion curves
+    against ``random_orders`` random orders and the loudest-first order, ``deletion_steps`` steps), the
+    other fill and the model-randomisation check on ``n_checked`` of them (one per class first).
+    ``examples_per_class`` examples with audio, embedded up to ``audio_budget_kb`` kB in the HTML.
+    """
+
+    enabled: bool = False
+    n_bands: int = 8
+    n_slices: int = 8
+    fill: Literal["mean", "silence"] = "mean"
+    n_per_class: int = 10
+    threshold: float = 0.5
+    seed: int = 0
+    attenuation_db: float = 15.0
+    max_passes: int = 8
+    n_checked: int = 20
+    random_orders: int = 4
+    deletion_steps: int = 8
+    examples_per_class: int = 1
+    audio_budget_kb: int = 2000
+    fill_clips: int = 64
+
+    def check_params(self, bad) -> None:
+        """Validate the values together (ART's ``_check_params``): ``bad(field, value, reason)`` raises
+        the config's one-line error."""
+        for name, low in (("n_bands", 1), ("n_slices", 1), ("n_per_class", 1), ("max_passes", 1), ("n_checked", 2),
+                          ("random_orders", 1), ("deletion_steps", 1), ("examples_per_class", 0),
+                          ("audio_budget_kb", 0), ("fill_clips", 1), ("seed", 0)):
+            if getattr(self, name) < low:
+                bad(f"explanation.{name}", getattr(self, name), f"must be >= {low}")
+        if self.n_bands * self.n_slices < 2 or self.n_bands > 64 or self.n_slices > 64:
+            bad("explanation.n_bands", [self.n_bands, self.n_slices],
+                "the grid needs 2 cells or more and at most 64 bands and 64 slices")
+        if self.deletion_steps > self.n_bands * self.n_slices:
+            bad("explanation.deletion_steps", self.deletion_steps, "must be <= n_bands x n_slices")
+        if not 0 < self.threshold < 1:
+            bad("explanation.threshold", self.threshold, "must be strictly between 0 and 1 (a score)")
+        if not 0 < self.attenuation_db <= 60:
+            bad("explanation.attenuation_db", self.attenuation_db, "must be > 0 and <= 60 dB")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run: what the CLI's ``--config`` file holds."""
 
@@ -510,6 +558,7 @@ class RunConfig:
     bias: BiasConfig = field(default_factory=BiasConfig)
     domain_shift: DomainShiftConfig = field(default_factory=DomainShiftConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    explanation: ExplanationConfig = field(default_factory=ExplanationConfig)
     path: Path | None = None  # the config file itself (not a TOML key)
 
     def to_dict(self) -> dict:
@@ -535,7 +584,8 @@ def jsonable(v):
 
 
 SECTIONS = {"factsheet": ProseConfig, "model": ModelConfig, "dataset": DatasetConfig, "metrics": MetricsConfig,
-             "robustness": RobustnessConfig, "bias": BiasConfig, "domain_shift": DomainShiftConfig, "execution": ExecutionConfig}
+             "robustness": RobustnessConfig, "bias": BiasConfig, "domain_shift": DomainShiftConfig,
+             "execution": ExecutionConfig, "explanation": ExplanationConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -650,5 +700,6 @@ def _check_semantics(cfg: RunConfig, *, source: str) -> None:
     def bad(where, value, reason):
         raise InputError(source=source, field=where, value=value, reason=reason)
 
-    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics, cfg.domain_shift, cfg.execution):
+    for section in (cfg.model, cfg.dataset, cfg.robustness, cfg.bias, cfg.metrics, cfg.domain_shift,
+                    cfg.execution, cfg.explanation):
         section.check_params(bad)

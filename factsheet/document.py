@@ -173,6 +173,27 @@ class DomainShiftSection:
 
 
 @dataclass
+class ExplanationSection:
+    """Occlusion maps and their tests (see :mod:`factsheet.explanation`)."""
+
+    status: str
+    text: str
+    definitions: dict
+    settings: dict
+    grid: dict
+    clips: dict
+    attenuation: dict
+    per_class: list
+    examples: list
+    faithfulness: dict
+    fill_sensitivity: dict
+    sanity: dict
+    localisation: dict
+    cost: dict
+    findings: list
+
+
+@dataclass
 class ConditionsSection:
     """Optimal or Poor conditions generated from measured slices, with the configured prose."""
 

@@ -114,7 +114,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     factsheet : FactSheet
     artefacts : dict
         ``{"scores": (n_clips, n_model_classes) float32, "labels": (n_clips, n_classes) uint8,
-        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}}`` for the files; with a label
+        "dataset": AudioDataset, "model": LoadedModel, "plots": {name: svg}, "audio": {path: wav bytes}}`` for the files; with a label
         mapping, the scored classes are the model columns ``dataset.model_columns``.
     """
     from factsheet.executors import ExecutorSettings, check_executor
@@ -124,12 +124,14 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     started = _now()
     ctx, timings = prepare(cfg, out_dir=out_dir, workers=workers, progress=progress)
     plots: dict[str, str] = {}
+    audio: dict[str, bytes] = {}
     records: dict = {}
     for section in registry.evaluation_order():
         t = time.perf_counter()
         result = section.evaluate(ctx)
         ctx.results[section.field] = result.section
         plots.update(result.plots)
+        audio.update(result.audio)
         records.update(result.provenance)
         timings.update(result.timings)
         if section.timed and getattr(result.section, "status", None) == "evaluated" and not result.timings:
@@ -146,7 +148,7 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     sheet = FactSheet(schema_version=SCHEMA_VERSION, title=f"FactSheet: {cfg.factsheet.model_name}",
                       sections={s.field: ctx.results[s.field] for s in registry.SECTIONS if s.field in ctx.results})
     return sheet, {"scores": ctx.model_scores, "labels": ctx.dataset.labels, "dataset": ctx.dataset, "model": ctx.model,
-                   "plots": plots}
+                   "plots": plots, "audio": audio}
 
 
 def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = None,

@@ -6,6 +6,7 @@ Templates only format; every number is computed before rendering.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -69,11 +70,13 @@ def _env() -> Environment:
     return env
 
 
-def render_html(doc: dict, *, plots_svg: dict[str, str]) -> str:
-    """The self-contained HTML report (inline SVG plots, no scripts, no external requests)."""
+def render_html(doc: dict, *, plots_svg: dict[str, str], audio: dict[str, bytes] | None = None) -> str:
+    """The self-contained HTML report (inline SVG plots, audio as ``data:`` URIs, no scripts, no external
+    requests)."""
     plots = {k: Markup(v) for k, v in plots_svg.items()}  # produced by matplotlib from numbers, text as paths
+    sounds = {rel: "data:audio/wav;base64," + base64.b64encode(b).decode("ascii") for rel, b in (audio or {}).items()}
     return _env().get_template("factsheet.html.j2").render(doc=doc, plots=plots, sections=headings(),
-                                                           summary=summary_view(doc),
+                                                           summary=summary_view(doc), audio=sounds,
                                                            keys=column_keys(doc))
 
 
@@ -104,13 +107,31 @@ def rerender(json_path: str | Path, out_dir: str | Path) -> tuple[dict[str, Path
             if not p.is_file():
                 raise InputError(source=str(json_path), field=f"outputs.{key}", value=rel, reason="plot file not found")
             plots_svg[key[len("plot_"):]] = p.read_text(encoding="utf-8")
-    files = {"factsheet.html": render_html(doc, plots_svg=plots_svg),
+    audio = _read_audio(doc, json_path)
+    files = {"factsheet.html": render_html(doc, plots_svg=plots_svg, audio=audio),
              "factsheet.md": render_markdown(doc, plot_files={k: f"plots/{k}.svg" for k in plots_svg})}
     out_dir = Path(out_dir)
     if out_dir.resolve() != json_path.parent.resolve():
         files["factsheet.json"] = json_path.read_text(encoding="utf-8")
         files.update({f"plots/{k}.svg": v for k, v in plots_svg.items()})
-    return {rel: atomic_write_text(out_dir / rel, text) for rel, text in files.items()}, doc
+    written = {rel: atomic_write_text(out_dir / rel, text) for rel, text in files.items()}
+    if out_dir.resolve() != json_path.parent.resolve():
+        written.update({rel: atomic_write_bytes(out_dir / rel, b) for rel, b in audio.items()})
+    return written, doc
+
+
+def _read_audio(doc: dict, json_path: Path) -> dict[str, bytes]:
+    """The WAV files the FactSheet's ``outputs`` name (``audio_*``), read from beside its JSON."""
+    from factsheet.errors import InputError
+
+    out = {}
+    for key, rel in (doc.get("outputs") or {}).items():
+        if key.startswith("audio_"):
+            p = json_path.parent / rel
+            if not p.is_file():
+                raise InputError(source=str(json_path), field=f"outputs.{key}", value=rel, reason="audio file not found")
+            out[rel] = p.read_bytes()
+    return out
 
 
 def per_class_ap_svg(doc: dict) -> str | None:
@@ -195,16 +216,21 @@ def write_report(out_dir: str | Path, sheet: FactSheet, artefacts: dict | None =
     plots_svg.update((artefacts or {}).get("plots", {}))
     for name in plots_svg:
         sheet.outputs[f"plot_{name}"] = f"plots/{name}.svg"
+    audio = dict((artefacts or {}).get("audio", {}))
+    for rel in audio:
+        sheet.outputs[f"audio_{Path(rel).stem}"] = rel
     doc["outputs"] = dict(sheet.outputs)
     validate(doc)
     files: dict[str, str] = {"factsheet.json": sheet.to_json()}
-    files["factsheet.html"] = render_html(doc, plots_svg=plots_svg)
+    files["factsheet.html"] = render_html(doc, plots_svg=plots_svg, audio=audio)
     files["factsheet.md"] = render_markdown(doc, plot_files={k: f"plots/{k}.svg" for k in plots_svg})
     for k, text in plots_svg.items():
         files[f"plots/{k}.svg"] = text
     if artefacts is not None:
         files["predictions.csv"] = predictions_csv(artefacts)
     written = {}
+    for rel, data in audio.items():  # first: the HTML and Markdown that name them come after
+        written[rel] = atomic_write_bytes(out_dir / rel, data)
     for rel, text in files.items():
         written[rel] = atomic_write_text(out_dir / rel, text)
     return written
@@ -212,11 +238,16 @@ def write_report(out_dir: str | Path, sheet: FactSheet, artefacts: dict | None =
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

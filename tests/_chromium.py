@@ -88,11 +88,13 @@ class PageReport:
     dom: dict = field(default_factory=dict)
     screenshot_png: bytes = b""
     pdf: bytes = b""
+    audio: list[dict] = field(default_factory=list)         # play_audio: per <audio>, what playing it did
 
     @property
     def external_requests(self) -> list[dict]:
-        """Requests for anything but the page itself."""
-        return [r for r in self.requests if r["url"] != self.url]
+        """Requests for anything but the page itself and ``data:`` URLs (which fetch nothing: the page's
+        embedded audio, and the icons of Chromium's own media controls)."""
+        return [r for r in self.requests if r["url"] != self.url and not r["url"].startswith("data:")]
 
     @property
     def problems(self) -> list[str]:
@@ -220,7 +222,7 @@ class _Pipe:
 
 def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height: int = 900,
                  media: str = "screen", pdf: bool = False, settle_s: float = 0.5,
-                 timeout_s: float = 60.0) -> PageReport:
+                 timeout_s: float = 60.0, play_audio: bool = False) -> PageReport:
     """Load a local HTML file in headless Chromium and report what it did.
 
     Parameters
@@ -239,6 +241,9 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
         Seconds to keep listening after the load event, for late console messages or requests.
     timeout_s : float
         Limit for each protocol round trip and for the load, in seconds.
+    play_audio : bool
+        Play every ``<audio>`` element (muted) for a moment and record in ``PageReport.audio`` whether it
+        played: ``{"played", "current_time", "duration", "error"}``.
     """
     url = Path(path).resolve().as_uri()
     report = PageReport(url=url)
@@ -257,6 +262,9 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
         pipe.drain(settle_s)
         report.sections = _evaluate(pipe, SECTIONS_JS, session)
         report.dom = _evaluate(pipe, DOM_JS, session)
+        if play_audio:
+            report.audio = _evaluate(pipe, PLAY_JS, session, await_promise=True)
+            pipe.drain(settle_s)
         shot = pipe.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                                                     "fromSurface": True}, session=session)
         report.screenshot_png = base64.b64decode(shot["data"])
@@ -285,8 +293,28 @@ def inspect_page(path: str | Path, *, executable: str, width: int = 1280, height
     return report
 
 
-def _evaluate(pipe: _Pipe, expression: str, session: str):
-    res = pipe.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+PLAY_JS = """(async () => {
+  const out = [];
+  for (const a of document.querySelectorAll('audio')) {
+    const r = {played: false, current_time: 0, duration: null, error: null};
+    try {
+      a.muted = true;
+      await a.play();
+      await new Promise(ok => setTimeout(ok, 150));
+      r.played = !a.paused || a.ended; r.current_time = a.currentTime; r.duration = a.duration;
+      a.pause();
+    } catch (e) { r.error = String(e); }
+    if (a.error) r.error = 'MediaError ' + a.error.code;
+    out.push(r);
+  }
+  return out;
+})()"""
+
+
+def _evaluate(pipe: _Pipe, expression: str, session: str, *, await_promise: bool = False):
+    # await_promise: the play script, run as a user's gesture (as when an auditor clicks play)
+    res = pipe.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                         "awaitPromise": await_promise, "userGesture": await_promise}, session=session)
     if "exceptionDetails" in res:
         raise ChromiumError(f"page script failed: {res['exceptionDetails']}")
     return res["result"]["value"]

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
     """The demo config (configs/demo.toml) at a tenth of its size: every section evaluated, attack (with its
-    voice-type stratification, 2 clips per voice type), corruption suite and natural shift included.
+    voice-type stratification, 2 clips per voice type), corruption suite, natural shift and explanation
+    (one clip per class) included.
 
     Returns the report folder and the FactSheet dict. About 15 s.
     """
@@ -33,13 +34,14 @@ def demo_report(tmp_path_factory):
                   robustness=replace(cfg.robustness, n_clips=6, min_per_group=2, workers=1),
                   bias=replace(cfg.bias, min_group_size=10, min_positives=5),
                   domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5),
-                                       datasets=tuple(replace(d, n_clips=240) for d in cfg.domain_shift.datasets)))
+                                       datasets=tuple(replace(d, n_clips=240) for d in cfg.domain_shift.datasets)),
+                  explanation=replace(cfg.explanation, n_per_class=1, n_checked=4))
     out = tmp_path_factory.mktemp("demo_small")
     sheet, artefacts = run(cfg, out_dir=out)
     write_report(out, sheet, artefacts)
     doc = json.loads((out / "factsheet.json").read_text())
     assert doc["robustness"]["status"] == "evaluated" and doc["bias"]["status"] == "evaluated"
-    assert doc["domain_shift"]["status"] == "evaluated"
+    assert doc["domain_shift"]["status"] == "evaluated" and doc["explanation"]["status"] == "evaluated"
     return out, doc
 
 

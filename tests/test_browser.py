@@ -104,6 +104,19 @@ def test_demo_html_screenshot_and_figures(demo_page, demo_report):
     assert doc["title"] == demo_page.dom["title"]
 
 
+def test_demo_html_plays_the_explanation_audio_with_no_request(demo_report):
+    """The Explanation's players (data: audio under ``media-src data:``) play in the browser, fetch nothing
+    and log no console error or warning."""
+    out, doc = demo_report
+    embedded = [e for e in doc["explanation"]["examples"] if e["audio"]]
+    assert embedded, "the demo's Explanation embeds no audio"
+    report = inspect_page(out / "factsheet.html", executable=CHROMIUM, play_audio=True)
+    assert len(report.audio) == 2 * len(embedded)
+    assert all(a["played"] and a["error"] is None and a["current_time"] > 0 for a in report.audio), report.audio
+    assert not report.external_requests, report.external_requests
+    assert not report.problems, report.problems
+
+
 def test_print_stylesheet(demo_report):
     """Printed (print media, A4 PDF): contents hidden, every section still shown, several pages."""
     out, _ = demo_report

@@ -115,6 +115,9 @@ class AudioDataset:
     n_listed : int or None
         Clips the metadata lists (after split / fold selection), skipped ones included; None for
         generated data.
+    events : list or None
+        Where the generator placed each clip's sound events, when it knows (synthetic data): per clip a
+        tuple of ``(class_index, onset_s, offset_s)`` in the clip's own time (seconds). None otherwise.
     """
 
     name: str
@@ -128,6 +131,7 @@ class AudioDataset:
     label_mapping: LabelMapping | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
     n_listed: int | None = None
+    events: list | None = None
 
     @property
     def n_clips(self) -> int:

@@ -151,7 +151,7 @@ def map_to_model(dataset: AudioDataset, *, model_classes: list[ClassLabel], labe
         model_only=[c for j, c in enumerate(model_classes) if j not in position],
         n_clips_all_labels_unmapped=int(np.count_nonzero(had_labels & (labels.sum(axis=1) == 0))))
     kept = [dataclasses.replace(model_classes[m], index=m) for m in columns]  # index = the model's output column
-    return dataclasses.replace(dataset, labels=labels, class_labels=kept,
+    return dataclasses.replace(dataset, labels=labels, events=None, class_labels=kept,
                                model_columns=columns, label_mapping=report)
 
 
@@ -162,4 +162,4 @@ def model_view(dataset: AudioDataset, model_classes: list[ClassLabel]) -> AudioD
         return dataset
     labels = np.zeros((dataset.n_clips, len(model_classes)), dtype=np.uint8)
     labels[:, dataset.model_columns] = dataset.labels
-    return dataclasses.replace(dataset, labels=labels, class_labels=list(model_classes), model_columns=None)
+    return dataclasses.replace(dataset, labels=labels, events=None, class_labels=list(model_classes), model_columns=None)

@@ -918,12 +918,15 @@ def make_synthetic(*, split: str, n_clips: int, seed: int, sample_rate: int = 16
     clips: list[np.ndarray] = []
     labels = np.zeros((n_clips, len(_CLASS_NAMES)), dtype=np.uint8)
     rows: list[dict] = []
+    placed: list[tuple] = []
     for i in range(n_clips):
         plan, events, bg = _generate_clip(seed, split, i, sample_rate=sample_rate, min_seconds=min_seconds,
                                           max_seconds=max_seconds, class_p=class_p, voice_p=voice_p)
         clips.append(np.ascontiguousarray(events + bg, dtype=np.float32))
         classes = [ev.class_index for ev in plan.events]
         labels[i, classes] = 1
+        placed.append(tuple((ev.class_index, ev.onset / sample_rate, (ev.onset + ev.length) / sample_rate)
+                            for ev in plan.events))
         rows.append({
             "clip_id": f"{split}-{i:06d}",
             "voice_type": plan.voice_type,
@@ -976,4 +979,5 @@ def make_synthetic(*, split: str, n_clips: int, seed: int, sample_rate: int = 16
         "class_weights": {c: float(p) for c, p in zip(_CLASS_NAMES, class_p)},
     }
     return AudioDataset(name=f"synthetic-{split}", sample_rate=sample_rate, clips=clips, labels=labels,
-                        class_labels=list(SYNTHETIC_CLASSES), metadata=metadata, card=card)
+                        class_labels=list(SYNTHETIC_CLASSES), metadata=metadata, card=card,
+                        events=placed)

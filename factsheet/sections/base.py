@@ -116,10 +116,14 @@ class SectionResult:
         Seconds by stage name (``provenance.timings_s``).
     provenance : dict
         Run records that belong in ``provenance`` (e.g. ``run_store``).
+    audio : dict of str to bytes
+        WAV files by path relative to the report (``audio/<name>.wav``): written beside it, linked from
+        the Markdown and embedded as ``data:`` audio in the HTML.
     """
 
     section: Any
     plots: dict[str, str] = field(default_factory=dict)
+    audio: dict[str, bytes] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
 

@@ -1,14 +1,96 @@
-"""Explanation: not measured yet; the configured prose, marked as stated."""
+"""Explanation: occlusion importance over time and frequency (:func:`factsheet.explanation.evaluate_explanation`),
+its column keys and its Summary lines; the configured prose is kept as a note."""
 
 from __future__ import annotations
 
-from factsheet.sections.base import Heading, RunContext, Section, SectionResult
+import time
+
+from factsheet.document import ExplanationSection
+from factsheet.sections.base import Heading, RunContext, Section, SectionResult, percent, term
 from factsheet.sections.text import stated_or_not
+
+LOG_ODDS = "log-odds (natural log of p / (1 - p))"
 
 
 def evaluate(ctx: RunContext) -> SectionResult:
-    return SectionResult(stated_or_not(ctx.cfg.factsheet.explanation))
+    """Occlusion maps of correctly detected positives, tested; or the configured prose when
+    ``[explanation] enabled`` is false."""
+    cfg = ctx.cfg
+    if not cfg.explanation.enabled:
+        return SectionResult(stated_or_not(cfg.factsheet.explanation))
+    from factsheet.explanation import evaluate_explanation
+    from factsheet.sections.domain_shift import _predictor
+
+    t = time.perf_counter()
+    ds = ctx.dataset
+    durations = [len(c) / ds.sample_rate for c in ds.clips] if ds.events is not None else None
+    section, audio = evaluate_explanation(
+        waveforms=ctx.waveforms, labels=ds.labels, scores=ctx.scores, class_labels=ds.class_labels,
+        clip_ids=list(ds.metadata["clip_id"]), predict=_predictor(ctx, what="an occluded clip"),
+        sample_rate=ctx.model.sample_rate, settings=cfg.explanation, bootstrap=cfg.metrics,
+        keras_model=ctx.model.keras_model, events=ds.events, durations_s=durations, prose=cfg.factsheet.explanation)
+    return SectionResult(ExplanationSection(**section), audio=audio, timings={"explanation": time.perf_counter() - t})
 
 
-SECTIONS = (Section(field="explanation", schema="explanation", evaluate=evaluate,
-                    headings=(Heading("explanation", "Explanation", 150),), prose=(("explanation", "text"),)),)
+def glossary(doc: dict) -> dict:
+    ex = doc.get("explanation") or {}
+    if ex.get("status") != "evaluated":
+        return {}
+    st = ex["settings"]
+    ci = f"{percent(st['confidence'])} CI"
+    return {
+        "explanation_bands": [
+            term("Class", "name", "The class explained; its explained clips in brackets."),
+            term("Band", "Hz", "The mel-spaced frequency band [low, high)."),
+            term(f"Importance [{ci}]", LOG_ODDS, "Log-odds drop when the band's cells are occluded, summed over "
+                 f"time slices, mean over the class's explained clips; percentile bootstrap {ci} over clips."),
+            term("Energy share", "fraction of the clip's STFT energy, 0 to 1", "Share of the explained clips' "
+                 "energy in the band (mean over clips): importance read beside where the energy is."),
+        ],
+        "explanation_examples": [
+            term("Class", "name", "The class explained."),
+            term("Clip", "clip id", "The explained clip: the class's clip with the largest single-cell drop."),
+            term("Most important cell", "Hz, s", "Band [low, high) Hz and time slice [start, end) s."),
+            term("Drop", LOG_ODDS, "Log-odds drop of the class when that cell alone is occluded."),
+            term("Score (without cell)", "probability, 0 to 1", "The class's score on the clip, and on the clip "
+                 "without the cell."),
+            term("Listen", "audio", "The cell alone (band-limited, time-gated, 50 ms margins) and the clip "
+                 "without the cell (what the model scored); absent beyond the audio budget."),
+        ],
+        "explanation_faithfulness": [
+            term("Order", "name", "How cells are removed: the map's order, loudest first, random (mean)."),
+            term("Deletion area", "unitless (score / clean score, integrated over the fraction removed)",
+                 "Area under the deletion curve, mean over the checked clips; lower is better."),
+            term(f"Map minus order [{ci}]", "area difference", f"Paired mean difference of areas over clips, "
+                 f"bootstrap {ci}; below 0 (interval included): the map's order is better."),
+        ],
+        "explanation_checks": [
+            term("Check", "name", "What is compared (see Definitions)."),
+            term("Pairs", "clip-class pairs", "How many maps were compared."),
+            term("Median Spearman", "rank correlation, -1 to 1", "Median over pairs of the rank correlation of the "
+                 "two maps' cells."),
+            term("Same top cell", "share, 0 to 1", "Share of pairs whose two maps have the same most important "
+                 "cell."),
+            term("Result", "passed / failed / not possible", "The check's verdict (threshold in Definitions)."),
+        ],
+    }
+
+
+def summary(doc: dict) -> dict | None:
+    """Whether the map says more than loudness, and the sanity checks' verdicts."""
+    ex = doc.get("explanation") or {}
+    if ex.get("status") != "evaluated":
+        return None
+    f = ex["faithfulness"]
+    line = (f"Occlusion maps of {ex['clips']['n_explained']} clips ({ex['settings']['n_bands']} x "
+            f"{ex['settings']['n_slices']} cells, {ex['settings']['fill']} fill): "
+            f"{'says more than loudness' if f['beats_loudness'] else 'not shown to say more than loudness'}; "
+            f"{'beats' if f['beats_random'] else 'does not beat'} random orders.")
+    failed = [k for k, v in ex["sanity"].items() if v.get("passed") is False]
+    return {"title": "Explanation", "anchor": "explanation", "headline": [line],
+            "n_findings": len(failed) + (0 if f["beats_random"] else 1), "findings": ex["findings"][:2]}
+
+
+SECTIONS = (Section(field="explanation", schema="explanation", evaluate=evaluate, glossary=glossary,
+                    summary=summary, headings=(Heading("explanation", "Explanation", 150),),
+                    prose=(("explanation", "text"),)),)
