@@ -33,7 +33,7 @@ def demo_report(tmp_path_factory):
                   metrics=replace(cfg.metrics, bootstrap_resamples=100),
                   robustness=replace(cfg.robustness, n_clips=6, min_per_group=2, workers=1),
                   bias=replace(cfg.bias, min_group_size=10, min_positives=5),
-                  domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5),
+                  domain_shift=replace(cfg.domain_shift, n_clips=48, severities=(1, 3, 5), min_per_group=8,
                                        datasets=tuple(replace(d, n_clips=240) for d in cfg.domain_shift.datasets)),
                   explanation=replace(cfg.explanation, n_per_class=1, n_checked=4))
     out = tmp_path_factory.mktemp("demo_small")
