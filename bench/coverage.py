@@ -46,7 +46,7 @@ from scipy import integrate
 from scipy.special import ndtr, ndtri
 from scipy.stats import norm
 
-from attacks.curves import bootstrap_percentile_ci
+from attacks.curves import bootstrap_percentile_ci, percentile_ci
 from factsheet.bias.groups import Group
 from factsheet.bias.stats import group_level, group_replicates
 from factsheet.config import BiasConfig
@@ -177,9 +177,19 @@ def _rng(seed: int, cell: int, rep: int) -> np.random.Generator:
     return np.random.default_rng([seed, cell, rep])
 
 
+def performance_intervals(y: np.ndarray, s: np.ndarray, *, n_resamples: int, confidence: float, seed: int,
+                          methods: tuple[str, ...]) -> dict[str, dict]:
+    """:func:`bootstrap_tagging_ci` with each of ``methods``: ``"percentile"`` as before issue 17, item 2
+    (no minimum support), ``"bca"`` as the FactSheet now prints it (with ``MIN_CLASS_SUPPORT``)."""
+    return {m: bootstrap_tagging_ci(y, s, n_resamples=n_resamples, confidence=confidence, seed=seed, method=m,
+                                    **({"min_class_support": 0} if m == "percentile" else {}))
+            for m in methods}
+
+
 def tagging_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
-                 truth_ap: np.ndarray) -> list[Tally]:
-    """Mean AUC and mAP intervals of :func:`bootstrap_tagging_ci` on binormal data.
+                 truth_ap: np.ndarray, class_d: np.ndarray = CLASS_D) -> list[Tally]:
+    """Mean AUC and mAP intervals on binormal data: the percentile bootstrap (before issue 17,
+    item 2) and the FactSheet's BCa interval, from the same replicates.
 
     Parameters
     ----------
@@ -190,31 +200,38 @@ def tagging_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: 
         Replications, bootstrap resamples, base seed, cell index (for the seeds).
     truth_ap : ndarray, shape (n_classes,)
         Population AP of each class at this prevalence.
+    class_d : ndarray, shape (n_classes,)
+        Separation of each class.
 
     Returns
     -------
     list of Tally
-        ``[mean AUC, mAP]``.
+        ``[mean AUC percentile, mAP percentile, mean AUC BCa, mAP BCa]``.
     """
-    auc_t = binormal_auc(CLASS_D)
-    out = [Tally("mean AUC", n, f"prev {prevalence:g}"), Tally("mAP", n, f"prev {prevalence:g}")]
+    auc_t = binormal_auc(class_d)
+    setting = f"prev {prevalence:g}" + ("" if class_d is CLASS_D else f", {class_d.size} classes")
+    out = [Tally(f"{stat} ({method})", n, setting) for method in ("percentile", "BCa") for stat in ("mean AUC", "mAP")]
     for r in range(reps):
         rng = _rng(seed, cell, r)
-        y = rng.random((n, CLASS_D.size)) < prevalence
-        s = rng.standard_normal((n, CLASS_D.size)) + CLASS_D * y
-        ci = bootstrap_tagging_ci(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
-                                  seed=seed * 1_000_003 + cell * 10_007 + r)
+        y = rng.random((n, class_d.size)) < prevalence
+        s = rng.standard_normal((n, class_d.size)) + class_d * y
+        ci = performance_intervals(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
+                                   seed=seed * 1_000_003 + cell * 10_007 + r, methods=("percentile", "bca"))
         ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
         t_auc = float(auc_t[ev].mean()) if ev.any() else float("nan")
         t_ap = float(truth_ap[ev].mean()) if ev.any() else float("nan")
-        out[0].add(ci["mean_auc"].low, ci["mean_auc"].high, t_auc)
-        out[1].add(ci["mAP"].low, ci["mAP"].high, t_ap)
+        for i, method in enumerate(("percentile", "bca")):
+            out[2 * i].add(ci[method]["mean_auc"].low, ci[method]["mean_auc"].high, t_auc)
+            out[2 * i + 1].add(ci[method]["mAP"].low, ci[method]["mAP"].high, t_ap)
     return out
 
 
 def percentile_cell(n: int, failure_share: float, *, reps: int, resamples: int, seed: int,
                     cell: int) -> list[Tally]:
-    """Perturbation-percentile intervals of :func:`bootstrap_percentile_ci` on a log-normal mixture.
+    """Perturbation-percentile intervals on a log-normal mixture: the percentile bootstrap of
+    :func:`bootstrap_percentile_ci` (before issue 17, item 2) and the order-statistic interval of
+    :func:`attacks.curves.percentile_ci` (what ``summarise_norm`` now puts in ``ci_low`` /
+    ``ci_high``), on the same data.
 
     Parameters
     ----------
@@ -228,25 +245,32 @@ def percentile_cell(n: int, failure_share: float, *, reps: int, resamples: int, 
     Returns
     -------
     list of Tally
-        One per percentile of :data:`PERCENTILES`. An infinite upper bound covers a finite
-        truth; its width is ``+inf``.
+        One per percentile of :data:`PERCENTILES` and method (bootstrap first). An infinite upper
+        bound covers a finite truth; its width is ``+inf``. A lower bound of ``-inf`` (too few
+        clips: the FactSheet prints "insufficient evidence") is no interval.
     """
     truth = mixture_percentile(PERCENTILES, failure_share)
-    out = [Tally(f"p{int(p)} norm", n, f"fail {failure_share:g}") for p in PERCENTILES]
+    out = [Tally(f"p{int(p)} norm ({method})", n, f"fail {failure_share:g}")
+           for method in ("percentile", "order statistic") for p in PERCENTILES]
+    k = PERCENTILES.size
     for r in range(reps):
         rng = _rng(seed, cell, r)
         x = rng.lognormal(*LOGNORMAL, size=n)
         x[rng.random(n) < failure_share] = np.inf
         lo, hi = bootstrap_percentile_ci(x, percentiles=PERCENTILES, n_resamples=resamples,
                                          confidence=CONFIDENCE, seed=seed * 1_000_003 + cell * 10_007 + r)
-        for i, t in enumerate(out):
-            t.add(float(lo[i]), float(hi[i]), float(truth[i]))
+        olo, ohi = percentile_ci(x, percentiles=PERCENTILES, confidence=CONFIDENCE)
+        olo = np.where(np.isneginf(olo), np.nan, olo)
+        for i in range(k):
+            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]))
+            out[k + i].add(float(olo[i]), float(ohi[i]), float(truth[i]))
     return out
 
 
 def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int, seed: int,
-                   cell: int, d_ref: float = 1.5) -> Tally:
-    """Interval of the mean-AUC difference of two groups, as the Bias section makes it.
+                   cell: int, d_ref: float = 1.5) -> list[Tally]:
+    """Intervals of the mean-AUC difference of two groups and of the second group's mean AUC, as
+    the Bias section makes them (paired percentile bootstrap, bias rule).
 
     Parameters
     ----------
@@ -260,13 +284,15 @@ def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int
 
     Returns
     -------
-    Tally
-        Truth ``Phi(d_other / sqrt 2) - Phi(d_ref / sqrt 2)`` (the same for every class, so for
-        every set of compared classes).
+    list of Tally
+        ``[disparity, group mean AUC]``. Truths ``Phi(d_other / sqrt 2) - Phi(d_ref / sqrt 2)`` and
+        ``Phi(d_other / sqrt 2)`` (the same for every class, so for every set of compared classes;
+        a group's AUC is its positives against all negatives, which are N(0, 1) in both groups).
     """
     mp = BiasConfig().min_positives
     truth = float(binormal_auc(d_other) - binormal_auc(d_ref))
-    tally = Tally("AUC disparity", group_size, "null" if d_other == d_ref else f"gap {truth:+.3f}")
+    setting = "null" if d_other == d_ref else f"gap {truth:+.3f}"
+    tally, level = Tally("AUC disparity", group_size, setting), Tally("group mean AUC", group_size, setting)
     member = np.repeat([True, False], group_size)
     groups = [Group(("g",), "a", member), Group(("g",), "b", ~member)]
     d = np.where(member, d_ref, d_other)[:, None]
@@ -278,10 +304,13 @@ def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int
                                seed=seed * 1_000_003 + cell * 10_007 + r)
         pt, rp = res["point"], res["reps"]
         common = (pt[0]["n_pos"] >= mp) & (pt[1]["n_pos"] >= mp)
-        diff = group_level(pt[1], rp[1], common)["mean_auc"][1] - group_level(pt[0], rp[0], common)["mean_auc"][1]
+        other = group_level(pt[1], rp[1], common)["mean_auc"][1]
+        diff = other - group_level(pt[0], rp[0], common)["mean_auc"][1]
         iv = percentile_interval(diff, confidence=CONFIDENCE, **DIFFERENCE_INTERVAL)
         tally.add(float(iv.low), float(iv.high), truth)
-    return tally
+        iv = percentile_interval(other, confidence=CONFIDENCE, **DIFFERENCE_INTERVAL)
+        level.add(float(iv.low), float(iv.high), float(binormal_auc(d_other)))
+    return [tally, level]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,12 +334,18 @@ class Design:
 
     clips: tuple = (100, 400, 1600)
     prevalences: tuple = (0.01, 0.1, 0.5)
-    attacked: tuple = (32, 64, 256)
+    demo_cells: tuple = ((1200, 0.14), (600, 0.14))
+    attacked: tuple = (16, 32, 64, 80, 256)
     failure_shares: tuple = (0.1, 0.3)
     group_sizes: tuple = (20, 50, 200)
 
 
-QUICK = Design(clips=(400,), prevalences=(0.1,), attacked=(64,), failure_shares=(0.1,), group_sizes=(50,))
+QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
+               group_sizes=(50,))
+
+#: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
+#: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
+DEMO_D = np.linspace(1.5, 3.0, 14)
 
 
 def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...]) -> list[Tally]:
@@ -336,6 +371,10 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
             for n in design.clips:
                 cell += 1
                 out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
+        for n, prev in design.demo_cells:
+            cell += 1
+            ap = np.array([binormal_ap(d, prev) for d in DEMO_D])
+            out += tagging_cell(n, prev, cell=cell, truth_ap=ap, class_d=DEMO_D, **kw)
     if "percentile" in studies:
         for f in design.failure_shares:
             for n in design.attacked:
@@ -345,7 +384,7 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         for d_other in (1.5, 1.0):
             for g in design.group_sizes:
                 cell += 1
-                out.append(disparity_cell(g, d_other, cell=200 + cell, **kw))
+                out += disparity_cell(g, d_other, cell=200 + cell, **kw)
     return out
 
 
