@@ -1,37 +1,46 @@
 """Do the FactSheet's 95 % intervals cover? Seeded simulation studies with a known truth.
 
-Issue 17, item 1 (measurement only). Every cell draws ``R`` data sets from a model whose
-true value is known, builds the nominal 95 % interval with the project's own interval code
-(so the numbers describe what the FactSheet prints) and reports the share of intervals
-containing the truth, its Monte-Carlo standard error ``sqrt(p (1 - p) / R)`` and the mean
-width. Cells below 93 % are flagged.
+Issue 17. Every cell draws ``R`` data sets from a model whose true value is known, builds the
+nominal 95 % interval with the project's own interval code (so the numbers describe what the
+FactSheet prints) and reports the share of intervals containing the truth, its Monte-Carlo
+standard error ``sqrt(p (1 - p) / R)`` and the mean width. Cells below 93 % are flagged. Where
+the FactSheet switched interval (item 2), the percentile bootstrap it used before is measured
+on the same data sets, and a second table puts the two side by side.
 
 Studies
 -------
 ``auc`` / ``map``
     4 classes, negatives N(0, 1), positives N(d, 1) with d = 0.5, 1.0, 1.5, 2.0; labels
-    Bernoulli(prevalence) per clip and class; intervals from
-    :func:`factsheet.metrics.bootstrap_tagging_ci`. True AUC = Phi(d / sqrt 2) (analytic);
-    true AP = the population AP, ``E[precision(s)]`` over positive scores, by numerical
-    quadrature (checked against the AP of 10^6 draws in ``tests/test_coverage_quick.py``).
-    The FactSheet's mean is over *evaluable* classes (a positive and a negative), so the
-    truth of one data set is the mean of the true values over its evaluable classes; a data
-    set with none gets no interval (counted under "defined").
+    Bernoulli(prevalence) per clip and class; plus demo-like cells, 14 classes with d from 1.5
+    to 3.0 (AUC 0.86 to 0.98) at 14 % prevalence, 1200 clips (configs/demo.toml) and 600
+    (configs/ci_quick.toml). Intervals from :func:`factsheet.metrics.bootstrap_tagging_ci`:
+    ``method="percentile"`` without a minimum support (before) and the FactSheet's BCa with
+    ``MIN_CLASS_SUPPORT`` (now: a data set with a class below it gets no interval, counted
+    under "intervals"). True AUC = Phi(d / sqrt 2) (analytic); true AP = the population AP,
+    ``E[precision(s)]`` over positive scores, by numerical quadrature (checked against the AP of
+    10^6 draws in ``tests/test_coverage_quick.py``). The FactSheet's mean is over *evaluable*
+    classes (a positive and a negative), so the truth of one data set is the mean of the true
+    values over its evaluable classes.
 ``pNN``
-    Perturbation norms: log-normal (mu = 0, sigma = 1) with a share of failures (+inf);
-    intervals from :func:`attacks.curves.bootstrap_percentile_ci` (what ``summarise_norm``
-    puts in ``ci_low`` / ``ci_high``). The true percentile of the mixture is analytic.
+    Perturbation norms: log-normal (mu = 0, sigma = 1) with a share of failures (+inf), 16 to
+    256 clips (80: the demo's clips per norm; 16: its smallest voice-type group and
+    configs/ci_quick.toml); intervals from :func:`attacks.curves.bootstrap_percentile_ci`
+    (before) and :func:`attacks.curves.percentile_ci` (now: order statistics; no lower bound,
+    "insufficient evidence", counts as no interval). The true percentile of the mixture is
+    analytic.
 ``disparity``
     Difference of mean AUC between two groups of equal size (prevalence 50 %, 4 classes,
     d = 1.5 in both groups under the null, 1.5 against 1.0 with a gap), from the Bias
     section's paired bootstrap (:func:`factsheet.bias.stats.group_replicates`, mean AUC over
     the classes with ``min_positives`` positives in both groups by
     :func:`~factsheet.bias.stats.group_level`, interval by ``percentile_interval`` with the
-    bias rule), as ``factsheet.bias.stats._disparities`` does.
+    bias rule), as ``factsheet.bias.stats._disparities`` does; and the second group's mean AUC
+    with the same rule (a group row of the Bias section). Unchanged by item 2.
 
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
 from __future__ import annotations
@@ -422,6 +431,39 @@ def table(tallies: list[Tally]) -> str:
     return "\n".join(lines)
 
 
+def before_after(flat: str) -> str:
+    """The table of :func:`table` with each statistic's percentile-bootstrap cell (before issue 17,
+    item 2) beside the cell of the interval the FactSheet now prints, one row per cell.
+
+    Parameters
+    ----------
+    flat : str
+        The Markdown of :func:`table` (rows ``"<statistic> (<method>)"``; a row without a method
+        is a statistic whose interval did not change).
+
+    Returns
+    -------
+    str
+    """
+    cells: dict[tuple, dict] = {}
+    for line in flat.splitlines():
+        parts = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(parts) < 7 or not parts[1].isdigit():
+            continue
+        name, method = (parts[0].rsplit(" (", 1) + [""])[:2]
+        method = method.rstrip(")") or "percentile (unchanged)"
+        key = (name, int(parts[1]), parts[2])
+        cells.setdefault(key, {})["before" if method == "percentile" else "after"] = (method, *parts[3:7])
+    lines = ["| statistic | n | setting | before: percentile bootstrap | now: method | intervals | coverage ± MC s.e. "
+             "| mean width | |", "|---|---:|---|---:|---|---:|---:|---:|---|"]
+    for (name, n, setting), c in cells.items():
+        after = c.get("after") or c["before"]
+        before = f"{c['before'][2]} ({c['before'][1]})" if "before" in c and "after" in c else "–"
+        lines.append(f"| {name} | {n} | {setting} | {before} | {after[0]} | {after[1]} | {after[2]} | {after[3]} "
+                     f"| {after[4]} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: run the study and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -430,14 +472,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
     ap.add_argument("--studies", default="tagging,percentile,disparity")
+    ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
+                                                            "output")
     a = ap.parse_args(argv)
+    if a.before_after:
+        with open(a.before_after, encoding="utf-8") as f:
+            print(before_after(f.read()))
+        return
     reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
     t0 = time.perf_counter()
     tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
                         studies=tuple(a.studies.split(",")))
     print(f"R = {reps} replications per cell, {resamples} bootstrap resamples, nominal {CONFIDENCE:.0%}, "
           f"seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
-    print(table(tallies))
+    flat = table(tallies)
+    print(flat)
+    print()
+    print(before_after(flat))
 
 
 if __name__ == "__main__":

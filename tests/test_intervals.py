@@ -131,3 +131,16 @@ def test_order_statistic_interval_with_failures():
     assert np.isneginf(low5[0])
     two_d = order_statistic_interval(np.stack([x, 2 * x], axis=1), percentiles=[50.0], confidence=0.95)
     np.testing.assert_array_equal(two_d[0][0], [xs[ranks[0][1] - 1], 2 * xs[ranks[0][1] - 1]])
+
+
+def test_grouped_jackknife_leaves_out_each_residue_class():
+    y, s = _scored(103, 4, 0.2, seed=8)
+    jack = tagging_jackknife(y, s, n_groups=10)  # 103 clips: groups of 11 (0..2) and 10 (3..9) clips
+    for g in range(10):
+        keep = np.arange(103) % 10 != g
+        m = tagging_metrics(y[keep], s[keep])
+        for k in TAGGING_STATISTICS:
+            np.testing.assert_equal(jack[k][g], getattr(m, k))
+    loo = tagging_jackknife(y, s)
+    for k in TAGGING_STATISTICS:  # at least as many groups as clips: leave-one-out
+        np.testing.assert_array_equal(tagging_jackknife(y, s, n_groups=500)[k], loo[k])
