@@ -40,6 +40,7 @@ Studies
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -365,7 +366,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     design : Design
     reps, resamples, seed : int
     studies : tuple of str
-        Among ``"tagging"``, ``"percentile"``, ``"disparity"``.
+        Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
+        ``"disparity"``.
 
     Returns
     -------
@@ -373,26 +375,27 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     """
     out: list[Tally] = []
     kw = {"reps": reps, "resamples": resamples, "seed": seed}
-    cell = 0
-    if "tagging" in studies:
-        for prev in design.prevalences:
-            ap = np.array([binormal_ap(d, prev) for d in CLASS_D])
-            for n in design.clips:
-                cell += 1
-                out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
-        for n, prev in design.demo_cells:
+    cell = 0  # a cell's seeds depend on its place in the full design, whichever studies run
+    for prev in design.prevalences:
+        ap = np.array([binormal_ap(d, prev) for d in CLASS_D]) if "tagging" in studies else None
+        for n in design.clips:
             cell += 1
+            if ap is not None:
+                out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
+    for n, prev in design.demo_cells:
+        cell += 1
+        if "tagging" in studies or "demo" in studies:
             ap = np.array([binormal_ap(d, prev) for d in DEMO_D])
             out += tagging_cell(n, prev, cell=cell, truth_ap=ap, class_d=DEMO_D, **kw)
-    if "percentile" in studies:
-        for f in design.failure_shares:
-            for n in design.attacked:
-                cell += 1
+    for f in design.failure_shares:
+        for n in design.attacked:
+            cell += 1
+            if "percentile" in studies:
                 out += percentile_cell(n, f, cell=100 + cell, **kw)
-    if "disparity" in studies:
-        for d_other in (1.5, 1.0):
-            for g in design.group_sizes:
-                cell += 1
+    for d_other in (1.5, 1.0):
+        for g in design.group_sizes:
+            cell += 1
+            if "disparity" in studies:
                 out += disparity_cell(g, d_other, cell=200 + cell, **kw)
     return out
 
@@ -459,8 +462,9 @@ def before_after(flat: str) -> str:
     for (name, n, setting), c in cells.items():
         after = c.get("after") or c["before"]
         before = f"{c['before'][2]} ({c['before'][1]})" if "before" in c and "after" in c else "–"
+        flag = "insufficient evidence" if after[4] == "no interval" else after[4]
         lines.append(f"| {name} | {n} | {setting} | {before} | {after[0]} | {after[1]} | {after[2]} | {after[3]} "
-                     f"| {after[4]} |")
+                     f"| {flag} |")
     return "\n".join(lines)
 
 
