@@ -1218,8 +1218,13 @@ def bca_interval(
     theta_(i)``. The same computation as ``scipy.stats.bootstrap(method="BCa")`` on the same
     replicates and jackknife (tested against it). Non-finite replicates are dropped (the
     performance rule of :func:`percentile_interval`); the interval is undefined (NaN bounds,
-    ``defined=False``) when the estimate or a leave-one-out value is not finite, or every
-    replicate lies on one side of the estimate (``z0`` infinite).
+    ``defined=False``) when the estimate or a leave-one-out value is not finite, or when the
+    estimate lies outside the central ``confidence`` range of its own replicates (fewer than
+    ``(1 - confidence) / 2`` of them on one side of it): the bootstrap distribution then sits
+    almost wholly on one side, e.g. mAP over many rare classes, where resampling duplicates a
+    class's few positives and lifts AP in nearly every replicate; the percentile interval then
+    excludes the estimate itself and BCa's correction collapses both bounds onto the extreme
+    replicates (``bench/bench_metrics.py``).
 
     Parameters
     ----------
@@ -1251,6 +1256,9 @@ def bca_interval(
     if n_used == 0 or not math.isfinite(estimate) or not np.isfinite(jack).all():
         return undefined
     below = (np.count_nonzero(finite < estimate) + np.count_nonzero(finite <= estimate)) / (2 * n_used)
+    alpha = (1.0 - confidence) / 2.0
+    if not alpha <= below <= 1.0 - alpha:  # the estimate lies outside its own bootstrap's central range
+        return undefined
     z0 = float(ndtri(below))
     u = jack.mean() - jack
     spread = float((u**2).sum())

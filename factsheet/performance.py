@@ -27,8 +27,9 @@ DEFINITIONS = {
            "replacement, each replicate re-applies the evaluated-class rule; replicates with a non-finite value are "
            "dropped and counted (n_used); the bias correction comes from the share of replicates below the "
            "estimate, the acceleration from the metric with each clip left out. 'insufficient evidence' (null "
-           f"bounds) when an evaluated class has fewer than {MIN_CLASS_SUPPORT} positive or negative clips: below "
-           "that the intervals under-cover whatever the method."),
+           f"bounds) when an evaluated class has fewer than {MIN_CLASS_SUPPORT} positive or negative clips (below "
+           "that the intervals under-cover whatever the method), or when the estimate lies outside the central "
+           "range of its own replicates (the bootstrap is dominated by its bias, e.g. mAP over many rare classes)."),
 }
 
 #: The interval method of each interval of the section (``interval_methods`` in the JSON).

@@ -86,18 +86,20 @@ def test_performance_interval_needs_the_minimum_support():
     y, s = _scored(200, 3, 0.3, seed=7)
     y[:, 0] = 0
     y[: MIN_CLASS_SUPPORT - 1, 0] = 1  # one class with one positive too few
-    ci = bootstrap_tagging_ci(y, s, n_resamples=100, seed=0)
+    ci = bootstrap_tagging_ci(y, s, n_resamples=1000, seed=0)
     assert all(np.isnan(ci[k].low) and np.isnan(ci[k].high) for k in TAGGING_STATISTICS)
     y[MIN_CLASS_SUPPORT - 1, 0] = 1
-    ci = bootstrap_tagging_ci(y, s, n_resamples=100, seed=0)
+    ci = bootstrap_tagging_ci(y, s, n_resamples=1000, seed=0)
     assert all(np.isfinite(ci[k].low) for k in ("mAP", "mean_auc"))
 
 
 def test_bca_undefined_cases():
     assert not bca_interval([1.0, 2.0], estimate=0.5, jackknife=[1.0, 2.0], confidence=0.95).defined  # z0 = -inf
     assert not bca_interval([1.0, 2.0], estimate=1.5, jackknife=[1.0, np.nan], confidence=0.95).defined
-    iv = bca_interval([1.0, 2.0, np.nan], estimate=1.5, jackknife=[1.0, 1.0], confidence=0.95)
-    assert iv.defined and iv.n_used == 2 and iv.n_replicates == 3  # no spread: no acceleration
+    reps = np.append(np.linspace(1.0, 2.0, 100), np.nan)
+    iv = bca_interval(reps, estimate=1.5, jackknife=[1.0, 1.0], confidence=0.95)
+    assert iv.defined and iv.n_used == 100 and iv.n_replicates == 101  # no spread: no acceleration
+    assert (iv.low, iv.high) == tuple(np.percentile(reps[:100], [2.5, 97.5]))  # z0 = 0, a = 0: percentile
     with pytest.raises(ValueError, match="confidence"):
         bca_interval([1.0], estimate=1.0, jackknife=[1.0, 2.0], confidence=1.0)
 
@@ -144,3 +146,10 @@ def test_grouped_jackknife_leaves_out_each_residue_class():
     loo = tagging_jackknife(y, s)
     for k in TAGGING_STATISTICS:  # at least as many groups as clips: leave-one-out
         np.testing.assert_array_equal(tagging_jackknife(y, s, n_groups=500)[k], loo[k])
+
+
+def test_bca_refuses_a_bootstrap_distribution_on_one_side_of_the_estimate():
+    reps = np.concatenate([np.linspace(1.0, 2.0, 990), np.linspace(0.1, 0.2, 10)])  # 1 % below 0.5
+    iv = bca_interval(reps, estimate=0.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95)
+    assert not iv.defined and np.isnan(iv.low) and iv.n_used == 1000
+    assert bca_interval(reps, estimate=1.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95).defined
