@@ -19,7 +19,7 @@ import numpy as np
 
 from attacks.summary import INT16_SCALE, distance_matrix, relative_perturbation, snr_db_from_relative, \
     wilson_interval
-from factsheet.metrics import finite_or_none, percentile_interval, sorted_percentiles
+from factsheet.metrics import finite_or_none, order_statistic_interval, percentile_interval, sorted_percentiles
 from factsheet.significance import ADJUST, CORRECTION_NAMES, DIFFERENCE_INTERVAL, is_finding, normal_p_value
 
 NORM_NAMES = {"l2": "L2", "linf": "L-infinity"}
@@ -139,9 +139,9 @@ def _group(norms: np.ndarray, rel: np.ndarray, *, name: str, settings: GroupSett
     point = sorted_percentiles(np.sort(norms), q)
     reps = bootstrap_percentiles(norms, quantiles=q, n_bootstrap=settings.n_bootstrap, rng=rng) \
         if settings.n_bootstrap > 0 else None
-    if reps is not None:
-        iv = percentile_interval(reps, confidence=settings.confidence, infinite="keep")
-        lows, highs = iv.low * INT16_SCALE, iv.high * INT16_SCALE
+    if reps is not None:  # the interval of each percentile: order statistics (the replicates serve the disparities)
+        lows, highs = order_statistic_interval(norms, percentiles=q, confidence=settings.confidence)
+        lows, highs = lows * INT16_SCALE, highs * INT16_SCALE
     else:
         lows = highs = np.full(len(q), np.nan)
     row["percentiles"] = [{"percentile": float(p), "value_int16": finite_or_none(point[i] * INT16_SCALE),

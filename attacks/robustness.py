@@ -278,6 +278,14 @@ def _norm_block(records: list[dict], *, norm: str, meta, settings: RobustnessCon
     return block
 
 
+#: The interval method of each interval of the section (``interval_methods`` in the JSON): order
+#: statistics for every percentile (bench/coverage.py: the percentile bootstrap under-covers low
+#: percentiles of few clips), Wilson for proportions, the percentile bootstrap for median ratios.
+INTERVAL_METHODS = {"hopskipjump.*.percentiles": "order_statistic", "hopskipjump.*.by_group": "order_statistic",
+                    "hopskipjump.*.success_rate_ci": "wilson", "groups.rows": "order_statistic",
+                    "groups.rows.success_rate_ci": "wilson", "groups.disparities": "percentile"}
+
+
 def _section(per_norm: dict, *, settings: RobustnessConfig, bootstrap: MetricsConfig, n_selected: int) -> dict:
     """The JSON-able Robustness section: definitions, settings with the selection rules, the norms' blocks."""
     selection = ("class-stratified random sample, reproducible from the seed, of the clips whose top-1 class is among "
@@ -290,6 +298,7 @@ def _section(per_norm: dict, *, settings: RobustnessConfig, bootstrap: MetricsCo
     return {
         "status": "evaluated",
         "definitions": dict(DEFINITIONS),
+        "interval_methods": dict(INTERVAL_METHODS),
         "settings": {**settings.results_settings(), "art_version": _art_version(),
                      "selection": selection,
                      "initialisation": ("a real clip whose top-1 class differs, chosen by a per-clip seed and "

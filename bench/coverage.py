@@ -1,37 +1,47 @@
 """Do the FactSheet's 95 % intervals cover? Seeded simulation studies with a known truth.
 
-Issue 17, item 1 (measurement only). Every cell draws ``R`` data sets from a model whose
-true value is known, builds the nominal 95 % interval with the project's own interval code
-(so the numbers describe what the FactSheet prints) and reports the share of intervals
-containing the truth, its Monte-Carlo standard error ``sqrt(p (1 - p) / R)`` and the mean
-width. Cells below 93 % are flagged.
+Issue 17. Every cell draws ``R`` data sets from a model whose true value is known, builds the
+nominal 95 % interval with the project's own interval code (so the numbers describe what the
+FactSheet prints) and reports the share of intervals containing the truth, its Monte-Carlo
+standard error ``sqrt(p (1 - p) / R)`` and the mean width. Cells below 93 % are flagged. Where
+the FactSheet switched interval (item 2), the percentile bootstrap it used before is measured
+on the same data sets, and a second table puts the two side by side.
 
 Studies
 -------
 ``auc`` / ``map``
     4 classes, negatives N(0, 1), positives N(d, 1) with d = 0.5, 1.0, 1.5, 2.0; labels
-    Bernoulli(prevalence) per clip and class; intervals from
-    :func:`factsheet.metrics.bootstrap_tagging_ci`. True AUC = Phi(d / sqrt 2) (analytic);
-    true AP = the population AP, ``E[precision(s)]`` over positive scores, by numerical
-    quadrature (checked against the AP of 10^6 draws in ``tests/test_coverage_quick.py``).
-    The FactSheet's mean is over *evaluable* classes (a positive and a negative), so the
-    truth of one data set is the mean of the true values over its evaluable classes; a data
-    set with none gets no interval (counted under "defined").
+    Bernoulli(prevalence) per clip and class; plus demo-like cells, 14 classes with d from 1.5
+    to 3.0 (AUC 0.86 to 0.98) at 14 % prevalence, 1200 clips (configs/demo.toml) and 600
+    (configs/ci_quick.toml). Intervals from :func:`factsheet.metrics.bootstrap_tagging_ci`:
+    ``method="percentile"`` without a minimum support (before) and the FactSheet's BCa with
+    ``MIN_CLASS_SUPPORT`` (now: a data set with a class below it gets no interval, counted
+    under "intervals"). True AUC = Phi(d / sqrt 2) (analytic); true AP = the population AP,
+    ``E[precision(s)]`` over positive scores, by numerical quadrature (checked against the AP of
+    10^6 draws in ``tests/test_coverage_quick.py``). The FactSheet's mean is over *evaluable*
+    classes (a positive and a negative), so the truth of one data set is the mean of the true
+    values over its evaluable classes.
 ``pNN``
-    Perturbation norms: log-normal (mu = 0, sigma = 1) with a share of failures (+inf);
-    intervals from :func:`attacks.curves.bootstrap_percentile_ci` (what ``summarise_norm``
-    puts in ``ci_low`` / ``ci_high``). The true percentile of the mixture is analytic.
+    Perturbation norms: log-normal (mu = 0, sigma = 1) with a share of failures (+inf), 16 to
+    256 clips (80: the demo's clips per norm; 16: its smallest voice-type group and
+    configs/ci_quick.toml); intervals from :func:`attacks.curves.bootstrap_percentile_ci`
+    (before) and :func:`attacks.curves.percentile_ci` (now: order statistics; no lower bound,
+    "insufficient evidence", counts as no interval). The true percentile of the mixture is
+    analytic.
 ``disparity``
     Difference of mean AUC between two groups of equal size (prevalence 50 %, 4 classes,
     d = 1.5 in both groups under the null, 1.5 against 1.0 with a gap), from the Bias
     section's paired bootstrap (:func:`factsheet.bias.stats.group_replicates`, mean AUC over
     the classes with ``min_positives`` positives in both groups by
     :func:`~factsheet.bias.stats.group_level`, interval by ``percentile_interval`` with the
-    bias rule), as ``factsheet.bias.stats._disparities`` does.
+    bias rule), as ``factsheet.bias.stats._disparities`` does; and the second group's mean AUC
+    with the same rule (a group row of the Bias section). Unchanged by item 2.
 
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from scipy import integrate
 from scipy.special import ndtr, ndtri
 from scipy.stats import norm
 
-from attacks.curves import bootstrap_percentile_ci
+from attacks.curves import bootstrap_percentile_ci, percentile_ci
 from factsheet.bias.groups import Group
 from factsheet.bias.stats import group_level, group_replicates
 from factsheet.config import BiasConfig
@@ -177,9 +187,19 @@ def _rng(seed: int, cell: int, rep: int) -> np.random.Generator:
     return np.random.default_rng([seed, cell, rep])
 
 
+def performance_intervals(y: np.ndarray, s: np.ndarray, *, n_resamples: int, confidence: float, seed: int,
+                          methods: tuple[str, ...]) -> dict[str, dict]:
+    """:func:`bootstrap_tagging_ci` with each of ``methods``: ``"percentile"`` as before issue 17, item 2
+    (no minimum support), ``"bca"`` as the FactSheet now prints it (with ``MIN_CLASS_SUPPORT``)."""
+    return {m: bootstrap_tagging_ci(y, s, n_resamples=n_resamples, confidence=confidence, seed=seed, method=m,
+                                    **({"min_class_support": 0} if m == "percentile" else {}))
+            for m in methods}
+
+
 def tagging_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
-                 truth_ap: np.ndarray) -> list[Tally]:
-    """Mean AUC and mAP intervals of :func:`bootstrap_tagging_ci` on binormal data.
+                 truth_ap: np.ndarray, class_d: np.ndarray = CLASS_D) -> list[Tally]:
+    """Mean AUC and mAP intervals on binormal data: the percentile bootstrap (before issue 17,
+    item 2) and the FactSheet's BCa interval, from the same replicates.
 
     Parameters
     ----------
@@ -190,31 +210,38 @@ def tagging_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: 
         Replications, bootstrap resamples, base seed, cell index (for the seeds).
     truth_ap : ndarray, shape (n_classes,)
         Population AP of each class at this prevalence.
+    class_d : ndarray, shape (n_classes,)
+        Separation of each class.
 
     Returns
     -------
     list of Tally
-        ``[mean AUC, mAP]``.
+        ``[mean AUC percentile, mAP percentile, mean AUC BCa, mAP BCa]``.
     """
-    auc_t = binormal_auc(CLASS_D)
-    out = [Tally("mean AUC", n, f"prev {prevalence:g}"), Tally("mAP", n, f"prev {prevalence:g}")]
+    auc_t = binormal_auc(class_d)
+    setting = f"prev {prevalence:g}" + ("" if class_d is CLASS_D else f", {class_d.size} classes")
+    out = [Tally(f"{stat} ({method})", n, setting) for method in ("percentile", "BCa") for stat in ("mean AUC", "mAP")]
     for r in range(reps):
         rng = _rng(seed, cell, r)
-        y = rng.random((n, CLASS_D.size)) < prevalence
-        s = rng.standard_normal((n, CLASS_D.size)) + CLASS_D * y
-        ci = bootstrap_tagging_ci(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
-                                  seed=seed * 1_000_003 + cell * 10_007 + r)
+        y = rng.random((n, class_d.size)) < prevalence
+        s = rng.standard_normal((n, class_d.size)) + class_d * y
+        ci = performance_intervals(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
+                                   seed=seed * 1_000_003 + cell * 10_007 + r, methods=("percentile", "bca"))
         ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
         t_auc = float(auc_t[ev].mean()) if ev.any() else float("nan")
         t_ap = float(truth_ap[ev].mean()) if ev.any() else float("nan")
-        out[0].add(ci["mean_auc"].low, ci["mean_auc"].high, t_auc)
-        out[1].add(ci["mAP"].low, ci["mAP"].high, t_ap)
+        for i, method in enumerate(("percentile", "bca")):
+            out[2 * i].add(ci[method]["mean_auc"].low, ci[method]["mean_auc"].high, t_auc)
+            out[2 * i + 1].add(ci[method]["mAP"].low, ci[method]["mAP"].high, t_ap)
     return out
 
 
 def percentile_cell(n: int, failure_share: float, *, reps: int, resamples: int, seed: int,
                     cell: int) -> list[Tally]:
-    """Perturbation-percentile intervals of :func:`bootstrap_percentile_ci` on a log-normal mixture.
+    """Perturbation-percentile intervals on a log-normal mixture: the percentile bootstrap of
+    :func:`bootstrap_percentile_ci` (before issue 17, item 2) and the order-statistic interval of
+    :func:`attacks.curves.percentile_ci` (what ``summarise_norm`` now puts in ``ci_low`` /
+    ``ci_high``), on the same data.
 
     Parameters
     ----------
@@ -228,25 +255,32 @@ def percentile_cell(n: int, failure_share: float, *, reps: int, resamples: int, 
     Returns
     -------
     list of Tally
-        One per percentile of :data:`PERCENTILES`. An infinite upper bound covers a finite
-        truth; its width is ``+inf``.
+        One per percentile of :data:`PERCENTILES` and method (bootstrap first). An infinite upper
+        bound covers a finite truth; its width is ``+inf``. A lower bound of ``-inf`` (too few
+        clips: the FactSheet prints "insufficient evidence") is no interval.
     """
     truth = mixture_percentile(PERCENTILES, failure_share)
-    out = [Tally(f"p{int(p)} norm", n, f"fail {failure_share:g}") for p in PERCENTILES]
+    out = [Tally(f"p{int(p)} norm ({method})", n, f"fail {failure_share:g}")
+           for method in ("percentile", "order statistic") for p in PERCENTILES]
+    k = PERCENTILES.size
     for r in range(reps):
         rng = _rng(seed, cell, r)
         x = rng.lognormal(*LOGNORMAL, size=n)
         x[rng.random(n) < failure_share] = np.inf
         lo, hi = bootstrap_percentile_ci(x, percentiles=PERCENTILES, n_resamples=resamples,
                                          confidence=CONFIDENCE, seed=seed * 1_000_003 + cell * 10_007 + r)
-        for i, t in enumerate(out):
-            t.add(float(lo[i]), float(hi[i]), float(truth[i]))
+        olo, ohi = percentile_ci(x, percentiles=PERCENTILES, confidence=CONFIDENCE)
+        olo = np.where(np.isneginf(olo), np.nan, olo)
+        for i in range(k):
+            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]))
+            out[k + i].add(float(olo[i]), float(ohi[i]), float(truth[i]))
     return out
 
 
 def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int, seed: int,
-                   cell: int, d_ref: float = 1.5) -> Tally:
-    """Interval of the mean-AUC difference of two groups, as the Bias section makes it.
+                   cell: int, d_ref: float = 1.5) -> list[Tally]:
+    """Intervals of the mean-AUC difference of two groups and of the second group's mean AUC, as
+    the Bias section makes them (paired percentile bootstrap, bias rule).
 
     Parameters
     ----------
@@ -260,13 +294,15 @@ def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int
 
     Returns
     -------
-    Tally
-        Truth ``Phi(d_other / sqrt 2) - Phi(d_ref / sqrt 2)`` (the same for every class, so for
-        every set of compared classes).
+    list of Tally
+        ``[disparity, group mean AUC]``. Truths ``Phi(d_other / sqrt 2) - Phi(d_ref / sqrt 2)`` and
+        ``Phi(d_other / sqrt 2)`` (the same for every class, so for every set of compared classes;
+        a group's AUC is its positives against all negatives, which are N(0, 1) in both groups).
     """
     mp = BiasConfig().min_positives
     truth = float(binormal_auc(d_other) - binormal_auc(d_ref))
-    tally = Tally("AUC disparity", group_size, "null" if d_other == d_ref else f"gap {truth:+.3f}")
+    setting = "null" if d_other == d_ref else f"gap {truth:+.3f}"
+    tally, level = Tally("AUC disparity", group_size, setting), Tally("group mean AUC", group_size, setting)
     member = np.repeat([True, False], group_size)
     groups = [Group(("g",), "a", member), Group(("g",), "b", ~member)]
     d = np.where(member, d_ref, d_other)[:, None]
@@ -278,10 +314,13 @@ def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int
                                seed=seed * 1_000_003 + cell * 10_007 + r)
         pt, rp = res["point"], res["reps"]
         common = (pt[0]["n_pos"] >= mp) & (pt[1]["n_pos"] >= mp)
-        diff = group_level(pt[1], rp[1], common)["mean_auc"][1] - group_level(pt[0], rp[0], common)["mean_auc"][1]
+        other = group_level(pt[1], rp[1], common)["mean_auc"][1]
+        diff = other - group_level(pt[0], rp[0], common)["mean_auc"][1]
         iv = percentile_interval(diff, confidence=CONFIDENCE, **DIFFERENCE_INTERVAL)
         tally.add(float(iv.low), float(iv.high), truth)
-    return tally
+        iv = percentile_interval(other, confidence=CONFIDENCE, **DIFFERENCE_INTERVAL)
+        level.add(float(iv.low), float(iv.high), float(binormal_auc(d_other)))
+    return [tally, level]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,12 +344,18 @@ class Design:
 
     clips: tuple = (100, 400, 1600)
     prevalences: tuple = (0.01, 0.1, 0.5)
-    attacked: tuple = (32, 64, 256)
+    demo_cells: tuple = ((1200, 0.14), (600, 0.14))
+    attacked: tuple = (16, 32, 64, 80, 256)
     failure_shares: tuple = (0.1, 0.3)
     group_sizes: tuple = (20, 50, 200)
 
 
-QUICK = Design(clips=(400,), prevalences=(0.1,), attacked=(64,), failure_shares=(0.1,), group_sizes=(50,))
+QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
+               group_sizes=(50,))
+
+#: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
+#: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
+DEMO_D = np.linspace(1.5, 3.0, 14)
 
 
 def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...]) -> list[Tally]:
@@ -321,7 +366,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     design : Design
     reps, resamples, seed : int
     studies : tuple of str
-        Among ``"tagging"``, ``"percentile"``, ``"disparity"``.
+        Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
+        ``"disparity"``.
 
     Returns
     -------
@@ -329,23 +375,28 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     """
     out: list[Tally] = []
     kw = {"reps": reps, "resamples": resamples, "seed": seed}
-    cell = 0
-    if "tagging" in studies:
-        for prev in design.prevalences:
-            ap = np.array([binormal_ap(d, prev) for d in CLASS_D])
-            for n in design.clips:
-                cell += 1
+    cell = 0  # a cell's seeds depend on its place in the full design, whichever studies run
+    for prev in design.prevalences:
+        ap = np.array([binormal_ap(d, prev) for d in CLASS_D]) if "tagging" in studies else None
+        for n in design.clips:
+            cell += 1
+            if ap is not None:
                 out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
-    if "percentile" in studies:
-        for f in design.failure_shares:
-            for n in design.attacked:
-                cell += 1
+    for n, prev in design.demo_cells:
+        cell += 1
+        if "tagging" in studies or "demo" in studies:
+            ap = np.array([binormal_ap(d, prev) for d in DEMO_D])
+            out += tagging_cell(n, prev, cell=cell, truth_ap=ap, class_d=DEMO_D, **kw)
+    for f in design.failure_shares:
+        for n in design.attacked:
+            cell += 1
+            if "percentile" in studies:
                 out += percentile_cell(n, f, cell=100 + cell, **kw)
-    if "disparity" in studies:
-        for d_other in (1.5, 1.0):
-            for g in design.group_sizes:
-                cell += 1
-                out.append(disparity_cell(g, d_other, cell=200 + cell, **kw))
+    for d_other in (1.5, 1.0):
+        for g in design.group_sizes:
+            cell += 1
+            if "disparity" in studies:
+                out += disparity_cell(g, d_other, cell=200 + cell, **kw)
     return out
 
 
@@ -383,6 +434,40 @@ def table(tallies: list[Tally]) -> str:
     return "\n".join(lines)
 
 
+def before_after(flat: str) -> str:
+    """The table of :func:`table` with each statistic's percentile-bootstrap cell (before issue 17,
+    item 2) beside the cell of the interval the FactSheet now prints, one row per cell.
+
+    Parameters
+    ----------
+    flat : str
+        The Markdown of :func:`table` (rows ``"<statistic> (<method>)"``; a row without a method
+        is a statistic whose interval did not change).
+
+    Returns
+    -------
+    str
+    """
+    cells: dict[tuple, dict] = {}
+    for line in flat.splitlines():
+        parts = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(parts) < 7 or not parts[1].isdigit():
+            continue
+        name, method = (parts[0].rsplit(" (", 1) + [""])[:2]
+        method = method.rstrip(")") or "percentile (unchanged)"
+        key = (name, int(parts[1]), parts[2])
+        cells.setdefault(key, {})["before" if method == "percentile" else "after"] = (method, *parts[3:7])
+    lines = ["| statistic | n | setting | before: percentile bootstrap | now: method | intervals | coverage ± MC s.e. "
+             "| mean width | |", "|---|---:|---|---:|---|---:|---:|---:|---|"]
+    for (name, n, setting), c in cells.items():
+        after = c.get("after") or c["before"]
+        before = f"{c['before'][2]} ({c['before'][1]})" if "before" in c and "after" in c else "–"
+        flag = "insufficient evidence" if after[4] == "no interval" else after[4]
+        lines.append(f"| {name} | {n} | {setting} | {before} | {after[0]} | {after[1]} | {after[2]} | {after[3]} "
+                     f"| {flag} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: run the study and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -391,14 +476,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
     ap.add_argument("--studies", default="tagging,percentile,disparity")
+    ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
+                                                            "output")
     a = ap.parse_args(argv)
+    if a.before_after:
+        with open(a.before_after, encoding="utf-8") as f:
+            print(before_after(f.read()))
+        return
     reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
     t0 = time.perf_counter()
     tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
                         studies=tuple(a.studies.split(",")))
     print(f"R = {reps} replications per cell, {resamples} bootstrap resamples, nominal {CONFIDENCE:.0%}, "
           f"seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
-    print(table(tallies))
+    flat = table(tallies)
+    print(flat)
+    print()
+    print(before_after(flat))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ class DatasetSection:
 
 @dataclass
 class Interval:
-    """A bootstrap percentile interval; ``n_used`` replicates had a finite value."""
+    """A bootstrap interval (BCa, see ``interval_methods``); ``n_used`` replicates had a finite value."""
 
     low: float | None
     high: float | None
@@ -105,6 +105,7 @@ class ClassPerformance:
 class PerformanceSection:
     status: str
     definitions: dict[str, str]
+    interval_methods: dict[str, str]
     n_clips: int
     mAP: float | None
     mean_auc: float | None
@@ -127,6 +128,7 @@ class RobustnessSection:
 
     status: str
     definitions: dict
+    interval_methods: dict  # field (path in the section) -> interval method
     settings: dict
     hopskipjump: dict
     groups: dict | None = None  # with [robustness] stratify_by: the groups' sample, stats and disparities
@@ -140,6 +142,7 @@ class BiasSection:
     status: str
     text: str
     definitions: dict
+    interval_methods: dict  # field (path in the section) -> interval method
     settings: dict
     findings: list
     not_evaluated: list
@@ -161,6 +164,7 @@ class DomainShiftSection:
     status: str
     text: str
     definitions: dict
+    interval_methods: dict  # field (path in the section) -> interval method
     settings: dict
     clean: dict
     mean_relative_drop: float | None

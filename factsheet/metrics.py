@@ -28,28 +28,41 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
+from scipy.stats import binom
 
 __all__ = [
     "TAGGING_STATISTICS",
     "INFINITE_RULES",
+    "INTERVAL_METHODS",
+    "JACKKNIFE_GROUPS",
+    "MIN_CLASS_SUPPORT",
     "BootstrapInterval",
     "PercentileInterval",
     "SingleLabelReport",
     "TaggingMetrics",
     "average_precision",
+    "bca_interval",
     "bootstrap_ci",
     "bootstrap_tagging_ci",
     "bootstrap_tagging_replicates",
     "d_prime",
     "finite_or_none",
     "is_single_label",
+    "order_statistic_interval",
+    "order_statistic_ranks",
     "percentile_interval",
     "roc_auc",
     "single_label_report",
     "sorted_percentiles",
     "tagging_metrics",
+    "tagging_jackknife",
 ]
+
+#: Fewest positive (and negative) clips of every evaluable class for a performance interval: with
+#: fewer, the intervals of mAP and mean AUC under-cover whatever the method (``bench/coverage.py``,
+#: README "Do the intervals cover?"), and the FactSheet prints "insufficient evidence".
+MIN_CLASS_SUPPORT = 10
 
 #: The statistics :func:`bootstrap_tagging_ci` reports, in order.
 TAGGING_STATISTICS: tuple[str, ...] = ("mAP", "mean_auc", "d_prime", "mean_class_d_prime")
@@ -418,7 +431,7 @@ def _count_plan(r: _Ranked) -> _CountPlan:
 
 
 def _count_block(
-    r: _Ranked, plan: _CountPlan, counts: np.ndarray
+    r: _Ranked, plan: _CountPlan, counts: np.ndarray, *, total: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_ap_auc_weighted` for integer clip counts, bit for bit.
 
@@ -432,18 +445,22 @@ def _count_block(
     plan : _CountPlan
         ``_count_plan(r)``.
     counts : ndarray of ``plan.count_dtype``, shape (b, n)
-        Times each clip was drawn, one row per replicate; each row sums to ``n``.
+        Times each clip was drawn, one row per replicate; each row sums to ``total``.
+    total : int, optional
+        The sum of every row: ``n`` (the default) for bootstrap replicates, ``n - 1`` for
+        leave-one-out rows.
 
     Returns
     -------
     ap, auc, n_pos, n_neg : ndarray of float64, shape (b, m)
     """
     m, n = r.shape
+    n = n if total is None else int(total)
     b = counts.shape[0]
     if r.row.size == 0:
         n_pos = np.zeros((b, m))
         return np.full((b, m), np.nan), np.full((b, m), np.nan), n_pos, n - n_pos
-    w = _block_weights(r, plan, counts)
+    w = _block_weights(r, plan, counts, total=n)
     auc_sum = np.zeros((b, m))
     auc_sum[:, plan.has_pos] = _auc_numerators(r, plan, w)
     ap_sum = _ap_sums(r, w, n=n)
@@ -492,9 +509,10 @@ class _BlockWeights:
     cp_start: np.ndarray
 
 
-def _block_weights(r: _Ranked, plan: _CountPlan, counts: np.ndarray) -> _BlockWeights:
-    """The cumulative weights of segments and positives for every replicate of ``counts``."""
-    n = r.shape[1]
+def _block_weights(r: _Ranked, plan: _CountPlan, counts: np.ndarray, *, total: int) -> _BlockWeights:
+    """The cumulative weights of segments and positives for every replicate of ``counts`` (each
+    row summing to ``total``)."""
+    n = total
     b = counts.shape[0]
     cum = plan.cum_dtype
     # Weight of every segment (S, b) in one sparse product, then cz[:, j]: weight of the
@@ -954,6 +972,14 @@ def is_single_label(y_true_multi_hot: object) -> bool:
 #:   interval towards the fooled clips. A bound may be ``+inf`` ("not found").
 INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
 
+#: The interval methods of the FactSheet, as its JSON names them (``interval_method`` fields):
+#: ``"bca"`` bias-corrected and accelerated bootstrap (:func:`bca_interval`: performance mAP,
+#: mean AUC, d'); ``"percentile"`` percentile bootstrap (:func:`percentile_interval`: group
+#: metrics, disparities, drops); ``"order_statistic"`` distribution-free binomial interval of a
+#: quantile (:func:`order_statistic_interval`: perturbation percentiles); ``"wilson"`` Wilson score
+#: interval of a proportion (success rates).
+INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "order_statistic", "wilson")
+
 
 def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
     """Linear-interpolation percentiles along axis 0 of values sorted along axis 0, ``+inf``-aware.
@@ -1102,6 +1128,151 @@ def _interval_dropping_undefined(values: np.ndarray, q: np.ndarray, confidence: 
                               confidence=confidence, defined=True)
 
 
+def order_statistic_ranks(n: int, *, percentiles: object, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ranks ``(l, u)`` of the distribution-free interval ``[x_(l), x_(u)]`` of a quantile.
+
+    For ``n`` independent draws of a continuous distribution the number ``B`` of draws below its
+    ``p``-quantile is Binomial(n, p), so ``[x_(l), x_(u)]`` contains the quantile with probability
+    ``P(l <= B < u)`` whatever the distribution. ``l`` is the largest rank with ``P(B < l) <=
+    alpha`` and ``u`` the smallest with ``P(B >= u) <= alpha``, ``alpha = (1 - confidence) / 2``:
+    each side misses at most ``alpha`` (exact, conservative). ``l = 0`` when even ``P(B = 0) >
+    alpha`` (too few draws for a lower bound) and ``u = n + 1`` when ``P(B = n) > alpha`` (no upper
+    bound).
+
+    Parameters
+    ----------
+    n : int
+        Sample size, ``>= 0``.
+    percentiles : array_like, shape (n_percentiles,) or ()
+        Percentiles in [0, 100].
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    lower_rank, upper_rank : ndarray of int, shape of ``percentiles``
+        In ``0..n`` and ``1..n + 1``.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    q = np.asarray(percentiles, dtype=float) / 100.0
+    alpha = (1.0 - confidence) / 2.0
+    k = np.arange(n + 1)
+    p = q.reshape(-1)[None, :]
+    lower = (binom.cdf(k[:, None], n, p) <= alpha).sum(axis=0)  # l = k + 1 for P(B <= k) <= alpha
+    upper = (binom.sf(k[:, None], n, p) > alpha).sum(axis=0) + 1  # u = k + 1 for P(B > k) <= alpha
+    return lower.reshape(q.shape), upper.reshape(q.shape)
+
+
+def order_statistic_interval(values: object, *, percentiles: object, confidence: float) -> tuple[np.ndarray,
+                                                                                               np.ndarray]:
+    """Distribution-free confidence interval of population percentiles from order statistics.
+
+    The bounds are the order statistics of :func:`order_statistic_ranks` (an exact binomial
+    interval, no resampling). ``+inf`` values (clips not fooled within the budget) are the
+    largest; a bound is ``+inf`` when it falls on them (the percentile may not be attained),
+    ``-inf`` for a lower rank of 0: too few values to bound the percentile from below
+    (insufficient evidence). For percentiles of one sample of clips, unlike the percentile
+    bootstrap, which under-covers low percentiles of 32-64 clips (``bench/coverage.py``).
+
+    Parameters
+    ----------
+    values : array_like, shape (n,) or (n, ...)
+        Independent draws along axis 0, ``n >= 1``; no NaN or ``-inf``.
+    percentiles : array_like, shape (n_percentiles,) or ()
+        Percentiles in [0, 100].
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    low, high : ndarray, shape ``percentiles.shape + values.shape[1:]``
+        In the unit of the values.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim == 0 or x.shape[0] < 1:
+        raise ValueError("need at least one value")
+    if np.isnan(x).any() or np.isneginf(x).any():
+        raise ValueError("values must not be NaN or -inf")
+    n = x.shape[0]
+    lo_rank, hi_rank = order_statistic_ranks(n, percentiles=percentiles, confidence=confidence)
+    padded = np.concatenate([np.full((1,) + x.shape[1:], -np.inf), np.sort(x, axis=0),
+                             np.full((1,) + x.shape[1:], np.inf)])
+    return padded[lo_rank], padded[hi_rank]
+
+
+def bca_interval(
+    replicates: object,
+    *,
+    estimate: float,
+    jackknife: object,
+    confidence: float,
+) -> PercentileInterval:
+    """Bias-corrected and accelerated (BCa) bootstrap interval (Efron and Tibshirani 1993, 14.3).
+
+    The bounds are the ``alpha_1`` and ``alpha_2`` percentiles of the replicates (numpy's linear
+    rule, :func:`sorted_percentiles`), with ``alpha_i = Phi(z0 + (z0 + z_i) / (1 - a (z0 + z_i)))``,
+    ``z_1, z_2 = -+ Phi^-1((1 + confidence) / 2)``; the bias correction ``z0 = Phi^-1(share of
+    replicates below the estimate, ties counting one half)`` and the acceleration ``a = sum(u^3) /
+    (6 (sum u^2)^1.5)`` from the leave-one-out values ``theta_(i)``, ``u_i = mean(theta_(.)) -
+    theta_(i)``. The same computation as ``scipy.stats.bootstrap(method="BCa")`` on the same
+    replicates and jackknife (tested against it). Non-finite replicates are dropped (the
+    performance rule of :func:`percentile_interval`); the interval is undefined (NaN bounds,
+    ``defined=False``) when the estimate or a leave-one-out value is not finite, or when the
+    estimate lies outside the central ``confidence`` range of its own replicates (fewer than
+    ``(1 - confidence) / 2`` of them on one side of it): the bootstrap distribution then sits
+    almost wholly on one side, e.g. mAP over many rare classes, where resampling duplicates a
+    class's few positives and lifts AP in nearly every replicate; the percentile interval then
+    excludes the estimate itself and BCa's correction collapses both bounds onto the extreme
+    replicates (``bench/bench_metrics.py``).
+
+    Parameters
+    ----------
+    replicates : array_like, shape (n_replicates,)
+        The statistic on each bootstrap resample.
+    estimate : float
+        The statistic on the full data.
+    jackknife : array_like, shape (n_items,)
+        The statistic with item ``i`` left out, for every item.
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    PercentileInterval
+        ``n_used`` counts the finite replicates.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    values = np.asarray(replicates, dtype=float)
+    jack = np.asarray(jackknife, dtype=float)
+    if values.ndim != 1 or jack.ndim != 1 or jack.size < 2:
+        raise ValueError(f"need 1-D replicates and at least two jackknife values, got shapes {values.shape}, "
+                         f"{jack.shape}")
+    finite = np.sort(values[np.isfinite(values)])
+    n_used, n = int(finite.size), int(values.size)
+    undefined = PercentileInterval(low=float("nan"), high=float("nan"), n_used=n_used, n_replicates=n,
+                                   confidence=float(confidence), defined=False)
+    if n_used == 0 or not math.isfinite(estimate) or not np.isfinite(jack).all():
+        return undefined
+    below = (np.count_nonzero(finite < estimate) + np.count_nonzero(finite <= estimate)) / (2 * n_used)
+    alpha = (1.0 - confidence) / 2.0
+    if not alpha <= below <= 1.0 - alpha:  # the estimate lies outside its own bootstrap's central range
+        return undefined
+    z0 = float(ndtri(below))
+    u = jack.mean() - jack
+    spread = float((u**2).sum())
+    accel = float((u**3).sum()) / (6.0 * spread**1.5) if spread > 0 else 0.0
+    if not math.isfinite(z0):
+        return undefined
+    z = float(ndtri((1.0 - confidence) / 2.0))
+    shifted = np.array([z0 + z, z0 - z])
+    alphas = ndtr(z0 + shifted / (1.0 - accel * shifted))
+    low, high = sorted_percentiles(finite, 100.0 * alphas)
+    return PercentileInterval(low=float(low), high=float(high), n_used=n_used, n_replicates=n,
+                              confidence=float(confidence), defined=True)
+
+
 # --------------------------------------------------------------------------------------
 # Bootstrap confidence intervals
 # --------------------------------------------------------------------------------------
@@ -1122,6 +1293,8 @@ class BootstrapInterval:
         +-inf, e.g. a per-class AUC of 1 -- are dropped).
     n_resamples : int
     confidence : float
+    method : str
+        ``"percentile"`` or ``"bca"`` (see :data:`INTERVAL_METHODS`).
     """
 
     estimate: float
@@ -1130,6 +1303,7 @@ class BootstrapInterval:
     n_used: int
     n_resamples: int
     confidence: float
+    method: str = "percentile"
 
     def as_tuple(self) -> tuple[float, float]:
         """``(low, high)``."""
@@ -1359,21 +1533,91 @@ def _bootstrap_tagging_values(
     dict
         ``TAGGING_STATISTICS`` -> ndarray of float64, shape (n_resamples,).
     """
-    n_clips = y.shape[0]
     if ranked is None:
         ranked, _ = _rank_blocks(y, s)
     plan = _count_plan(ranked)
-    values = {k: np.empty(n_resamples) for k in TAGGING_STATISTICS}
+    return _weighted_tagging_values(ranked, plan, _count_blocks(y.shape[0], n_resamples, seed, plan.count_dtype),
+                                    n_resamples)
+
+
+def _weighted_tagging_values(ranked: _Ranked, plan: _CountPlan, blocks: Iterator[tuple[int, np.ndarray]],
+                             n_rows: int, *, total: int | None = None) -> dict[str, np.ndarray]:
+    """The ``TAGGING_STATISTICS`` of every row of clip counts in ``blocks`` (``n_rows`` rows, each
+    summing to ``total``, by default the number of clips)."""
+    values = {k: np.empty(n_rows) for k in TAGGING_STATISTICS}
 
     def evaluate(lo: int, counts: np.ndarray) -> None:
-        ap, auc, n_pos, n_neg = _count_block(ranked, plan, counts)
+        ap, auc, n_pos, n_neg = _count_block(ranked, plan, counts, total=total)
         summary = _summarise(ap, auc, (n_pos > 0) & (n_neg > 0))
         for k in TAGGING_STATISTICS:
             values[k][lo : lo + counts.shape[0]] = summary[k]
 
-    _run_blocks(evaluate, _count_blocks(n_clips, n_resamples, seed, plan.count_dtype),
-                -(-n_resamples // _REPLICATE_BLOCK))
+    _run_blocks(evaluate, blocks, -(-n_rows // _REPLICATE_BLOCK))
     return values
+
+
+def _jackknife_blocks(n_clips: int, groups: np.ndarray, n_groups: int,
+                      dtype: np.dtype) -> Iterator[tuple[int, np.ndarray]]:
+    """Delete-a-group rows of clip counts, in blocks: row ``j`` is all ones but zeros at the clips
+    ``i`` with ``i % n_groups == groups[j]`` (one clip per group: leave-one-out)."""
+    residue = np.arange(n_clips) % n_groups
+    for lo in range(0, groups.size, _REPLICATE_BLOCK):
+        left_out = groups[lo : lo + _REPLICATE_BLOCK]
+        yield lo, (residue[None, :] != left_out[:, None]).astype(dtype)
+
+
+#: Most leave-out groups of :func:`tagging_jackknife` in :func:`bootstrap_tagging_ci`: up to this
+#: many clips each clip is left out alone (the jackknife of ``scipy.stats.bootstrap``); above, the
+#: clips form this many groups (clip ``i`` in group ``i % JACKKNIFE_GROUPS``) and each group is left
+#: out in turn (the grouped jackknife, Efron and Tibshirani 1993, 11.5), so that the acceleration
+#: costs about two bootstraps of 1000 replicates at any size.
+JACKKNIFE_GROUPS = 2000
+
+
+def tagging_jackknife(y_true: object, y_score: object, *, n_groups: int | None = None) -> dict[str, np.ndarray]:
+    """mAP, mean AUC, d' and mean per-class d' with each clip (or group of clips) left out in turn.
+
+    Each value is a count-weighted metric on the original clips (the left-out clips have weight
+    0), evaluated by the bootstrap's kernel, so it equals the metric of :func:`tagging_metrics`
+    on the clips left, with the evaluable-class rule applied to them. For the acceleration of
+    :func:`bca_interval`.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n_clips, n_classes)
+        0/1 multi-hot labels, ``n_clips >= 2``.
+    y_score : array_like, same shape
+        Finite scores.
+    n_groups : int, optional
+        Leave out the groups ``{i : i % n_groups == g}`` for ``g = 0 .. n_groups - 1`` instead
+        of one clip at a time (the default; also when ``n_groups >= n_clips``).
+
+    Returns
+    -------
+    dict
+        ``TAGGING_STATISTICS`` -> ndarray of float64, shape (n_clips,) or (n_groups,); NaN
+        where the clips left have no evaluable class.
+    """
+    y, s = _check_tagging_inputs(y_true, y_score)
+    return _tagging_jackknife(y, s, n_groups=n_groups)
+
+
+def _tagging_jackknife(y: np.ndarray, s: np.ndarray, ranked: _Ranked | None = None, *,
+                       n_groups: int | None = None) -> dict[str, np.ndarray]:
+    n = y.shape[0]
+    if n < 2:
+        raise ValueError(f"the jackknife needs at least two clips, got {n}")
+    g = n if n_groups is None else min(int(n_groups), n)
+    if g < 2:
+        raise ValueError(f"the jackknife needs at least two groups, got n_groups={n_groups!r}")
+    if ranked is None:
+        ranked, _ = _rank_blocks(y, s)
+    plan = _count_plan(ranked)
+    q, r = divmod(n, g)  # groups 0..r-1 hold q + 1 clips, the others q: one kernel call per row sum
+    parts = [_weighted_tagging_values(ranked, plan, _jackknife_blocks(n, groups, g, plan.count_dtype), groups.size,
+                                      total=n - size)
+             for groups, size in ((np.arange(r), q + 1), (np.arange(r, g), q)) if groups.size]
+    return {k: np.concatenate([p[k] for p in parts]) for k in TAGGING_STATISTICS}
 
 
 def bootstrap_tagging_ci(
@@ -1383,8 +1627,10 @@ def bootstrap_tagging_ci(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int,
+    method: str = "bca",
+    min_class_support: int = MIN_CLASS_SUPPORT,
 ) -> dict[str, BootstrapInterval]:
-    """Percentile-bootstrap CIs of mAP, mean AUC, d' and mean per-class d' over clips.
+    """Bootstrap CIs (BCa by default) of mAP, mean AUC, d' and mean per-class d' over clips.
 
     Clips are resampled with replacement; each replicate applies the evaluable-class
     rule of :func:`tagging_metrics` to its own resample.  A replicate is computed as a
@@ -1406,6 +1652,14 @@ def bootstrap_tagging_ci(
     confidence : float, default 0.95
     seed : int
         Seed of ``numpy.random.default_rng``: same seed, same intervals.
+    method : {"bca", "percentile"}, default "bca"
+        ``"bca"``: :func:`bca_interval` with the leave-one-clip-out values of
+        :func:`tagging_jackknife` (grouped above :data:`JACKKNIFE_GROUPS` clips; the percentile interval under-covers mAP and mean AUC of
+        rare classes: ``bench/coverage.py``); ``"percentile"``: :func:`percentile_interval`.
+    min_class_support : int, default :data:`MIN_CLASS_SUPPORT`
+        No interval (NaN bounds: insufficient evidence) when an evaluable class has fewer
+        positive or fewer negative clips than this: below it the intervals under-cover
+        whatever the method (``bench/coverage.py``).
 
     Returns
     -------
@@ -1420,14 +1674,32 @@ def bootstrap_tagging_ci(
     """
     y, s = _check_tagging_inputs(y_true, y_score)
     _check_bootstrap_args(y.shape[0], n_resamples, confidence, seed)
+    if method not in ("bca", "percentile"):
+        raise ValueError(f"method must be 'bca' or 'percentile', got {method!r}")
     # One sort per class serves the point estimate (as tagging_metrics) and the replicates.
     ranked, (ap, auc) = _rank_blocks(y, s)
     point = _summarise(ap, auc, (ranked.n_pos > 0) & (ranked.n_pos < y.shape[0]))
     values = _bootstrap_tagging_values(y, s, n_resamples, seed, ranked)
-    return {
-        k: _interval(float(point[k]), values[k], n_resamples, confidence)
-        for k in TAGGING_STATISTICS
-    }
+    n_pos = ranked.n_pos[(ranked.n_pos > 0) & (ranked.n_pos < y.shape[0])]
+    if n_pos.size and min(n_pos.min(), (y.shape[0] - n_pos).min()) < min_class_support:
+        nan = float("nan")
+        return {k: BootstrapInterval(estimate=float(point[k]), low=nan, high=nan,
+                                     n_used=int(np.isfinite(values[k]).sum()),
+                                     n_resamples=int(n_resamples), confidence=float(confidence), method=method)
+                for k in TAGGING_STATISTICS}
+    if method == "percentile":
+        return {k: _interval(float(point[k]), values[k], n_resamples, confidence) for k in TAGGING_STATISTICS}
+    jack = _tagging_jackknife(y, s, ranked, n_groups=JACKKNIFE_GROUPS) if y.shape[0] >= 2 else None
+    out = {}
+    for k in TAGGING_STATISTICS:
+        if jack is None:
+            iv = PercentileInterval(low=float("nan"), high=float("nan"), n_used=0, n_replicates=n_resamples,
+                                    confidence=confidence, defined=False)
+        else:
+            iv = bca_interval(values[k], estimate=float(point[k]), jackknife=jack[k], confidence=confidence)
+        out[k] = BootstrapInterval(estimate=float(point[k]), low=iv.low, high=iv.high, n_used=iv.n_used,
+                                   n_resamples=int(n_resamples), confidence=float(confidence), method="bca")
+    return out
 
 
 def bootstrap_tagging_replicates(

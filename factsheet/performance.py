@@ -6,7 +6,7 @@ import numpy as np
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.document import ClassPerformance, Interval, PerformanceSection
-from factsheet.metrics import (bootstrap_tagging_ci, finite_or_none, is_single_label, single_label_report,
+from factsheet.metrics import (MIN_CLASS_SUPPORT, bootstrap_tagging_ci, finite_or_none, is_single_label, single_label_report,
                                tagging_metrics)
 
 DEFINITIONS = {
@@ -23,9 +23,17 @@ DEFINITIONS = {
     "support": "Number of evaluation clips with the class among their true labels.",
     "evaluated_classes": ("Classes with at least one positive and one negative clip; the others are excluded from "
                           "every mean and counted."),
-    "ci": ("Percentile bootstrap interval: clips resampled with replacement, each replicate re-applies the "
-           "evaluated-class rule; replicates with a non-finite value are dropped and counted (n_used)."),
+    "ci": ("BCa bootstrap interval (bias-corrected and accelerated; interval_method 'bca'): clips resampled with "
+           "replacement, each replicate re-applies the evaluated-class rule; replicates with a non-finite value are "
+           "dropped and counted (n_used); the bias correction comes from the share of replicates below the "
+           "estimate, the acceleration from the metric with each clip left out. 'insufficient evidence' (null "
+           f"bounds) when an evaluated class has fewer than {MIN_CLASS_SUPPORT} positive or negative clips (below "
+           "that the intervals under-cover whatever the method), or when the estimate lies outside the central "
+           "range of its own replicates (the bootstrap is dominated by its bias, e.g. mAP over many rare classes)."),
 }
+
+#: The interval method of each interval of the section (``interval_methods`` in the JSON).
+INTERVAL_METHODS = {"ci": "bca"}
 
 
 def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list[ClassLabel],
@@ -73,7 +81,7 @@ def evaluate_performance(*, y_true: np.ndarray, y_score: np.ndarray, class_label
     if is_single_label(y_true):
         single = _single_label_section(y_true, y_score, class_labels)
     return PerformanceSection(
-        status="evaluated", definitions=definitions, n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
+        status="evaluated", definitions=definitions, interval_methods=dict(INTERVAL_METHODS), n_clips=int(y_true.shape[0]), mAP=finite_or_none(m.mAP),
         mean_auc=finite_or_none(m.mean_auc), d_prime=finite_or_none(m.d_prime),
         mean_class_d_prime=finite_or_none(m.mean_class_d_prime),
         confidence=float(confidence), n_bootstrap=int(n_bootstrap), ci=ci,

@@ -45,11 +45,18 @@ def fmt_num(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+#: A null interval, or a null bound, in the report: too few clips, positives or usable replicates for an
+#: interval that holds (the gate treats a null bound the same way: ``insufficient``).
+INSUFFICIENT = "insufficient evidence"
+
+
 def fmt_ci(interval, digits: int = 3) -> str:
-    """``[low, high]`` of an interval dict, or ``"undefined"`` (no usable bootstrap replicate)."""
-    if not interval or interval.get("low") is None or interval.get("high") is None:
-        return UNDEFINED
-    return f"[{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
+    """``[low, high]`` of an interval dict, ``[low, ∞]`` without an upper bound, or ``"insufficient
+    evidence"`` (no interval, or no lower bound: too few clips, positives or usable replicates)."""
+    if not interval or interval.get("low") is None:
+        return INSUFFICIENT
+    high = "∞" if interval.get("high") is None else f"{interval['high']:.{digits}f}"
+    return f"[{interval['low']:.{digits}f}, {high}]"
 
 
 def md_cell(value) -> str:

@@ -55,8 +55,23 @@ def test_binormal_ap_limits():
 
 def test_tiny_auc_cell_covers():
     truth_ap = np.array([binormal_ap(d, 0.5) for d in CLASS_D])
-    auc, _ = tagging_cell(400, 0.5, reps=40, resamples=200, seed=17, cell=1, truth_ap=truth_ap)
-    assert auc.reps == 40 and len(auc.covered) == 40
+    _, _, auc, _ = tagging_cell(400, 0.5, reps=40, resamples=200, seed=17, cell=1, truth_ap=truth_ap)
+    assert auc.statistic == "mean AUC (BCa)" and auc.reps == 40 and len(auc.covered) == 40
     assert np.mean(auc.covered) >= 0.8
-    again, _ = tagging_cell(400, 0.5, reps=3, resamples=200, seed=17, cell=1, truth_ap=truth_ap)
+    again = tagging_cell(400, 0.5, reps=3, resamples=200, seed=17, cell=1, truth_ap=truth_ap)[2]
     assert again.covered == auc.covered[:3] and again.widths == auc.widths[:3]  # seeded
+
+
+def test_tiny_rare_cell_refuses_below_the_minimum_support():
+    # 1 % prevalence, 100 clips: about one positive per class, below MIN_CLASS_SUPPORT: no BCa interval
+    truth_ap = np.array([binormal_ap(d, 0.01) for d in CLASS_D])
+    pct_auc, _, bca_auc, _ = tagging_cell(100, 0.01, reps=5, resamples=50, seed=17, cell=1, truth_ap=truth_ap)
+    assert len(pct_auc.covered) == 5 and bca_auc.covered == [] and bca_auc.reps == 5
+
+
+def test_tiny_percentile_cell_order_statistics_cover():
+    tallies = cov.percentile_cell(32, 0.1, reps=60, resamples=50, seed=17, cell=1)
+    by_name = {t.statistic: t for t in tallies}
+    assert by_name["p5 norm (order statistic)"].covered == []  # 32 clips: no lower bound of the 5th percentile
+    median = by_name["p50 norm (order statistic)"]
+    assert len(median.covered) == 60 and np.mean(median.covered) >= 0.85

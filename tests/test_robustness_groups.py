@@ -17,6 +17,7 @@ from attacks.runner import Strata, StrataError, correctly_classified, sampling_t
 from factsheet.bias import evaluate_bias
 from factsheet.cli import main
 from factsheet.config import BiasConfig, MetricsConfig, RobustnessConfig
+from factsheet.metrics import order_statistic_ranks
 from factsheet.datasets.base import ClassLabel
 from factsheet.significance import holm
 
@@ -106,7 +107,7 @@ def test_without_the_bias_section_the_group_tests_are_their_own_family():
     _, disp, other = summarise(np.concatenate([rng.lognormal(-3, 0.3, 12), rng.lognormal(-2, 0.3, 12)]),
                                ["a"] * 12 + ["b"] * 12, ["a", "b"])
     groups = adjust_alone({"confidence": 0.95, "disparities": disp, "other_pairs": other}, correction="bh")
-    rob = RobustnessSection(status="evaluated", definitions={}, settings={}, hopskipjump={}, groups=groups)
+    rob = RobustnessSection(status="evaluated", definitions={}, interval_methods={}, settings={}, hopskipjump={}, groups=groups)
     ctx = SimpleNamespace(results={"robustness": rob, "bias": not_evaluated("", why="off")},
                           cfg=SimpleNamespace(bias=BiasConfig(correction="bh")))
     assert finish(ctx) is rob and rob.groups["family"]["with_bias"] is False
@@ -153,8 +154,11 @@ def test_group_numbers_and_unpaired_disparity_equal_direct_computations():
         draws = np.random.default_rng([7, 14, 0, 0, gi]).integers(0, len(x), size=(400, len(x)))
         return np.median(np.where(np.isfinite(x[draws]), x[draws], 1e300), axis=1)
     ma, mb = reps(a, 0), reps(b, 1)
-    assert ra["median_int16_ci"]["low"] == pytest.approx(np.percentile(ma, 5) * 32768)
-    assert rb["median_int16_ci"]["high"] == pytest.approx(np.percentile(mb, 95) * 32768)
+    # the medians' intervals: order statistics at the binomial ranks (confidence 0.9)
+    (la,), (ha,) = order_statistic_ranks(14, percentiles=[50.0], confidence=0.9)
+    (lb,), (hb,) = order_statistic_ranks(12, percentiles=[50.0], confidence=0.9)
+    assert ra["median_int16_ci"]["low"] == pytest.approx(np.sort(a)[la - 1] * 32768)
+    assert rb["median_int16_ci"]["high"] == pytest.approx(np.sort(b)[hb - 1] * 32768)
     (d,) = disp
     assert (d["group"], d["reference"]) == ("a", "b")  # b is the more robust (larger median)
     diff = np.log(np.median(a)) - np.log(np.median(b))

@@ -9,6 +9,7 @@ from attacks.curves import percentiles_with_failures
 from attacks.runner import make_tasks, select_clips
 from factsheet.config import RobustnessConfig
 from attacks.summary import distance_matrix, group_robustness, summarise_norm, wilson_interval
+from factsheet.metrics import order_statistic_ranks
 
 
 def fake_records(n=30, T=6, seed=0, fail=(3, 7)):
@@ -76,8 +77,14 @@ def test_summary_matches_direct_computation():
     assert block["percentiles"][0]["value_int16"] == pytest.approx(want[0] * 32768)
     assert block["n_attacked"] == 30 and block["n_success"] == 28
     assert block["success_rate"] == pytest.approx(28 / 30)
+    # order-statistic intervals: 30 clips cannot bound the 5th percentile from below (insufficient evidence)
+    lo_rank, hi_rank = order_statistic_ranks(30, percentiles=[5, 25, 50], confidence=0.95)
+    xs = np.sort(d[:, -1])
+    assert block["percentiles"][0]["ci_low"] is None and lo_rank[0] == 0
+    for r, lr, hr in zip(block["percentiles"], lo_rank, hi_rank):
+        assert r["ci_high"] == xs[hr - 1]
+        assert r["ci_low"] is None or (r["ci_low"] == xs[lr - 1] and r["ci_low"] <= r["value"] <= r["ci_high"])
     for r in block["percentiles"]:
-        assert r["ci_low"] <= r["value"] <= r["ci_high"]
         assert r["fitted_at_k"] is not None and r["fit_family"] is not None
         # a decreasing power-law series: the value at k = T + 1 lies a little below the last point
         assert 0.8 * r["value"] < r["fitted_at_k"] < r["value"] * 1.01

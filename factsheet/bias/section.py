@@ -10,7 +10,7 @@ import pandas as pd
 from factsheet.bias.groups import column_describes_class, group_columns, make_groups
 from factsheet.bias.plots import groups_svg, per_class_svg
 from factsheet.bias.stats import _disparities, _metric, group_level, group_replicates
-from factsheet.bias.wording import DEFINITIONS, _finding_sentences
+from factsheet.bias.wording import DEFINITIONS, INTERVAL_METHODS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
 from factsheet.metrics import finite_or_none
@@ -71,6 +71,7 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     per_class = _per_class(y, y_score, class_labels, robustness, settings)
     section = {
         "status": "evaluated", "text": prose, "definitions": dict(DEFINITIONS),
+        "interval_methods": dict(INTERVAL_METHODS),
         "settings": _settings_block(columns, settings=settings, bootstrap=bootstrap, n_tests=n_tests,
                                     n_reported=sum(1 for d in disparities if d["p_value"] is not None)),
         "findings": _finding_sentences(disparities, group_rows, settings, bootstrap),

@@ -75,7 +75,7 @@ def _negative_cumulants(ranked: _Ranked, plan: _CountPlan, counts: np.ndarray) -
     _NegativeCumulants
     """
     n = ranked.shape[1]
-    w = _block_weights(ranked, plan, counts)
+    w = _block_weights(ranked, plan, counts, total=n)
     # Weight of all clips below a group: base + cw_start (at or below: base + cz[je]); positives
     # of the class below it: cp_start - cp_first (at or below: cp[k_stop] - cp_first).
     offset = np.take(w.base + w.cp_first, ranked.row, axis=1)

@@ -15,7 +15,7 @@ DEFINITIONS = {
               "positive class; strata taken in turn), the same clips for every cell and for the clean reference."),
     "drop": ("clean metric - corrupted metric on the same clips: positive means the corruption made the model "
              "worse. mAP, mean AUC and d' are defined as in Performance Metrics."),
-    "ci": ("Paired percentile bootstrap over clips: the clean and the corrupted scores are evaluated on the same "
+    "ci": ("Paired percentile bootstrap over clips (interval_method 'percentile'): the clean and the corrupted scores are evaluated on the same "
            "resamples, and the interval is taken over the replicate differences; replicates with no evaluable "
            "class are dropped and counted (n_used)."),
     "relative_drop": "mAP drop / clean mAP.",

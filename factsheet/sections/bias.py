@@ -50,7 +50,7 @@ def glossary(doc: dict) -> dict:
         term("mAP [CI]", UNITLESS, f"Group mAP: mean over classes with at least {bs['min_positives']} "
                                    "positives in the group of the prevalence-matched AP of the group's "
                                    f"positives against all negatives (see group_metric); {conf} paired "
-                                   f"bootstrap interval ({bs['n_bootstrap']} resamples)."),
+                                   f"percentile bootstrap interval ({bs['n_bootstrap']} resamples)."),
         term("mean_auc [CI]", PROBABILITY, "The same mean over the group's classes of ROC AUC."),
         term("d_prime [CI]", SD, "sqrt(2) * Phi^-1(group mean AUC)."),
     ]
@@ -62,7 +62,8 @@ def glossary(doc: dict) -> dict:
     keys["bias_disparities"] = [
         term("Value", "metric's unit", "The group's value of the metric (over the classes both groups share)."),
         term("Difference [CI]", "metric's unit", f"Group minus reference, the reference being the best group "
-                                                 f"of the column(s); {conf} paired bootstrap interval."),
+                                                 f"of the column(s); {conf} paired percentile bootstrap "
+                                                 "interval."),
         term("Ratio", "unitless", "Group value divided by reference value."),
         term("Adj. p", PROBABILITY, f"p-value of H0 |difference| <= {bs['tolerance']} after "
                                     f"{bs['correction']} correction over {bs['n_tests']} tests."),

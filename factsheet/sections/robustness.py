@@ -93,8 +93,10 @@ def glossary(doc: dict) -> dict:
             term("Norm (input units)", "input units: float waveform, full scale 1.0",
                  f"That percentile of the perturbation norm {after}."),
             term("16-bit PCM", PCM, "The same norm x 32768, the unit of the MAX FactSheet's table."),
-            term(f"{rci} (16-bit PCM)", PCM, "Percentile bootstrap interval over the attacked clips "
-                                             "(failures kept as infinite)."),
+            term(f"{rci} (16-bit PCM)", PCM, "Order-statistic interval (distribution-free: two order statistics of the attacked clips, ranks from the "
+                                             "binomial distribution; failures count as infinite); "
+                                             "'insufficient evidence' where too few clips were attacked to "
+                                             "bound a low percentile from below."),
             term("SNR (dB)", "dB", f"-20 log10 of that percentile of ||x_adv - x||_2 / ||x||_2 {after}: clip "
                                    "power over perturbation power; lower means a louder perturbation was needed."),
             term("Fitted at k (16-bit PCM)", PCM, f"The chosen fitted curve evaluated at k = {k} iterations."),
@@ -109,8 +111,8 @@ def glossary(doc: dict) -> dict:
                                              f"{after} (failures count as infinite)."),
             term("median SNR (dB)", "dB", "-20 log10 of the median relative L2 perturbation ||x_adv - x||_2 / "
                                           "||x||_2 of the group's clips."),
-            term(rci, "as the column before", "Percentile bootstrap interval of the median over the "
-                                              "group's attacked clips."),
+            term(rci, "as the column before", "Order-statistic interval (distribution-free) of the median over "
+                                              "the group's attacked clips."),
         ],
         **_group_terms(rob, rci=rci, after=after),
     }
@@ -132,8 +134,8 @@ def _group_terms(rob: dict, *, rci: str, after: str) -> dict:
             term("Fooled [CI]", "clips (percent)", f"Attacked clips of the group with an adversarial example {after}; "
                                                    f"Wilson score {rci}."),
             term("Median norm (16-bit PCM) [CI]", PCM, f"Median over the group's attacked clips of the perturbation "
-                                                       f"norm {after} (failures count as infinite); {rci} from a "
-                                                       "bootstrap within the group."),
+                                                       f"norm {after} (failures count as infinite); order-statistic "
+                                                       f"{rci} (distribution-free)."),
             term("Median SNR (dB)", "dB", "-20 log10 of the median relative L2 perturbation ||x_adv - x||_2 / ||x||_2 "
                                           "of the group's attacked clips."),
         ],

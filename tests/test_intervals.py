@@ -1,0 +1,155 @@
+"""The intervals that replaced the percentile bootstrap where it under-covers (issue 17, item 2).
+
+BCa is checked against scipy.stats.bootstrap(method="BCa") on the same replicates (scipy's own
+bootstrap distribution) and an independent jackknife (scipy's, from the statistic on each
+leave-one-out sample); the order-statistic interval against the binomial distribution and the
+classical table value of the median's interval; the leave-one-clip-out values against
+tagging_metrics on the clips left.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from attacks.curves import percentile_ci
+from factsheet.metrics import (MIN_CLASS_SUPPORT, TAGGING_STATISTICS, bca_interval, bootstrap_tagging_ci,
+                               bootstrap_tagging_replicates, order_statistic_interval, order_statistic_ranks,
+                               tagging_jackknife, tagging_metrics)
+
+
+def _scored(n: int, m: int, prevalence: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, m)) < prevalence).astype(np.int8)
+    y[:2] = [1, 0] * (m // 2) + [1] * (m % 2)  # a positive and a negative in every class
+    y[2:4] = 1 - y[:2]
+    s = np.round(rng.standard_normal((n, m)) + 1.2 * y, 1)  # rounded: ties
+    return y, s
+
+
+def test_bca_equals_scipy_on_a_skewed_statistic():
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(size=40)
+
+    def sd(a, axis=-1):
+        return np.std(a, axis=axis, ddof=1)
+
+    res = stats.bootstrap((x,), sd, method="BCa", n_resamples=2000, rng=np.random.default_rng(1))
+    jack = np.array([sd(np.delete(x, i)) for i in range(x.size)])
+    iv = bca_interval(res.bootstrap_distribution, estimate=float(sd(x)), jackknife=jack, confidence=0.95)
+    assert iv.defined and iv.n_used == 2000
+    np.testing.assert_allclose([iv.low, iv.high], res.confidence_interval, rtol=1e-12)
+
+
+@pytest.mark.parametrize("statistic", ["mean_auc", "mAP"])
+def test_tagging_bca_equals_scipy(statistic):
+    # scipy resamples clip indices and computes its own jackknife from the statistic; ours comes from
+    # the count kernel (tagging_jackknife): the intervals agree on scipy's replicates.
+    y, s = _scored(60, 3, 0.3, seed=3)
+
+    def stat(idx, axis=-1):
+        return getattr(tagging_metrics(y[idx], s[idx]), statistic)
+
+    res = stats.bootstrap((np.arange(60),), stat, method="BCa", n_resamples=199, vectorized=False,
+                          rng=np.random.default_rng(4))
+    jack = tagging_jackknife(y, s)[statistic]
+    iv = bca_interval(res.bootstrap_distribution, estimate=float(stat(np.arange(60))), jackknife=jack,
+                      confidence=0.95)
+    np.testing.assert_allclose([iv.low, iv.high], res.confidence_interval, rtol=1e-10)
+
+
+@pytest.mark.parametrize("prevalence", [0.05, 0.4])
+def test_jackknife_equals_metrics_on_the_clips_left(prevalence):
+    y, s = _scored(70, 4, prevalence, seed=5)
+    jack = tagging_jackknife(y, s)
+    for i in range(70):
+        m = tagging_metrics(np.delete(y, i, axis=0), np.delete(s, i, axis=0))
+        for k in TAGGING_STATISTICS:
+            np.testing.assert_equal(jack[k][i], getattr(m, k))  # exact; NaN matches NaN
+
+
+def test_bootstrap_tagging_ci_bca_is_bca_of_its_replicates():
+    y, s = _scored(120, 3, 0.3, seed=6)
+    ci = bootstrap_tagging_ci(y, s, n_resamples=300, seed=2)
+    reps = bootstrap_tagging_replicates(y, s, n_resamples=300, seed=2)
+    jack = tagging_jackknife(y, s)
+    m = tagging_metrics(y, s)
+    for k in ("mAP", "mean_auc", "d_prime"):
+        iv = bca_interval(reps[k], estimate=float(getattr(m, k)), jackknife=jack[k], confidence=0.95)
+        assert ci[k].method == "bca" and (ci[k].low, ci[k].high) == (iv.low, iv.high)
+        assert ci[k].low <= ci[k].estimate <= ci[k].high
+    assert bootstrap_tagging_ci(y, s, n_resamples=300, seed=2) == ci  # seeded
+
+
+def test_performance_interval_needs_the_minimum_support():
+    y, s = _scored(200, 3, 0.3, seed=7)
+    y[:, 0] = 0
+    y[: MIN_CLASS_SUPPORT - 1, 0] = 1  # one class with one positive too few
+    ci = bootstrap_tagging_ci(y, s, n_resamples=1000, seed=0)
+    assert all(np.isnan(ci[k].low) and np.isnan(ci[k].high) for k in TAGGING_STATISTICS)
+    y[MIN_CLASS_SUPPORT - 1, 0] = 1
+    ci = bootstrap_tagging_ci(y, s, n_resamples=1000, seed=0)
+    assert all(np.isfinite(ci[k].low) for k in ("mAP", "mean_auc"))
+
+
+def test_bca_undefined_cases():
+    assert not bca_interval([1.0, 2.0], estimate=0.5, jackknife=[1.0, 2.0], confidence=0.95).defined  # z0 = -inf
+    assert not bca_interval([1.0, 2.0], estimate=1.5, jackknife=[1.0, np.nan], confidence=0.95).defined
+    reps = np.append(np.linspace(1.0, 2.0, 100), np.nan)
+    iv = bca_interval(reps, estimate=1.5, jackknife=[1.0, 1.0], confidence=0.95)
+    assert iv.defined and iv.n_used == 100 and iv.n_replicates == 101  # no spread: no acceleration
+    assert (iv.low, iv.high) == tuple(np.percentile(reps[:100], [2.5, 97.5]))  # z0 = 0, a = 0: percentile
+    with pytest.raises(ValueError, match="confidence"):
+        bca_interval([1.0], estimate=1.0, jackknife=[1.0, 2.0], confidence=1.0)
+
+
+@pytest.mark.parametrize("n", [5, 16, 32, 80, 257])
+@pytest.mark.parametrize("percentile", [5.0, 10.0, 25.0, 50.0, 90.0])
+def test_order_statistic_ranks_are_the_tightest_equal_tailed_binomial_ranks(n, percentile):
+    p, alpha = percentile / 100, 0.025
+    (lo,), (hi,) = order_statistic_ranks(n, percentiles=[percentile], confidence=0.95)
+    miss_below = stats.binom.cdf(lo - 1, n, p) if lo >= 1 else 0.0  # P(B < l): x_(l) above the quantile
+    miss_above = stats.binom.sf(hi - 1, n, p)  # P(B >= u): x_(u) below the quantile
+    assert miss_below <= alpha and miss_above <= alpha
+    assert lo == n or stats.binom.cdf(lo, n, p) > alpha  # one rank higher would miss more than alpha
+    assert hi == 1 or stats.binom.sf(hi - 2, n, p) > alpha
+
+
+def test_median_interval_of_16_is_the_table_value():
+    # Classical tables (e.g. Conover, Practical Nonparametric Statistics): x_(4) to x_(13) for n = 16 at 95 %.
+    lo, hi = order_statistic_ranks(16, percentiles=50.0, confidence=0.95)
+    assert (int(lo), int(hi)) == (4, 13)
+
+
+def test_order_statistic_interval_with_failures():
+    x = np.array([0.5, 0.1, 0.3, np.inf, 0.2, np.inf, 0.4, 0.6] * 10)  # 80 clips, 25 % not fooled
+    lo, hi = percentile_ci(x, percentiles=[5, 50, 90], confidence=0.95)
+    ranks = order_statistic_ranks(80, percentiles=[5, 50, 90], confidence=0.95)
+    xs = np.sort(x)
+    np.testing.assert_array_equal(lo, xs[ranks[0] - 1])
+    assert np.isinf(hi[2]) and np.isinf(lo[2])  # the 90th percentile lies among the failures
+    low5, _ = percentile_ci(x[:32], percentiles=[5.0])  # 32 clips cannot bound the 5th percentile from below
+    assert np.isneginf(low5[0])
+    two_d = order_statistic_interval(np.stack([x, 2 * x], axis=1), percentiles=[50.0], confidence=0.95)
+    np.testing.assert_array_equal(two_d[0][0], [xs[ranks[0][1] - 1], 2 * xs[ranks[0][1] - 1]])
+
+
+def test_grouped_jackknife_leaves_out_each_residue_class():
+    y, s = _scored(103, 4, 0.2, seed=8)
+    jack = tagging_jackknife(y, s, n_groups=10)  # 103 clips: groups of 11 (0..2) and 10 (3..9) clips
+    for g in range(10):
+        keep = np.arange(103) % 10 != g
+        m = tagging_metrics(y[keep], s[keep])
+        for k in TAGGING_STATISTICS:
+            np.testing.assert_equal(jack[k][g], getattr(m, k))
+    loo = tagging_jackknife(y, s)
+    for k in TAGGING_STATISTICS:  # at least as many groups as clips: leave-one-out
+        np.testing.assert_array_equal(tagging_jackknife(y, s, n_groups=500)[k], loo[k])
+
+
+def test_bca_refuses_a_bootstrap_distribution_on_one_side_of_the_estimate():
+    reps = np.concatenate([np.linspace(1.0, 2.0, 990), np.linspace(0.1, 0.2, 10)])  # 1 % below 0.5
+    iv = bca_interval(reps, estimate=0.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95)
+    assert not iv.defined and np.isnan(iv.low) and iv.n_used == 1000
+    assert bca_interval(reps, estimate=1.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95).defined
