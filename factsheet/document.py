@@ -195,6 +195,7 @@ class ExplanationSection:
     localisation: dict
     cost: dict
     findings: list
+    interval_methods: dict | None = None  # field -> interval method (metrics.INTERVAL_METHODS)
 
 
 @dataclass

@@ -92,6 +92,7 @@ def _assemble(ctx: dict, chosen: list[list[int]], class_labels: list, clip_ids: 
         "fill_sensitivity": _fill_sensitivity(ctx),
         "sanity": {"random_logit": _random_logit(ctx), "model_randomisation": _model_randomisation(ctx, keras_model)},
         "localisation": _localisation(ctx, events, durations_s),
+        "interval_methods": {"per_class": "percentile", "faithfulness": "percentile", "localisation": "percentile"},
     }
     section["cost"] = _cost(section, run)
     section["findings"] = findings(section, class_labels)
