@@ -36,6 +36,13 @@ Studies
     :func:`~factsheet.bias.stats.group_level`, interval by ``percentile_interval`` with the
     bias rule), as ``factsheet.bias.stats._disparities`` does; and the second group's mean AUC
     with the same rule (a group row of the Bias section). Unchanged by item 2.
+``drop``
+    The Domain Shift section's paired drops of mAP and mean AUC (one cell of the corruption suite):
+    14 demo-like classes at 14 % prevalence, clean scores binormal with d from 1.5 to 3.0 and
+    corrupted scores with a share ``keep`` of the separation and noise correlated 0.8 with the
+    clean noise; intervals from :func:`factsheet.domain_shift.stats.cell_drops` (percentile before,
+    BCa now); the truth is the
+    difference of the binormal AP (AUC) at the two separations. 400 clips is the demo's n_clips.
 
 Run::
 
@@ -323,6 +330,66 @@ def disparity_cell(group_size: int, d_other: float, *, reps: int, resamples: int
     return [tally, level]
 
 
+def drop_cell(n: int, prevalence: float, keep: float, *, reps: int, resamples: int, seed: int, cell: int,
+              class_d: np.ndarray | None = None, rho: float = 0.8) -> list[Tally]:
+    """The Domain Shift section's paired drops of mAP and mean AUC (clean minus corrupted, one cell of
+    the corruption suite), as :mod:`factsheet.domain_shift.stats` makes them.
+
+    Clean scores ``e0 + d y``, corrupted scores ``e1 + keep d y`` with ``e0``, ``e1`` standard normal,
+    correlated ``rho`` (the same clips heard twice); both sides are binormal, so the true drop of a
+    class is ``AP(d) - AP(keep d)`` at the prevalence (and ``Phi(d / sqrt 2) - Phi(keep d / sqrt 2)``
+    for AUC), averaged over the data set's evaluable classes.
+
+    Parameters
+    ----------
+    n : int
+        Corrupted clips.
+    prevalence : float
+    keep : float
+        Share of the separation left by the corruption (1: a harmless corruption, true drop 0).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    class_d : ndarray, shape (n_classes,), optional
+        Default :data:`DEMO_D`.
+    rho : float
+        Correlation of the clean and corrupted noise.
+
+    Returns
+    -------
+    list of Tally
+        ``[mAP drop, mean AUC drop]`` with the percentile bootstrap (before), then with BCa (what the
+        FactSheet prints).
+    """
+    from factsheet.domain_shift import stats as shift_stats
+
+    class_d = DEMO_D if class_d is None else class_d
+    ap0 = np.array([binormal_ap(d, prevalence) for d in class_d])
+    ap1 = np.array([binormal_ap(keep * d, prevalence) for d in class_d])
+    auc0, auc1 = binormal_auc(class_d), binormal_auc(keep * class_d)
+    setting = f"prev {prevalence:g}, {class_d.size} classes, " + ("harmless (true drop 0)" if keep == 1 else
+                                                                  f"separation x {keep:g}")
+    tallies = {m: (Tally(f"mAP drop ({m})", n, setting), Tally(f"mean AUC drop ({m})", n, setting))
+               for m in ("percentile", "BCa")}
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y = rng.random((n, class_d.size)) < prevalence
+        e0 = rng.standard_normal(y.shape)
+        e1 = rho * e0 + math.sqrt(1.0 - rho * rho) * rng.standard_normal(y.shape)
+        s0, s1 = e0 + class_d * y, e1 + keep * class_d * y
+        sd = seed * 1_000_003 + cell * 10_007 + r
+        y8 = y.astype(np.int8)
+        clean = shift_stats.clean_reference(y8, s0, n_resamples=resamples, seed=sd)
+        ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
+        for method, (t_map, t_auc) in tallies.items():
+            out = shift_stats.cell_drops(y8, s1, clean=clean, n_resamples=resamples, seed=sd, confidence=CONFIDENCE,
+                                         method=method.lower())
+            for tally, key, t0, t1 in ((t_map, "mAP", ap0, ap1), (t_auc, "mean_auc", auc0, auc1)):
+                ci = out[key]["drop_ci"]
+                low, high = (float("nan") if v is None else v for v in (ci["low"], ci["high"]))
+                tally.add(low, high, float(t0[ev].mean() - t1[ev].mean()))
+    return [*tallies["percentile"], *tallies["BCa"]]
+
+
 # --------------------------------------------------------------------------------------
 # Study and table
 # --------------------------------------------------------------------------------------
@@ -348,10 +415,11 @@ class Design:
     attacked: tuple = (16, 32, 64, 80, 256)
     failure_shares: tuple = (0.1, 0.3)
     group_sizes: tuple = (20, 50, 200)
+    drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,))
+               group_sizes=(50,), drop_cells=())
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -367,7 +435,7 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``.
+        ``"disparity"``, ``"drop"``.
 
     Returns
     -------
@@ -397,6 +465,10 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
             cell += 1
             if "disparity" in studies:
                 out += disparity_cell(g, d_other, cell=200 + cell, **kw)
+    for n, keep in design.drop_cells:
+        cell += 1
+        if "drop" in studies:
+            out += drop_cell(n, 0.14, keep, cell=300 + cell, **kw)
     return out
 
 
@@ -475,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
-    ap.add_argument("--studies", default="tagging,percentile,disparity")
+    ap.add_argument("--studies", default="tagging,percentile,disparity,drop")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)

@@ -75,3 +75,13 @@ def test_tiny_percentile_cell_order_statistics_cover():
     assert by_name["p5 norm (order statistic)"].covered == []  # 32 clips: no lower bound of the 5th percentile
     median = by_name["p50 norm (order statistic)"]
     assert len(median.covered) == 60 and np.mean(median.covered) >= 0.85
+
+
+def test_tiny_drop_cell_bca_covers_and_is_seeded():
+    tallies = cov.drop_cell(400, 0.14, 0.7, reps=12, resamples=200, seed=17, cell=3)
+    names = [t.statistic for t in tallies]
+    assert names == ["mAP drop (percentile)", "mean AUC drop (percentile)", "mAP drop (BCa)", "mean AUC drop (BCa)"]
+    bca_map = tallies[2]
+    assert bca_map.reps == 12 and len(bca_map.covered) == 12 and np.mean(bca_map.covered) >= 0.75
+    again = cov.drop_cell(400, 0.14, 0.7, reps=2, resamples=200, seed=17, cell=3)[2]
+    assert again.covered == bca_map.covered[:2] and again.widths == bca_map.widths[:2]

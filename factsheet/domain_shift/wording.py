@@ -15,9 +15,12 @@ DEFINITIONS = {
               "positive class; strata taken in turn), the same clips for every cell and for the clean reference."),
     "drop": ("clean metric - corrupted metric on the same clips: positive means the corruption made the model "
              "worse. mAP, mean AUC and d' are defined as in Performance Metrics."),
-    "ci": ("Paired percentile bootstrap over clips (interval_method 'percentile'): the clean and the corrupted scores are evaluated on the same "
-           "resamples, and the interval is taken over the replicate differences; replicates with no evaluable "
-           "class are dropped and counted (n_used)."),
+    "ci": ("Paired BCa bootstrap over clips (interval_method 'bca'): the clean and the corrupted scores are evaluated "
+           "on the same resamples, the interval is taken over the replicate differences with its bias correction and "
+           "its acceleration from the differences with each clip left out (the percentile interval under-covered "
+           "the mAP drop: 89.5 % at 400 clips, bench/coverage.py); replicates with no evaluable class are dropped "
+           "and counted (n_used); no interval (insufficient evidence) when an evaluable class has fewer than 10 "
+           "positive or negative clips among the corrupted ones."),
     "relative_drop": "mAP drop / clean mAP.",
     "mean_relative_drop": ("Per corruption: the mean over its severities of the relative mAP drop. Over the suite "
                            "(the headline): the mean of those means. It needs no reference model (ImageNet-C's "

@@ -222,14 +222,16 @@ def _suite_glossary(st: dict, ci: str) -> dict:
             term("Mean relative drop", "percent of clean mAP", "Mean over the severities of (clean mAP - "
                                                                "corrupted mAP) / clean mAP."),
             term(f"Largest mAP drop [{ci}]", UNITLESS, f"Clean minus corrupted mAP at the level where it is largest; "
-                                                    f"paired percentile bootstrap {ci}."),
+                                                    f"paired BCa bootstrap {ci}; none with fewer than 10 positive "
+                                                    "or negative clips of a class."),
         ],
         "domain_shift_cells": [
             term("Severity", "severity steps", "1 (mildest) to 5: which of the corruption's five levels."),
             term("Level", "the corruption's unit", "The severity's setting in physical units."),
             term("mAP", UNITLESS, "Mean average precision on the corrupted clips (Performance Metrics' definition)."),
             term(f"Drop [{ci}]", UNITLESS, "Clean mAP - corrupted mAP on the same clips; positive is worse; paired "
-                                           f"percentile bootstrap interval ({st['n_bootstrap']} resamples)."),
+                                           f"BCa bootstrap interval ({st['n_bootstrap']} resamples; insufficient "
+                                           "evidence below 10 positive or negative clips of a class)."),
             term("Relative", "percent of clean mAP", "The drop / clean mAP."),
             term("Mean AUC (drop)", PROBABILITY, "Mean ROC AUC on the corrupted clips, and its drop."),
             term("d' (drop)", SD, "sqrt(2) Phi^-1(mean AUC) on the corrupted clips, and its drop."),
