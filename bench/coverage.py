@@ -43,6 +43,11 @@ Studies
     clean noise; intervals from :func:`factsheet.domain_shift.stats.cell_drops` (percentile before,
     BCa now); the truth is the
     difference of the binormal AP (AUC) at the two separations. 400 clips is the demo's n_clips.
+``ratio``
+    The Robustness section's median-ratio disparity between two groups of attacked clips
+    (:mod:`attacks.groups`: each group's median on its own bootstrap resamples, the log ratio's
+    interval by the bias rule): log-normal norms (sigma 1) with 10 % failures, 16, 32 and 80 clips
+    per group (the demo's voice types have 16-18), under the null and at a ratio of 0.5.
 
 Run::
 
@@ -390,6 +395,55 @@ def drop_cell(n: int, prevalence: float, keep: float, *, reps: int, resamples: i
     return [*tallies["percentile"], *tallies["BCa"]]
 
 
+def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int, cell: int,
+               failure_share: float = 0.1) -> list[Tally]:
+    """The Robustness section's median-ratio disparity of two groups of attacked clips, as
+    :mod:`attacks.groups` makes it (each group's median on its own bootstrap resamples, the interval of
+    the log ratio by the bias rule of :func:`percentile_interval`).
+
+    Norms log-normal (sigma = 1) with ``failure_share`` of each group not fooled (``+inf``); group b's
+    log-mean is ``log_ratio`` above group a's, so the true log ratio of the medians (b over a) is
+    ``log_ratio`` (the same failure share scales both medians alike).
+
+    Parameters
+    ----------
+    n : int
+        Attacked clips per group.
+    log_ratio : float
+        True log(median b / median a); 0 under the null.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    failure_share : float
+
+    Returns
+    -------
+    list of Tally
+        ``[log median ratio]``.
+    """
+    from attacks.groups import GroupSettings, _disparity, _group
+
+    settings = GroupSettings(iterations=1, percentiles=(50.0,), min_per_group=1, n_bootstrap=resamples,
+                             confidence=CONFIDENCE, seed=seed)
+    setting = "null" if log_ratio == 0 else f"ratio {math.exp(log_ratio):.2g}"
+    tally = Tally("log median ratio", n, setting)
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        x = {}
+        for name, mu in (("a", 0.0), ("b", log_ratio)):
+            v = rng.lognormal(mu, 1.0, size=n)
+            v[rng.random(n) < failure_share] = np.inf
+            x[name] = v
+        ga, gb = (_group(x[k], np.ones(n), name=k, settings=settings,
+                         rng=np.random.default_rng([seed, cell, r, i])) for i, k in enumerate("ab"))
+        if not (math.isfinite(ga.median) and math.isfinite(gb.median)):
+            tally.add(float("nan"), float("nan"), log_ratio)
+            continue
+        row = _disparity(gb, ga, norm="l2", column="g", settings=settings)
+        low, high = (float("nan") if v is None else v for v in (row["ci_low"], row["ci_high"]))
+        tally.add(low, high, log_ratio)
+    return [tally]
+
+
 # --------------------------------------------------------------------------------------
 # Study and table
 # --------------------------------------------------------------------------------------
@@ -416,10 +470,11 @@ class Design:
     failure_shares: tuple = (0.1, 0.3)
     group_sizes: tuple = (20, 50, 200)
     drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
+    ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,), drop_cells=())
+               group_sizes=(50,), drop_cells=(), ratio_cells=())
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -435,7 +490,7 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``, ``"drop"``.
+        ``"disparity"``, ``"drop"``, ``"ratio"``.
 
     Returns
     -------
@@ -469,6 +524,10 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         cell += 1
         if "drop" in studies:
             out += drop_cell(n, 0.14, keep, cell=300 + cell, **kw)
+    for n, log_ratio in design.ratio_cells:
+        cell += 1
+        if "ratio" in studies:
+            out += ratio_cell(n, log_ratio, cell=400 + cell, **kw)
     return out
 
 
@@ -547,7 +606,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
-    ap.add_argument("--studies", default="tagging,percentile,disparity,drop")
+    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)

@@ -85,3 +85,9 @@ def test_tiny_drop_cell_bca_covers_and_is_seeded():
     assert bca_map.reps == 12 and len(bca_map.covered) == 12 and np.mean(bca_map.covered) >= 0.75
     again = cov.drop_cell(400, 0.14, 0.7, reps=2, resamples=200, seed=17, cell=3)[2]
     assert again.covered == bca_map.covered[:2] and again.widths == bca_map.widths[:2]
+
+
+def test_tiny_ratio_cell_covers_the_true_log_ratio():
+    (tally,) = cov.ratio_cell(32, -0.7, reps=60, resamples=200, seed=17, cell=5)
+    assert tally.statistic == "log median ratio" and tally.reps == 60 and len(tally.covered) == 60
+    assert np.mean(tally.covered) >= 0.85
