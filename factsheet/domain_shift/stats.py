@@ -66,7 +66,7 @@ def clean_reference(y: np.ndarray, scores: np.ndarray, *, n_resamples: int, seed
     point = tagging_metrics(y, scores)
     reps = bootstrap_tagging_replicates(y, scores, n_resamples=n_resamples, seed=seed) if n_resamples else None
     return {"point": {k: float(getattr(point, k)) for k in METRICS}, "reps": reps,
-            "jackknife": _jackknife(y, scores) if n_resamples else None,
+            "jackknife": _jackknife(y, scores) if n_resamples and supported(y) else None,
             "ap": np.asarray(average_precision(y, scores), dtype=np.float64)}
 
 
@@ -106,10 +106,10 @@ def cell_drops(y: np.ndarray, scores: np.ndarray, *, clean: dict, n_resamples: i
         mAP) and ``"ap"``, the per-class AP (ndarray, NaN where not evaluable).
     """
     point = tagging_metrics(y, scores)
-    reps = bootstrap_tagging_replicates(y, scores, n_resamples=n_resamples, seed=seed) if n_resamples else None
-    jack = _jackknife(y, scores) if reps is not None and method == "bca" else None
-    if jack is not None and not supported(y):
-        reps = None  # fewer clips than an interval that holds needs: "insufficient evidence"
+    # below the minimum support BCa gives no interval ("insufficient evidence"): nothing to resample
+    intervals = n_resamples > 0 and (method != "bca" or supported(y))
+    reps = bootstrap_tagging_replicates(y, scores, n_resamples=n_resamples, seed=seed) if intervals else None
+    jack = _jackknife(y, scores) if intervals and method == "bca" else None
     out: dict = {}
     for k in METRICS:
         value = float(getattr(point, k))
