@@ -20,7 +20,8 @@ import numpy as np
 from attacks.summary import INT16_SCALE, distance_matrix, relative_perturbation, snr_db_from_relative, \
     wilson_interval
 from factsheet.metrics import finite_or_none, order_statistic_interval, percentile_interval, sorted_percentiles
-from factsheet.significance import ADJUST, CORRECTION_NAMES, DIFFERENCE_INTERVAL, is_finding, normal_p_value
+from factsheet.significance import CORRECTION_NAMES, DIFFERENCE_INTERVAL, adjust, family_order, is_finding, \
+    normal_p_value
 
 NORM_NAMES = {"l2": "L2", "linf": "L-infinity"}
 
@@ -259,8 +260,7 @@ def _disparity(g: _Group, ref: _Group, *, norm: str, column: str, settings: Grou
 
 def family_p_values(groups: dict) -> list[float]:
     """The robustness tests' raw p-values in family order: the tested disparities, then the other pairs."""
-    return [d["p_value"] for d in groups["disparities"] if d["p_value"] is not None] + \
-        [p["p_value"] for p in groups["other_pairs"]]
+    return family_order(groups["disparities"], groups["other_pairs"])
 
 
 def mark_findings(groups: dict, *, adjusted: list[float], n_family: int, correction: str, with_bias: bool) -> dict:
@@ -311,8 +311,8 @@ def mark_findings(groups: dict, *, adjusted: list[float], n_family: int, correct
 def adjust_alone(groups: dict, *, correction: str) -> dict:
     """:func:`mark_findings` with the robustness tests as the whole family (no Bias section)."""
     p = family_p_values(groups)
-    adjusted = ADJUST[correction](np.array(p, float)).tolist() if p else []
-    return mark_findings(groups, adjusted=adjusted, n_family=len(p), correction=correction, with_bias=False)
+    return mark_findings(groups, adjusted=adjust(p, correction=correction), n_family=len(p), correction=correction,
+                         with_bias=False)
 
 
 def statement(d: dict, *, norm: str, column: str, confidence: float) -> str:

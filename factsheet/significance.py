@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ADJUST", "CORRECTION_NAMES", "DIFFERENCE_INTERVAL", "benjamini_hochberg", "holm", "is_finding",
-           "normal_p_value"]
+__all__ = ["ADJUST", "CORRECTION_NAMES", "DIFFERENCE_INTERVAL", "adjust", "benjamini_hochberg", "family_order",
+           "holm", "is_finding", "normal_p_value"]
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -57,6 +57,18 @@ ADJUST = {"holm": holm, "bh": benjamini_hochberg}
 #: groups) and a group metric: undefined replicates dropped, and no interval when fewer than 10, or
 #: fewer than half of them, are usable.
 DIFFERENCE_INTERVAL = {"infinite": "drop", "min_used": 10, "min_used_fraction": 0.5}
+
+def family_order(tested: list[dict], other_pairs: list[dict]) -> list[float]:
+    """One section's raw p-values in the order they join a family: the rows with a ``p_value`` (the
+    reported comparisons), then ``other_pairs`` (the pairs counted only because the reference was
+    chosen after looking)."""
+    return [d["p_value"] for d in tested if d["p_value"] is not None] + [p["p_value"] for p in other_pairs]
+
+
+def adjust(p_values: list[float], *, correction: str) -> list[float]:
+    """``p_values`` adjusted by ``[bias] correction`` (``"holm"`` or ``"bh"``) as one family."""
+    return ADJUST[correction](np.array(p_values, float)).tolist() if p_values else []
+
 
 #: ``[bias] correction`` -> how the report names it.
 CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "bh": "Benjamini-Hochberg (false discovery rate)"}

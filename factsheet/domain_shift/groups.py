@@ -26,7 +26,7 @@ import pandas as pd
 from factsheet.bias.groups import Group, group_columns, make_groups
 from factsheet.bias.stats import _class_mean, _compare_to_best, _Compared, _interval, group_replicates
 from factsheet.metrics import finite_or_none
-from factsheet.significance import ADJUST, CORRECTION_NAMES, is_finding
+from factsheet.significance import CORRECTION_NAMES, adjust, family_order, is_finding
 
 DEFINITION = (
     "At one severity per corruption, each group's mAP drop (clean minus corrupted mAP of the group's clips, over "
@@ -201,8 +201,7 @@ def _as_extra_drop(row: dict, c: CorruptedScores) -> dict:
 
 def family_p_values(block: dict) -> list[float]:
     """The group tests' raw p-values in family order: the tested comparisons, then the other pairs."""
-    return [d["p_value"] for d in block["comparisons"] if d["p_value"] is not None] + \
-        [p["p_value"] for p in block["other_pairs"]]
+    return family_order(block["comparisons"], block["other_pairs"])
 
 
 def mark_findings(block: dict, *, adjusted: list[float], n_family: int, correction: str, with_bias: bool) -> dict:
@@ -256,8 +255,8 @@ def mark_findings(block: dict, *, adjusted: list[float], n_family: int, correcti
 def adjust_alone(block: dict, *, correction: str) -> dict:
     """:func:`mark_findings` with these tests as the whole family (no Bias section)."""
     p = family_p_values(block)
-    adjusted = ADJUST[correction](np.array(p, float)).tolist() if p else []
-    return mark_findings(block, adjusted=adjusted, n_family=len(p), correction=correction, with_bias=False)
+    return mark_findings(block, adjusted=adjust(p, correction=correction), n_family=len(p), correction=correction,
+                         with_bias=False)
 
 
 def statement(d: dict, *, severity: int, confidence: float) -> str:
