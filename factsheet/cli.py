@@ -217,6 +217,7 @@ def cmd_run(args) -> int:
         from factsheet.gate import load_policy
 
         policy = load_policy(args.policy)
+    import_tensorflow_quietly()  # after the config and policy checks: a bad key costs no TensorFlow start-up
     sheet, artefacts = run(cfg, out_dir=args.out, workers=args.workers, progress=not args.quiet)
     gate_report = None
     if policy is not None:
@@ -285,6 +286,7 @@ def cmd_reproduce(args) -> int:
         from factsheet.config import RunConfig
 
         execution = with_executor(RunConfig(), args).execution
+    import_tensorflow_quietly()
     result = reproduce(args.factsheet, args.out, rtol=args.rtol, workers=args.workers, execution=execution,
                        progress=not args.quiet)
     for line in context(result.stored, result.new):
@@ -427,9 +429,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from factsheet.errors import InputError
-
-    if args.command in ("run", "reproduce"):
-        import_tensorflow_quietly()
 
     try:
         if getattr(args, "out", None) is not None and args.command != "import-max":

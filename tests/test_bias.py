@@ -187,6 +187,13 @@ def test_null_scenario_has_no_findings(seed):
     assert sec["findings"][0].startswith("No disparity was a finding")
 
 
+def test_no_comparable_groups_says_nothing_was_tested():
+    y, s, meta = planted(0, effect=0.0)
+    sec, _ = run_bias(y, s, meta, min_group_size=10_000)  # no group is large enough to compare
+    assert not [d for d in sec["disparities"] if d["p_value"] is not None]
+    assert sec["findings"] == [sec["findings"][0]] and sec["findings"][0].startswith("No disparity was tested")
+
+
 def test_small_groups_are_insufficient_evidence_never_findings():
     y, s, meta = planted(0, effect=3.0)
     sec, _ = run_bias(y, s, meta, min_group_size=1000)

@@ -62,8 +62,11 @@ def _finding_sentences(disparities, group_rows, settings: BiasConfig, bootstrap:
             f"{_fmt(d['reference_value'])} for {d['reference']}, a difference of {_fmt(d['difference'])} "
             f"({int(bootstrap.confidence * 100)}% CI {_fmt(d['ci_low'])} to {_fmt(d['ci_high'])}; ratio "
             f"{_fmt(d['ratio'], 2)}; n = {d['n']} vs {d['n_reference']}; adjusted p = {d['p_adjusted']:.3g}).")
-    if not out:
-        n_tests = sum(1 for d in disparities if d["p_value"] is not None)
+    n_tests = sum(1 for d in disparities if d["p_value"] is not None)
+    if not out and n_tests == 0:
+        out.append("No disparity was tested: no group column had two groups with enough clips and positives to compare "
+                   "(what was not evaluated, and why, is listed with the section).")
+    elif not out:
         out.append(f"No disparity was a finding: none of the {n_tests} comparisons with the best group showed a "
                    f"group worse than "
                    f"it by more than {settings.tolerance:g} with "
