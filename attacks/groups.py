@@ -2,7 +2,7 @@
 
 The groups come from ``[robustness] stratify_by``: the attacked sample was drawn so that each group
 has at least ``min_per_group`` clips (:func:`attacks.runner.select_clips`). Per norm and group:
-clips attacked and fooled (Wilson interval), percentiles of the perturbation norm in 16-bit PCM
+clips attacked and fooled (Clopper-Pearson interval), percentiles of the perturbation norm in 16-bit PCM
 units with bootstrap intervals (a clip not fooled counts as +infinity), the median SNR. Per norm
 and column: every group against the most robust one (the largest median norm), as the
 difference of median log norms (a ratio of medians), with an unpaired bootstrap interval and the
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attacks.summary import INT16_SCALE, distance_matrix, relative_perturbation, snr_db_from_relative, \
-    wilson_interval
+    clopper_pearson_interval
 from factsheet.metrics import finite_or_none, order_statistic_interval, percentile_interval, sorted_percentiles
 from factsheet.significance import CORRECTION_NAMES, DIFFERENCE_INTERVAL, adjust, family_order, is_finding, \
     normal_p_value
@@ -38,7 +38,7 @@ DEFINITIONS = {
                          "of ART's iterate after T iterations, in 16-bit PCM units (x 32768); a clip not fooled counts "
                          "as +infinity."),
     "group_ci": ("Percentile bootstrap over the group's attacked clips (resampled within the group; failures kept "
-                 "as +infinity); the success rate's interval is Wilson's."),
+                 "as +infinity); the success rate's interval is Clopper-Pearson's (exact binomial)."),
     "disparity": ("difference = median log norm of the group - that of the reference, the group with the largest "
                   "median norm (the most robust) of the same column and norm, i.e. the log of the ratio of the "
                   "medians; ratio = exp(difference) = median / reference median (below 1: the group is fooled by "
@@ -130,7 +130,7 @@ def _group(norms: np.ndarray, rel: np.ndarray, *, name: str, settings: GroupSett
     """Stats of one group's attacked clips (``norms``: input units, ``rel``: relative L2 perturbation)."""
     n, q = len(norms), settings.quantiles()
     n_success = int(np.isfinite(norms).sum())
-    low, high = wilson_interval(n_success, n, confidence=settings.confidence)
+    low, high = clopper_pearson_interval(n_success, n, confidence=settings.confidence)
     row = {"group": name, "n": n, "n_success": n_success, "success_rate": n_success / n if n else None,
            "success_rate_ci": {"low": low, "high": high}, "median_int16": None, "median_int16_ci": None,
            "median_snr_db": None, "percentiles": [],

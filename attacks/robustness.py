@@ -280,10 +280,10 @@ def _norm_block(records: list[dict], *, norm: str, meta, settings: RobustnessCon
 
 #: The interval method of each interval of the section (``interval_methods`` in the JSON): order
 #: statistics for every percentile (bench/coverage.py: the percentile bootstrap under-covers low
-#: percentiles of few clips), Wilson for proportions, the percentile bootstrap for median ratios.
+#: percentiles of few clips), Clopper-Pearson for proportions, the percentile bootstrap for median ratios.
 INTERVAL_METHODS = {"hopskipjump.*.percentiles": "order_statistic", "hopskipjump.*.by_group": "order_statistic",
-                    "hopskipjump.*.success_rate_ci": "wilson", "groups.rows": "order_statistic",
-                    "groups.rows.success_rate_ci": "wilson", "groups.disparities": "percentile"}
+                    "hopskipjump.*.success_rate_ci": "clopper_pearson", "groups.rows": "order_statistic",
+                    "groups.rows.success_rate_ci": "clopper_pearson", "groups.disparities": "percentile"}
 
 
 def _section(per_norm: dict, *, settings: RobustnessConfig, bootstrap: MetricsConfig, n_selected: int) -> dict:

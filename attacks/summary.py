@@ -14,7 +14,6 @@ Distances are in the model's input units (float waveform in [-1, 1]); ``x 32768`
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -61,17 +60,37 @@ def snr_db_from_relative(rel: np.ndarray | float) -> np.ndarray | float:
         return -20.0 * np.log10(rel)
 
 
-def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float | None, float | None]:
-    """Wilson score interval of a proportion (None, None when n = 0)."""
-    from scipy.stats import norm as normal
+def clopper_pearson_interval(successes: int, n: int, *,
+                             confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Clopper-Pearson ("exact") interval of a proportion: (None, None) when ``n = 0``.
+
+    Inverts two one-sided binomial tests with beta quantiles, so it covers the true proportion
+    with probability at least ``confidence`` for every proportion and every ``n``. The Wilson
+    score interval, used before, covered only 85 % at 16 clips near a success rate of 0.99
+    (the rate of most attacks), by an exact binomial sum (tests/test_intervals.py).
+
+    Parameters
+    ----------
+    successes : int
+        Clips fooled, 0 <= successes <= n.
+    n : int
+        Clips attacked.
+    confidence : float
+        Two-sided level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float, or (None, None)
+        Bounds in [0, 1]; 0 when no clip was fooled, 1 when every clip was.
+    """
+    from scipy.stats import beta
 
     if n == 0:
         return None, None
-    z = float(normal.ppf(0.5 + confidence / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    alpha = 1.0 - confidence
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
 
 
 def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, percentiles: list[float],
@@ -119,7 +138,7 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
                 "fit_family": f.family, "fit_reason": f.reason, "fit": f.to_dict(),
                 "series": [finite_or_none(v) for v in series[i]],
             })
-    low, high = wilson_interval(n_success, n, confidence=confidence)
+    low, high = clopper_pearson_interval(n_success, n, confidence=confidence)
     return {
         "norm": norm, "iterations": int(iterations), "k": int(k), "n_attacked": n, "n_success": n_success,
         "success_rate": (n_success / n) if n else None, "success_rate_ci": {"low": low, "high": high},
@@ -210,5 +229,5 @@ DEFINITIONS = {
     "fit_criterion": CRITERION,
     "fit_families": "; ".join(f"{k}: {v}" for k, v in FORMULAS.items()),
     "success_rate": ("Share of attacked clips for which an adversarial example was found within T iterations "
-                     "and the per-clip query and time budget (Wilson score interval)."),
+                     "and the per-clip query and time budget (Clopper-Pearson exact binomial interval)."),
 }

@@ -976,9 +976,9 @@ INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
 #: ``"bca"`` bias-corrected and accelerated bootstrap (:func:`bca_interval`: performance mAP,
 #: mean AUC, d'); ``"percentile"`` percentile bootstrap (:func:`percentile_interval`: group
 #: metrics, disparities, drops); ``"order_statistic"`` distribution-free binomial interval of a
-#: quantile (:func:`order_statistic_interval`: perturbation percentiles); ``"wilson"`` Wilson score
-#: interval of a proportion (success rates).
-INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "order_statistic", "wilson")
+#: quantile (:func:`order_statistic_interval`: perturbation percentiles); ``"clopper_pearson"``
+#: exact binomial interval of a proportion (success rates).
+INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "order_statistic", "clopper_pearson")
 
 
 def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:

@@ -141,10 +141,10 @@ def test_group_numbers_and_unpaired_disparity_equal_direct_computations():
     rows, disp, other = summarise(np.concatenate([a, b]), ["a"] * 14 + ["b"] * 12, ["a", "b"])
     ra, rb = rows
     assert (ra["n"], ra["n_success"], rb["n"]) == (14, 13, 12) and other == []
-    p_hat, z = 13 / 14, normal.ppf(0.95)  # Wilson by its formula
-    centre = (p_hat + z * z / 28) / (1 + z * z / 14)
-    assert ra["success_rate_ci"]["low"] == pytest.approx(centre - z * math.sqrt(p_hat * (1 - p_hat) / 14
-                                                                                  + z * z / 784) / (1 + z * z / 14))
+    from scipy.stats import binomtest  # Clopper-Pearson, scipy's exact interval
+
+    exact = binomtest(13, 14).proportion_ci(confidence_level=0.9, method="exact")
+    assert (ra["success_rate_ci"]["low"], ra["success_rate_ci"]["high"]) == pytest.approx((exact.low, exact.high))
     assert ra["median_int16"] == pytest.approx(np.median(a) * 32768)  # one inf among 14 leaves the median finite
     assert [p["percentile"] for p in ra["percentiles"]] == [25.0, 50.0]
     rel = np.where(np.isfinite(a), a / 10.0, np.inf)  # the records' SNR makes ||delta|| / ||x|| = norm / 10

@@ -81,7 +81,7 @@ def glossary(doc: dict) -> dict:
                                           f"evaluated at {k} iterations ('---': no usable fit, reason in "
                                           "the detail table)."),
             term("Clips fooled", "clips, percent", f"Attacked clips with an adversarial example {after} within "
-                                                    "the per-clip query and time budget; Wilson score interval."),
+                                                    "the per-clip query and time budget; Clopper-Pearson (exact binomial) interval."),
             term("Median queries per clip", "model queries",
                  "Median over attacked clips of the model queries the attack made (ART's HopSkipJump, its label "
                  f"checks and the last boundary projection); the start-point search before it (1 + blend_steps = "
@@ -132,7 +132,7 @@ def _group_terms(rob: dict, *, rci: str, after: str) -> dict:
                                       f"{gr['min_per_group']} or all eligible ones; fewer than "
                                       f"{max(int(gr['min_per_group']), 10)} is insufficient evidence (not tested)."),
             term("Fooled [CI]", "clips (percent)", f"Attacked clips of the group with an adversarial example {after}; "
-                                                   f"Wilson score {rci}."),
+                                                   f"Clopper-Pearson (exact binomial) {rci}."),
             term("Median norm (16-bit PCM) [CI]", PCM, f"Median over the group's attacked clips of the perturbation "
                                                        f"norm {after} (failures count as infinite); order-statistic "
                                                        f"{rci} (distribution-free)."),
