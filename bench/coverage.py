@@ -444,6 +444,76 @@ def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int
     return [tally]
 
 
+def dprime_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
+                class_d: np.ndarray = CLASS_D) -> list[Tally]:
+    """d' and the mean per-class d' of the Performance section (BCa, as printed) on binormal data.
+
+    The truth of d' is ``sqrt(2) Phi^-1(mean true AUC)`` over the data set's evaluable classes; that
+    of the mean per-class d' is the mean of their separations ``d_c`` (a binormal class with unit
+    variances and separation d has AUC Phi(d / sqrt 2), so its d' is d).
+
+    Returns
+    -------
+    list of Tally
+        ``[d' BCa, mean class d' BCa]``.
+    """
+    auc_t = binormal_auc(class_d)
+    setting = f"prev {prevalence:g}" + ("" if class_d is CLASS_D else f", {class_d.size} classes")
+    out = [Tally("d' (BCa)", n, setting), Tally("mean class d' (BCa)", n, setting)]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y = rng.random((n, class_d.size)) < prevalence
+        s = rng.standard_normal((n, class_d.size)) + class_d * y
+        ci = bootstrap_tagging_ci(y.astype(np.int8), s, n_resamples=resamples, confidence=CONFIDENCE,
+                                  seed=seed * 1_000_003 + cell * 10_007 + r)
+        ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
+        t_dp = float(np.sqrt(2.0) * ndtri(auc_t[ev].mean())) if ev.any() else float("nan")
+        t_class = float(class_d[ev].mean()) if ev.any() else float("nan")
+        out[0].add(ci["d_prime"].low, ci["d_prime"].high, t_dp)
+        out[1].add(ci["mean_class_d_prime"].low, ci["mean_class_d_prime"].high, t_class)
+    return out
+
+
+def success_rate_coverage(*, clips: tuple = (8, 16, 32, 80), rates: tuple = (0.5, 0.9, 0.99),
+                          confidence: float = CONFIDENCE) -> str:
+    """Exact coverage of the success-rate intervals (Clopper-Pearson, and Wilson as before), as Markdown rows.
+
+    Coverage at a true rate p is the binomial probability of the outcomes whose interval contains
+    p (a sum over every outcome, no simulation); "min" is the minimum over 199 rates from 0.005
+    to 0.995.
+    """
+    from scipy.stats import binom
+
+    from attacks.summary import clopper_pearson_interval
+
+    z = float(ndtri(0.5 + confidence / 2))
+
+    def wilson(k: int, n: int) -> tuple[float, float]:
+        c, h = k / n + z * z / (2 * n), z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n))
+        return (c - h) / (1 + z * z / n), (c + h) / (1 + z * z / n)
+
+    def coverage(n: int, p: float, interval) -> float:
+        return float(sum(binom.pmf(k, n, p) for k in range(n + 1) if interval(k, n)[0] <= p <= interval(k, n)[1]))
+
+    def cp(k: int, n: int) -> tuple[float, float]:
+        return clopper_pearson_interval(k, n, confidence=confidence)
+
+    def mean_width(n: int, p: float) -> float:
+        return float(sum(binom.pmf(k, n, p) * (cp(k, n)[1] - cp(k, n)[0]) for k in range(n + 1)))
+
+    grid = np.linspace(0.005, 0.995, 199)
+    rows = []
+    for n in clips:
+        for label, ps in [(f"rate {p:g}", [p]) for p in rates] + [("min over rates 0.005-0.995", grid)]:
+            before = min(coverage(n, p, wilson) for p in ps)
+            now = min(coverage(n, p, cp) for p in ps)
+            flag = "**below 93 %**" if now < FLAG_BELOW else ""
+            width = f"{mean_width(n, ps[0]):.3g}" if len(ps) == 1 else "–"
+            rows.append(f"| success rate | {n} | {label} | {100 * before:.1f} % (Wilson, exact) | Clopper-Pearson "
+                        f"| every outcome | {100 * now:.1f} % (exact) | {width} | {flag} |")
+    return "\n".join(rows)
+
+
 # --------------------------------------------------------------------------------------
 # Study and table
 # --------------------------------------------------------------------------------------
@@ -471,10 +541,11 @@ class Design:
     group_sizes: tuple = (20, 50, 200)
     drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
     ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
+    dprime_cells: tuple = ((1200, 0.14), (600, 0.14), (400, 0.5), (1600, 0.1))
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,), drop_cells=(), ratio_cells=())
+               group_sizes=(50,), drop_cells=(), ratio_cells=(), dprime_cells=((400, 0.14),))
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -490,7 +561,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``, ``"drop"``, ``"ratio"``.
+        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"dprime"`` (``"success"``, exact, is printed by
+        :func:`success_rate_coverage`).
 
     Returns
     -------
@@ -528,6 +600,9 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         cell += 1
         if "ratio" in studies:
             out += ratio_cell(n, log_ratio, cell=400 + cell, **kw)
+    for i, (n, prev) in enumerate(design.dprime_cells):  # own cell numbers: unchanged when studies are added
+        if "dprime" in studies:
+            out += dprime_cell(n, prev, cell=600 + i, class_d=DEMO_D if prev == 0.14 else CLASS_D, **kw)
     return out
 
 
@@ -606,7 +681,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
-    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio")
+    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,dprime,success")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)
@@ -624,6 +699,8 @@ def main(argv: list[str] | None = None) -> None:
     print(flat)
     print()
     print(before_after(flat))
+    if "success" in a.studies.split(","):
+        print(success_rate_coverage())
 
 
 if __name__ == "__main__":

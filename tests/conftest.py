@@ -2,6 +2,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import atexit
+import shutil
+import tempfile
+
+# Synthetic datasets generated once per test session (and its subprocesses, which inherit the
+# variable) are read back from here instead of synthesised again (factsheet.datasets.synthetic).
+if "FACTSHEET_SYNTHETIC_CACHE" not in os.environ:
+    _SYNTHETIC_CACHE = tempfile.mkdtemp(prefix="factsheet-synthetic-")
+    os.environ["FACTSHEET_SYNTHETIC_CACHE"] = _SYNTHETIC_CACHE
+    atexit.register(shutil.rmtree, _SYNTHETIC_CACHE, ignore_errors=True)
+
 import warnings
 
 warnings.filterwarnings("ignore", message="PyTorch not found")

@@ -82,6 +82,18 @@ def test_bootstrap_tagging_ci_bca_is_bca_of_its_replicates():
     assert bootstrap_tagging_ci(y, s, n_resamples=300, seed=2) == ci  # seeded
 
 
+def test_d_prime_interval_is_the_mean_auc_interval_transformed():
+    """d' = sqrt(2) Phi^-1(mean AUC) is monotone in mean AUC and BCa respects monotone transforms, so
+    d' inherits the measured coverage of mean AUC (README, "Do the intervals cover?")."""
+    from factsheet.metrics import d_prime
+
+    for seed in range(3):
+        y, s = _scored(300, 4, 0.2, seed=seed)
+        ci = bootstrap_tagging_ci(y, s, n_resamples=400, seed=seed)
+        assert ci["d_prime"].low == pytest.approx(float(d_prime(ci["mean_auc"].low)), abs=2e-3)
+        assert ci["d_prime"].high == pytest.approx(float(d_prime(ci["mean_auc"].high)), abs=2e-3)
+
+
 def test_performance_interval_needs_the_minimum_support():
     y, s = _scored(200, 3, 0.3, seed=7)
     y[:, 0] = 0

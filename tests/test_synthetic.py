@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from factsheet.datasets.base import AudioDataset
@@ -330,3 +331,35 @@ def test_bad_params_raise(kwargs, bad):
     with pytest.raises(ValueError) as info:
         make_synthetic(**args)
     assert bad in str(info.value)
+
+
+def test_cached_dataset_is_identical_to_a_fresh_one(tmp_path, monkeypatch):
+    """The session cache (FACTSHEET_SYNTHETIC_CACHE) gives back exactly what the generator makes."""
+    import dataclasses
+
+    from factsheet.datasets import synthetic
+
+    monkeypatch.delenv(synthetic.CACHE_ENV, raising=False)
+    fresh = make_synthetic(split="train", n_clips=9, seed=4, min_seconds=0.3, max_seconds=0.6)
+    monkeypatch.setenv(synthetic.CACHE_ENV, str(tmp_path))
+    written = make_synthetic(split="train", n_clips=9, seed=4, min_seconds=0.3, max_seconds=0.6)
+    assert len(list(tmp_path.glob("synthetic-*.npz"))) == 1
+    calls = []
+    monkeypatch.setattr(synthetic, "_generate", lambda **kw: calls.append(kw))
+    read = make_synthetic(split="train", n_clips=9, seed=4, min_seconds=0.3, max_seconds=0.6)
+    assert calls == []  # read back, not generated
+    for got in (written, read):
+        assert len(got.clips) == len(fresh.clips)
+        for a, b in zip(got.clips, fresh.clips):
+            assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
+        np.testing.assert_array_equal(got.labels, fresh.labels)
+        assert got.labels.dtype == fresh.labels.dtype
+        pd.testing.assert_frame_equal(got.metadata, fresh.metadata, check_exact=True)
+        assert got.card == fresh.card and got.events == fresh.events
+        other = {f.name for f in dataclasses.fields(fresh)} - {"clips", "labels", "metadata", "card", "events"}
+        assert all(getattr(got, f) == getattr(fresh, f) for f in other)
+    (next(tmp_path.glob("synthetic-*.npz"))).write_bytes(b"not a zip")  # a damaged file is generated again
+    monkeypatch.undo()
+    monkeypatch.setenv(synthetic.CACHE_ENV, str(tmp_path))
+    again = make_synthetic(split="train", n_clips=9, seed=4, min_seconds=0.3, max_seconds=0.6)
+    assert all(np.array_equal(a, b) for a, b in zip(again.clips, fresh.clips))

@@ -885,6 +885,13 @@ def make_synthetic(*, split: str, n_clips: int, seed: int, sample_rate: int = 16
         background, duration_s; ``card`` is a JSON-able dict of the generation
         parameters and counts.
 
+    Notes
+    -----
+    With the environment variable ``FACTSHEET_SYNTHETIC_CACHE`` naming a folder, a generated
+    dataset is kept there (one ``.npz`` per argument set and generator version, read back without
+    pickle) and the same call later reads it instead of synthesising again; the result is identical
+    (``tests/test_synthetic.py``). The test suite sets it; unset, nothing is written.
+
     Raises
     ------
     ValueError
@@ -915,30 +922,17 @@ def make_synthetic(*, split: str, n_clips: int, seed: int, sample_rate: int = 16
                          else {c: 1.0 for c in _CLASS_NAMES})
     class_p = _check_weights("class_weights", class_weights, _CLASS_NAMES, must_sum_to_one=False)
 
-    clips: list[np.ndarray] = []
-    labels = np.zeros((n_clips, len(_CLASS_NAMES)), dtype=np.uint8)
-    rows: list[dict] = []
-    placed: list[tuple] = []
-    for i in range(n_clips):
-        plan, events, bg = _generate_clip(seed, split, i, sample_rate=sample_rate, min_seconds=min_seconds,
-                                          max_seconds=max_seconds, class_p=class_p, voice_p=voice_p)
-        clips.append(np.ascontiguousarray(events + bg, dtype=np.float32))
-        classes = [ev.class_index for ev in plan.events]
-        labels[i, classes] = 1
-        placed.append(tuple((ev.class_index, ev.onset / sample_rate, (ev.onset + ev.length) / sample_rate)
-                            for ev in plan.events))
-        rows.append({
-            "clip_id": f"{split}-{i:06d}",
-            "voice_type": plan.voice_type,
-            "instrument_family": _instrument_family(classes),
-            "n_events": len(classes),
-            "snr_db": plan.snr_db,
-            "snr_bucket": _snr_bucket(plan.snr_db),
-            "background": plan.background,
-            "duration_s": plan.n_samples / sample_rate,
-        })
-    metadata = pd.DataFrame(rows, columns=["clip_id", "voice_type", "instrument_family", "n_events",
-                                           "snr_db", "snr_bucket", "background", "duration_s"])
+    key = (split, n_clips, seed, sample_rate, min_seconds, max_seconds, class_p.tobytes().hex(),
+           voice_p.tobytes().hex())
+    cached = _read_cache(key)
+    if cached is not None:
+        clips, labels, rows, placed = cached
+    else:
+        clips, labels, rows, placed = _generate(split=split, n_clips=n_clips, seed=seed, sample_rate=sample_rate,
+                                                min_seconds=min_seconds, max_seconds=max_seconds, class_p=class_p,
+                                                voice_p=voice_p)
+        _write_cache(key, clips=clips, labels=labels, rows=rows, placed=placed)
+    metadata = pd.DataFrame(rows, columns=_METADATA_COLUMNS)
     metadata["n_events"] = metadata["n_events"].astype(np.int64)
     metadata["snr_db"] = metadata["snr_db"].astype(np.float64)
     metadata["duration_s"] = metadata["duration_s"].astype(np.float64)
@@ -981,3 +975,104 @@ def make_synthetic(*, split: str, n_clips: int, seed: int, sample_rate: int = 16
     return AudioDataset(name=f"synthetic-{split}", sample_rate=sample_rate, clips=clips, labels=labels,
                         class_labels=list(SYNTHETIC_CLASSES), metadata=metadata, card=card,
                         events=placed)
+
+
+_METADATA_COLUMNS = ["clip_id", "voice_type", "instrument_family", "n_events", "snr_db", "snr_bucket", "background",
+                     "duration_s"]
+_TEXT_COLUMNS = ("clip_id", "voice_type", "instrument_family", "snr_bucket", "background")
+#: Environment variable naming a folder where generated datasets are kept and read back (off when unset).
+CACHE_ENV = "FACTSHEET_SYNTHETIC_CACHE"
+
+
+def _generate(*, split: str, n_clips: int, seed: int, sample_rate: int, min_seconds: float, max_seconds: float,
+              class_p: np.ndarray, voice_p: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, list[dict], list[tuple]]:
+    """The clips, labels (n_clips, 14) uint8, metadata rows and placed events of :func:`make_synthetic`."""
+    clips: list[np.ndarray] = []
+    labels = np.zeros((n_clips, len(_CLASS_NAMES)), dtype=np.uint8)
+    rows: list[dict] = []
+    placed: list[tuple] = []
+    for i in range(n_clips):
+        plan, events, bg = _generate_clip(seed, split, i, sample_rate=sample_rate, min_seconds=min_seconds,
+                                          max_seconds=max_seconds, class_p=class_p, voice_p=voice_p)
+        clips.append(np.ascontiguousarray(events + bg, dtype=np.float32))
+        classes = [ev.class_index for ev in plan.events]
+        labels[i, classes] = 1
+        placed.append(tuple((ev.class_index, ev.onset / sample_rate, (ev.onset + ev.length) / sample_rate)
+                            for ev in plan.events))
+        rows.append({
+            "clip_id": f"{split}-{i:06d}",
+            "voice_type": plan.voice_type,
+            "instrument_family": _instrument_family(classes),
+            "n_events": len(classes),
+            "snr_db": plan.snr_db,
+            "snr_bucket": _snr_bucket(plan.snr_db),
+            "background": plan.background,
+            "duration_s": plan.n_samples / sample_rate,
+        })
+    return clips, labels, rows, placed
+
+
+def _cache_file(key: tuple):
+    """The cache file of ``key`` under ``$FACTSHEET_SYNTHETIC_CACHE``; None when the variable is unset."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get(CACHE_ENV)
+    if not folder:
+        return None
+    digest = hashlib.sha256(repr((GENERATOR_VERSION,) + key).encode("utf-8")).hexdigest()[:32]
+    return Path(folder) / f"synthetic-{digest}.npz"
+
+
+def _read_cache(key: tuple):
+    """A dataset kept by :func:`_write_cache` (no pickle), or None: no cache, no file, or an unreadable one."""
+    path = _cache_file(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            bounds, ev_bounds, samples = z["bounds"], z["event_bounds"], z["samples"]  # each z[...] reads the file
+            clips = [samples[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]  # own memory, not views of one
+            cols = {c: z[f"col_{c}"] for c in _METADATA_COLUMNS}
+            rows = [{c: (str(cols[c][i]) if c in _TEXT_COLUMNS else cols[c][i].item()) for c in _METADATA_COLUMNS}
+                    for i in range(len(clips))]
+            cls, times = z["event_class"], z["event_times"]
+            placed = [tuple((int(cls[k]), float(times[k, 0]), float(times[k, 1])) for k in range(a, b))
+                      for a, b in zip(ev_bounds[:-1], ev_bounds[1:])]
+            return clips, z["labels"].copy(), rows, placed
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write_cache(key: tuple, *, clips: list[np.ndarray], labels: np.ndarray, rows: list[dict],
+                 placed: list[tuple]) -> None:
+    """Keep a generated dataset under ``$FACTSHEET_SYNTHETIC_CACHE`` (written atomically; errors ignored)."""
+    import os
+    import tempfile
+
+    path = _cache_file(key)
+    if path is None:
+        return
+    lengths = np.array([c.size for c in clips], dtype=np.int64)
+    n_events = np.array([len(p) for p in placed], dtype=np.int64)
+    flat = [e for p in placed for e in p]
+    arrays = {
+        "samples": np.concatenate(clips) if clips else np.zeros(0, np.float32),
+        "bounds": np.concatenate([[0], np.cumsum(lengths)]),
+        "labels": labels,
+        "event_bounds": np.concatenate([[0], np.cumsum(n_events)]),
+        "event_class": np.array([e[0] for e in flat], dtype=np.int64),
+        "event_times": np.array([[e[1], e[2]] for e in flat], dtype=np.float64).reshape(-1, 2),
+        **{f"col_{c}": (np.array([str(r[c]) for r in rows]) if c in _TEXT_COLUMNS
+                        else np.array([r[c] for r in rows], dtype=np.int64 if c == "n_events" else np.float64))
+           for c in _METADATA_COLUMNS},
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
