@@ -15,13 +15,14 @@ worker; a task carries only its corruption spec and severity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from factsheet.corruptions import CorruptionSpec
 from factsheet.executors import WorkerContext
 from factsheet.metrics import finite_or_none
+from factsheet.models.worker import Scorer, ScoringSpec, load_scorer, requests_spent
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,6 @@ def measured_summary(info: dict) -> dict:
             "n_clips": int(finite.size)}
 
 
-def checked_scores(scores: np.ndarray, *, columns: list[int] | None, source: str, what: str) -> np.ndarray:
-    """``scores`` (n_clips, n_model_classes) for the model columns ``columns`` (None: all), or one line of
-    :class:`~factsheet.errors.InputError` when any is NaN or infinite."""
-    from factsheet.errors import InputError
-
-    if not np.all(np.isfinite(scores)):
-        raise InputError(source=source, field="output", value="non-finite", reason=f"model returned NaN or inf for {what}")
-    return scores if columns is None else scores[:, columns]
-
-
 # -- worker side ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -121,12 +112,8 @@ class SuiteShared:
 
     Attributes
     ----------
-    model_spec : dict
-        How to reload the model (:func:`factsheet.models.sources.load_from_spec`).
-    wrapper : str
-        ``[model] wrapper``: the worker scores through the same ART wrapper as the driver.
-    batch_size : int
-        ``[model] batch_size``: the worker batches as the driver does.
+    scoring : ScoringSpec
+        The model and the driver's scoring rules (wrapper, batch size, columns).
     clips : ndarray, shape (n_clips, n_samples), float32
         The chosen clips.
     clip_ids : ndarray of int, shape (n_clips,)
@@ -135,56 +122,25 @@ class SuiteShared:
         Hz.
     seed : int
         ``domain_shift.seed``.
-    columns : list of int or None
-        The model output column of each of the dataset's classes (None: all, in order).
-    source : str
-        How the model is named in an error (its path or URL).
     """
 
-    model_spec: dict
-    wrapper: str
-    batch_size: int
+    scoring: ScoringSpec
     clips: np.ndarray
     clip_ids: np.ndarray
     sample_rate: int
     seed: int
-    columns: list[int] | None
-    source: str
 
 
-@dataclass(frozen=True)
-class CellWorker:
-    """A worker's state: the shared clips and settings and the loaded model."""
-
-    shared: SuiteShared
-    estimator: Any
-    stats: Callable[[], dict] | None
-
-
-def setup_cells(shared: SuiteShared, context: WorkerContext) -> CellWorker:
+def setup_cells(shared: SuiteShared, context: WorkerContext) -> tuple[SuiteShared, Scorer]:
     """Load the model once per worker (the executor's ``setup``)."""
-    from factsheet.models.worker import load_worker_model
-
-    loaded = load_worker_model(shared.model_spec, context=context, wrapper=shared.wrapper)
-    return CellWorker(shared=shared, estimator=loaded.estimator, stats=loaded.model.stats)
+    return shared, load_scorer(shared.scoring, context)
 
 
-def run_cell(state: CellWorker, task: CellTask) -> CellResult:
+def run_cell(state: tuple[SuiteShared, Scorer], task: CellTask) -> CellResult:
     """Corrupt and score one cell in a worker (the executor's ``run``)."""
-    from factsheet.models.adapter import predict_scores
-
-    sh = state.shared
-    before = state.stats() if state.stats is not None else None
-
-    def predict(waveforms: np.ndarray) -> np.ndarray:
-        scores = predict_scores(state.estimator, waveforms, batch_size=sh.batch_size)
-        return checked_scores(scores, columns=sh.columns, source=sh.source, what="a corrupted clip")
-
+    sh, scorer = state
+    before = scorer.stats()
     result = score_cell(clips=sh.clips, clip_ids=sh.clip_ids, task=task, sample_rate=sh.sample_rate, seed=sh.seed,
-                        predict=predict)
-    if state.stats is None:
-        return result
-    from attacks.runner import counter_delta
-
-    return CellResult(scores=result.scores, measured=result.measured,
-                      model_requests=counter_delta(state.stats(), before))
+                        predict=lambda w: scorer.predict(w, what="a corrupted clip"))
+    spent = requests_spent(scorer, before)
+    return result if spent is None else CellResult(scores=result.scores, measured=result.measured, model_requests=spent)

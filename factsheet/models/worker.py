@@ -93,3 +93,73 @@ def request_concurrency(spec: dict) -> int | None:
     None for a local model."""
     cfg = spec.get("config", {})
     return int(cfg["concurrency"]) if cfg.get("source") == "http" else None
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """How a worker scores clips exactly as the driver's ``predict`` does (part of a stage's ``shared``).
+
+    Attributes
+    ----------
+    model_spec : dict
+        How to reload the model (:func:`factsheet.models.sources.load_from_spec`).
+    wrapper : str
+        ``[model] wrapper``: the same ART wrapper as the driver.
+    batch_size : int
+        ``[model] batch_size``: the same batches as the driver.
+    columns : list of int or None
+        The model output column of each of the dataset's classes (None: all, in order).
+    source : str
+        How the model is named in an error (its path or URL).
+    """
+
+    model_spec: dict
+    wrapper: str
+    batch_size: int
+    columns: list[int] | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A worker's model with the driver's scoring rules (:func:`load_scorer`)."""
+
+    spec: ScoringSpec
+    loaded: WorkerModel
+
+    def predict(self, waveforms, *, what: str):
+        """Scores (n_clips, n_classes) of ``waveforms`` (n_clips, n_samples) float32 for the dataset's classes;
+        one :class:`~factsheet.errors.InputError` line naming ``what`` when any is NaN or infinite."""
+        from factsheet.models.adapter import predict_scores
+
+        scores = predict_scores(self.loaded.estimator, waveforms, batch_size=self.spec.batch_size)
+        return checked_scores(scores, columns=self.spec.columns, source=self.spec.source, what=what)
+
+    def stats(self) -> dict | None:
+        return self.loaded.stats()
+
+
+def load_scorer(spec: ScoringSpec, context: WorkerContext) -> Scorer:
+    """Load the model of ``spec`` once in this worker (:func:`load_worker_model`) with the driver's wrapper."""
+    return Scorer(spec=spec, loaded=load_worker_model(spec.model_spec, context=context, wrapper=spec.wrapper))
+
+
+def checked_scores(scores, *, columns: list[int] | None, source: str, what: str):
+    """``scores`` (n_clips, n_model_classes) for the model columns ``columns`` (None: all), or one line of
+    :class:`~factsheet.errors.InputError` when any is NaN or infinite."""
+    import numpy as np
+
+    from factsheet.errors import InputError
+
+    if not np.all(np.isfinite(scores)):
+        raise InputError(source=source, field="output", value="non-finite", reason=f"model returned NaN or inf for {what}")
+    return scores if columns is None else scores[:, columns]
+
+
+def requests_spent(scorer: Scorer, before: dict | None) -> dict | None:
+    """Request counters ``scorer``'s remote model spent since ``before`` (its ``stats()`` then); None for a local model."""
+    if before is None:
+        return None
+    from attacks.runner import counter_delta
+
+    return counter_delta(scorer.stats(), before)

@@ -51,23 +51,20 @@ def _cell_runner(ctx: RunContext, facts: dict):
     (:mod:`factsheet.domain_shift.cells`; each worker loads the model once and gets the clips once).
     ``facts`` receives the executor's run facts and, for an HTTP model, the workers' summed request counters
     (``model_requests``)."""
-    ex = ctx.executor
-    if ex is None or ex.kind == "local" or (ex.kind == "processes" and ex.workers <= 1):
+    if not distributes(ctx):
         return None
+    ex = ctx.executor
     from attacks.runner import counter_sum
     from factsheet.domain_shift.cells import SuiteShared, run_cell, setup_cells
     from factsheet.executors import Job, map_tasks
-    from factsheet.models.sources import model_spec
     from factsheet.models.worker import request_concurrency
 
-    spec = model_spec(ctx.model)
-    columns = ctx.dataset.model_columns
+    scoring = scoring_spec(ctx)
+    spec = scoring.model_spec
 
     def run_cells(tasks: list, *, clips: np.ndarray, clip_ids: np.ndarray, seed: int, sample_rate: int) -> dict:
-        shared = SuiteShared(model_spec=spec, wrapper=ctx.cfg.model.wrapper, batch_size=ctx.cfg.model.batch_size,
-                             clips=np.asarray(clips, np.float32), clip_ids=np.asarray(clip_ids), sample_rate=sample_rate,
-                             seed=seed, columns=None if columns is None else [int(c) for c in columns],
-                             source=_model_source(ctx))
+        shared = SuiteShared(scoring=scoring, clips=np.asarray(clips, np.float32), clip_ids=np.asarray(clip_ids),
+                             sample_rate=sample_rate, seed=seed)
         scored: dict = {}
 
         def keep(task, result) -> None:
@@ -80,6 +77,23 @@ def _cell_runner(ctx: RunContext, facts: dict):
         return scored
 
     return run_cells
+
+
+def distributes(ctx: RunContext) -> bool:
+    """Whether ``ctx.executor`` runs tasks outside this process (not ``local``, not a pool of one)."""
+    ex = ctx.executor
+    return not (ex is None or ex.kind == "local" or (ex.kind == "processes" and ex.workers <= 1))
+
+
+def scoring_spec(ctx: RunContext, *, columns: list[int] | None = None):
+    """How a worker scores clips as :func:`_predictor` does here (:class:`factsheet.models.worker.ScoringSpec`)."""
+    from factsheet.models.sources import model_spec
+    from factsheet.models.worker import ScoringSpec
+
+    columns = ctx.dataset.model_columns if columns is None else columns
+    return ScoringSpec(model_spec=model_spec(ctx.model), wrapper=ctx.cfg.model.wrapper,
+                       batch_size=ctx.cfg.model.batch_size, columns=None if columns is None else [int(c) for c in columns],
+                       source=_model_source(ctx))
 
 
 def _model_source(ctx: RunContext) -> str:
@@ -150,7 +164,7 @@ def _predictor(ctx: RunContext, *, columns: list[int] | None = None, what: str =
     if columns is None:
         columns = ctx.dataset.model_columns
 
-    from factsheet.domain_shift.cells import checked_scores
+    from factsheet.models.worker import checked_scores
 
     def predict(waveforms) -> np.ndarray:
         scores = predict_scores(ctx.estimator, waveforms, batch_size=ctx.cfg.model.batch_size)

@@ -1,5 +1,6 @@
-"""Domain Shift's corruption cells on an executor: the section is identical whether the cells are scored in this
-process (``local``), in a process pool of 2 (each worker with 1 TensorFlow thread) or on 2 Ray actors."""
+"""The stages that map over an executor give the same section wherever their tasks run: Domain Shift's corruption
+cells in this process (``local``), in a process pool of 2 (each worker with 1 TensorFlow thread) or on 2 Ray actors;
+the Explanation's per-clip occlusion maps in this process or in a pool of 2."""
 
 import dataclasses
 from pathlib import Path
@@ -22,6 +23,15 @@ enabled = true
 n_clips = 40
 corruptions = ["white_noise", "lowpass"]
 severities = [1, 5]
+[explanation]
+enabled = true
+n_bands = 4
+n_slices = 4
+n_per_class = 1
+n_checked = 3
+random_orders = 1
+deletion_steps = 4
+fill_clips = 16
 """
 
 
@@ -88,6 +98,7 @@ def test_domain_shift_cells_in_a_process_pool_equal_in_process(context, in_proce
         assert np.array_equal(worker.scores, here.scores) and worker.measured == here.measured
 
 
+@pytest.mark.slow  # the fast suite runs the stage on Ray in tests/test_ray_http.py (HTTP model, same comparison)
 def test_domain_shift_cells_on_ray_equal_in_process(context, in_process, ray_local):
     section, distributed = section_on(context, ExecutorSettings(kind="ray", workers=2))
     assert distributed and section == in_process
@@ -108,3 +119,20 @@ def test_cell_scored_in_process_equals_the_suites_own_loop(context):
     assert np.array_equal(got.scores, xc[:, :4])
     snr = info["per_clip"]["realised_snr_db"]
     assert got.measured["median"] == pytest.approx(float(np.median(snr))) and got.measured["n_clips"] == 8
+
+
+def explanation_on(ctx, settings: ExecutorSettings):
+    from factsheet.sections import explanation
+
+    ctx = dataclasses.replace(ctx, executor=settings, results={})
+    result = explanation.evaluate(ctx)
+    assert result.provenance == {}  # a local model: no request counters
+    return dataclasses.asdict(result.section), result.audio, explanation._clip_runner(ctx, {}) is not None
+
+
+def test_explanation_maps_in_a_process_pool_equal_in_process(context):
+    here, audio_here, distributed_here = explanation_on(context, ExecutorSettings(kind="local"))
+    pool, audio_pool, distributed_pool = explanation_on(context, ExecutorSettings(kind="processes", workers=2))
+    assert not distributed_here and distributed_pool
+    assert here["clips"]["n_explained"] >= 5 and here["sanity"]["model_randomisation"]["status"] != "not_possible"
+    assert pool == here and audio_pool == audio_here
