@@ -145,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
-                   help="where the attack's tasks run (default: [execution] executor, else processes): in this "
+                   help="where the attack's, the corruption cells' and the occlusion maps' tasks run (default: [execution] executor, else processes): in this "
                         "process, a local process pool, or Ray actors (pip install 'audio-factsheet[ray]'); "
                         "results do not depend on it")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",

@@ -480,7 +480,7 @@ class ExecutionConfig:
     ``robustness.workers``, the default) or ``"ray"`` (one Ray actor per worker);
     ``ray_address``: ``"local"`` (start Ray on this machine), ``"auto"`` (the cluster this machine
     belongs to), ``"ray://host:port"`` or ``"host:port"``; ``max_retries``: attempts beyond the
-    first of a task whose Ray worker died.
+    first of a task whose worker (a Ray actor or a pool process) died.
     """
 
     executor: Literal["local", "processes", "ray"] = "processes"
