@@ -140,7 +140,9 @@ def stages_part(config: Path, *, workers: int, repeats: int) -> None:
     from factsheet.pipeline import prepare
     from factsheet.sections import domain_shift, explanation
 
-    ctx, _ = prepare(load_config(config))
+    cfg = load_config(config)
+    cfg = dataclasses.replace(cfg, execution=dataclasses.replace(cfg.execution, stages=("domain_shift", "explanation")))
+    ctx, _ = prepare(cfg)
     print(f"stages of {config.name} ({ctx.dataset.n_clips} clips): local vs processes x {workers}, "
           f"{repeats} alternating runs each")
     print("  stage | local s (median) | processes s (median) | processes / local")

@@ -44,7 +44,7 @@ max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_
 stratify_by, min_per_group, exclude_values) and [bias]
 (enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
 min_positives, tolerance, correction = "holm" | "bh", worst_classes) and [execution] (executor =
-"local" | "processes" | "ray", ray_address, max_retries). Relative paths are
+"local" | "processes" | "ray", ray_address, max_retries, stages). Relative paths are
 relative to the config file.
 See configs/demo.toml and the README.
 """

@@ -32,6 +32,8 @@ n_checked = 3
 random_orders = 1
 deletion_steps = 4
 fill_clips = 16
+[execution]
+stages = ["domain_shift", "explanation"]  # on the pool too (by default only Ray takes them)
 """
 
 
@@ -136,3 +138,25 @@ def test_explanation_maps_in_a_process_pool_equal_in_process(context):
     assert not distributed_here and distributed_pool
     assert here["clips"]["n_explained"] >= 5 and here["sanity"]["model_randomisation"]["status"] != "not_possible"
     assert pool == here and audio_pool == audio_here
+
+
+@pytest.mark.parametrize("stages,kind,workers,expected", [
+    (None, "processes", 2, False), (None, "ray", 2, True), (None, "local", 1, False),
+    (("attack",), "ray", 2, False), (("domain_shift",), "processes", 2, True), (("domain_shift",), "processes", 1, False),
+    (("domain_shift",), "local", 4, False)])
+def test_which_stages_go_on_the_executor(context, stages, kind, workers, expected):
+    """[execution] stages: by default only Ray takes the corruption cells and the maps; a pool of one or local never."""
+    from factsheet.sections import domain_shift, explanation
+
+    cfg = dataclasses.replace(context.cfg, execution=dataclasses.replace(context.cfg.execution, stages=stages))
+    ctx = dataclasses.replace(context, cfg=cfg, executor=ExecutorSettings(kind=kind, workers=workers))
+    assert (domain_shift._cell_runner(ctx, {}) is not None) == expected
+    assert (explanation._clip_runner(ctx, {}) is not None) == (expected and (stages is None or "explanation" in stages))
+
+
+def test_unknown_stage_is_one_line(tmp_path):
+    from factsheet.config import config_from_dict
+    from factsheet.errors import InputError
+
+    with pytest.raises(InputError, match=r"execution\.stages.*'nope'.*must be one of 'attack', 'domain_shift'"):
+        config_from_dict({"execution": {"stages": ["nope"]}}, source="c.toml", base_dir=tmp_path)

@@ -46,12 +46,12 @@ def evaluate(ctx: RunContext) -> SectionResult:
 
 
 def _cell_runner(ctx: RunContext, facts: dict):
-    """Where the corruption cells are scored: None (here, one by one) when the executor runs in this process
-    (``local``, or ``processes`` with one worker), else a runner mapping the cells over ``ctx.executor``
+    """Where the corruption cells are scored: None (here, one by one) unless they go on the executor
+    (:func:`distributes`), else a runner mapping the cells over ``ctx.executor``
     (:mod:`factsheet.domain_shift.cells`; each worker loads the model once and gets the clips once).
     ``facts`` receives the executor's run facts and, for an HTTP model, the workers' summed request counters
     (``model_requests``)."""
-    if not distributes(ctx):
+    if not distributes(ctx, "domain_shift"):
         return None
     ex = ctx.executor
     from attacks.runner import counter_sum
@@ -79,10 +79,14 @@ def _cell_runner(ctx: RunContext, facts: dict):
     return run_cells
 
 
-def distributes(ctx: RunContext) -> bool:
-    """Whether ``ctx.executor`` runs tasks outside this process (not ``local``, not a pool of one)."""
+def distributes(ctx: RunContext, stage: str) -> bool:
+    """Whether ``stage`` runs its tasks outside this process: ``[execution] stages`` names it (or leaves it to
+    the executor's default, :meth:`~factsheet.config.ExecutionConfig.distributes`) and ``ctx.executor`` is
+    neither ``local`` nor a pool of one."""
     ex = ctx.executor
-    return not (ex is None or ex.kind == "local" or (ex.kind == "processes" and ex.workers <= 1))
+    if ex is None or ex.kind == "local" or (ex.kind == "processes" and ex.workers <= 1):
+        return False
+    return ctx.cfg.execution.distributes(stage, executor=ex.kind)
 
 
 def scoring_spec(ctx: RunContext, *, columns: list[int] | None = None):

@@ -37,13 +37,14 @@ def evaluate(ctx: RunContext) -> SectionResult:
 
 
 def _clip_runner(ctx: RunContext, facts: dict):
-    """Where the per-clip occlusion maps are made: None (here) when the executor runs in this process, else a
-    runner mapping the clips over ``ctx.executor`` (:mod:`factsheet.explanation.tasks`; each worker loads the
+    """Where the per-clip occlusion maps are made: None (here) unless they go on the executor
+    (:func:`~factsheet.sections.domain_shift.distributes`), else a runner mapping the clips over
+    ``ctx.executor`` (:mod:`factsheet.explanation.tasks`; each worker loads the
     model once and gets the clips once). ``facts`` receives the executor's run facts and, for an HTTP model, the
     workers' summed request counters (``model_requests``)."""
     from factsheet.sections.domain_shift import distributes, scoring_spec
 
-    if not distributes(ctx):
+    if not distributes(ctx, "explanation"):
         return None
     from attacks.runner import counter_sum
     from factsheet.executors import Job, map_tasks
