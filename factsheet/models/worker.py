@@ -62,9 +62,10 @@ def load_worker_model(spec: dict, *, context: WorkerContext, wrapper: str = "bla
     warnings.filterwarnings("ignore")
     from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
 
-    import_tensorflow_quietly()
-    if context.threads is not None:
-        set_tensorflow_threads(context.threads)
+    if spec.get("config", {}).get("source") != "http":  # a remote model needs no TensorFlow here
+        import_tensorflow_quietly()
+        if context.threads is not None:
+            set_tensorflow_threads(context.threads)
     from factsheet.models.adapter import make_estimator
     from factsheet.models.sources import load_from_spec
 
