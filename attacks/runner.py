@@ -8,7 +8,6 @@ arrive; re-running the same command resumes from it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from factsheet.config import RobustnessConfig
 from factsheet.executors import ExecutorSettings, Job, TaskFailure, WorkerContext, default_workers, map_tasks
+from factsheet.models.worker import request_concurrency, share_among_workers  # noqa: F401 (share_among_workers: API)
 
 if TYPE_CHECKING:  # attacks.hsj imports ART: only where an attack runs
     from attacks.hsj import ClipAttackSettings
@@ -244,26 +244,16 @@ class WorkerState:
 
 
 def setup_worker(setup: WorkerSetup, context: WorkerContext) -> WorkerState:
-    """Load the model once per worker (the executor's ``setup``).
+    """Load the model once per worker (the executor's ``setup``; :func:`factsheet.models.worker.load_worker_model`).
 
     ``context.threads`` caps TensorFlow's and the model runtime's threads (1 per worker when
     several share the cores, so they do not oversubscribe them); ``context.share`` workers split
     a remote model's per-process limits (:func:`share_among_workers`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
+    from factsheet.models.worker import load_worker_model
 
-    warnings.filterwarnings("ignore")
-    from factsheet.models.tf_runtime import import_tensorflow_quietly, set_tensorflow_threads
-
-    import_tensorflow_quietly()
-    if context.threads is not None:
-        set_tensorflow_threads(context.threads)
-    from factsheet.models.adapter import load_from_spec, make_estimator
-
-    spec = share_among_workers(setup.model_spec, workers=context.share, budget_workers=context.budget_share)
-    model = load_from_spec(spec, threads=context.threads)
-    return WorkerState(setup=setup, estimator=make_estimator(model, wrapper="blackbox"), stats=model.stats)
+    loaded = load_worker_model(setup.model_spec, context=context, wrapper="blackbox")
+    return WorkerState(setup=setup, estimator=loaded.estimator, stats=loaded.model.stats)
 
 
 def run_task(state: WorkerState, task: Task) -> dict:
@@ -419,27 +409,10 @@ def run_tasks(*, tasks: list[Task], model_spec: dict, waveforms: np.ndarray, top
         failed[(task.norm, task.clip_id)] = failure
         bar.update(1)
 
-    cfg = model_spec.get("config", {})
-    job = Job(setup=setup_worker, run=run_task, shared=setup,
-              request_concurrency=int(cfg["concurrency"]) if cfg.get("source") == "http" else None)
+    job = Job(setup=setup_worker, run=run_task, shared=setup, request_concurrency=request_concurrency(model_spec))
     info = map_tasks(job, pending, settings=executor, on_result=commit, on_failure=give_up)
     bar.close()
     return TaskResults(records=done, failed=failed, model_requests=model_requests, executor=info)
-
-
-def share_among_workers(spec: dict, *, workers: int, budget_workers: int | None = None) -> dict:
-    """A remote model's spec for one of ``workers`` processes: its concurrency divided among
-    ``workers`` and its request budget among ``budget_workers`` (default ``workers``), so that all
-    workers together keep to the configured limits (``workers = 1`` where a global semaphore
-    already bounds the concurrency: the ``ray`` executor)."""
-    cfg = spec.get("config", {})
-    budget_workers = workers if budget_workers is None else budget_workers
-    if cfg.get("source") != "http" or max(workers, budget_workers) <= 1:
-        return spec
-    budget = cfg.get("max_requests")
-    cfg = dict(cfg, concurrency=max(1, int(cfg["concurrency"]) // workers),
-               max_requests=None if budget is None else max(1, int(budget) // budget_workers))
-    return dict(spec, config=cfg)
 
 
 def store_path(out_dir: Path) -> Path:

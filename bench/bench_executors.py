@@ -13,8 +13,15 @@ makes ``--calls`` calls. The same tasks run on 1, 2, 4, 8 and 16 Ray actors (a l
 logical CPUs); throughput in tasks/s, shown against 1 worker measured in the same run, with and
 without the actors' start-up. Not a test: figures go in the report.
 
+Part 3 (``--stages CONFIG``, e.g. ``configs/demo.toml``): the stages that map their tasks over the
+executor besides the attack, Domain Shift's corruption cells and the Explanation's occlusion maps, each
+evaluated on the prepared run in this process (``local``) and on a pool of ``--workers`` (worker
+start-up included), ``--repeats`` times alternating; the sections are checked identical and the median
+ratio pool / local is the figure.
+
     .venv/bin/python bench/bench_executors.py [--config configs/ci_quick.toml] [--workers 2]
         [--order processes ray] [--tasks 64] [--calls 4] [--latency-workers 1 2 4 8 16] [--skip-attack]
+        [--stages configs/demo.toml --repeats 3]
 """
 
 from __future__ import annotations
@@ -126,6 +133,34 @@ def latency_part(*, n_tasks: int, calls: int, worker_counts: list[int]) -> None:
     ray.shutdown()
 
 
+def stages_part(config: Path, *, workers: int, repeats: int) -> None:
+    import dataclasses
+
+    from factsheet.config import load_config
+    from factsheet.pipeline import prepare
+    from factsheet.sections import domain_shift, explanation
+
+    cfg = load_config(config)
+    cfg = dataclasses.replace(cfg, execution=dataclasses.replace(cfg.execution, stages=("domain_shift", "explanation")))
+    ctx, _ = prepare(cfg)
+    print(f"stages of {config.name} ({ctx.dataset.n_clips} clips): local vs processes x {workers}, "
+          f"{repeats} alternating runs each")
+    print("  stage | local s (median) | processes s (median) | processes / local")
+    for name, section in (("domain_shift", domain_shift), ("explanation", explanation)):
+        times: dict[str, list[float]] = {"local": [], "processes": []}
+        docs: dict[str, object] = {}
+        for _ in range(repeats):
+            for kind in ("local", "processes"):
+                run_ctx = dataclasses.replace(ctx, executor=ExecutorSettings(kind=kind, workers=workers), results={})
+                t = time.perf_counter()
+                result = section.evaluate(run_ctx)
+                times[kind].append(time.perf_counter() - t)
+                doc = dataclasses.asdict(result.section) if dataclasses.is_dataclass(result.section) else result.section
+                assert docs.setdefault(kind, doc) == doc and docs.get("local", doc) == doc, f"{name}: sections differ"
+        local, pool = float(np.median(times["local"])), float(np.median(times["processes"]))
+        print(f"  {name} | {local:.1f} | {pool:.1f} | {pool / local:.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=REPO / "configs" / "ci_quick.toml")
@@ -137,7 +172,11 @@ def main() -> None:
                    help="the order the attack's two runs go in")
     p.add_argument("--skip-attack", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
+    p.add_argument("--stages", type=Path, default=None, help="a config with [domain_shift] and [explanation] on")
+    p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
+    if args.stages is not None:
+        stages_part(args.stages, workers=args.workers, repeats=args.repeats)
     if not args.skip_attack:
         attack_part(args.config, workers=args.workers, order=args.order)
     if not args.skip_latency:

@@ -44,7 +44,7 @@ max_seconds_per_clip, mode = "exact" | "fast", targeted, init_candidates, blend_
 stratify_by, min_per_group, exclude_values) and [bias]
 (enabled, columns, intersections, condition_columns, exclude_values, min_group_size,
 min_positives, tolerance, correction = "holm" | "bh", worst_classes) and [execution] (executor =
-"local" | "processes" | "ray", ray_address, max_retries). Relative paths are
+"local" | "processes" | "ray", ray_address, max_retries, stages). Relative paths are
 relative to the config file.
 See configs/demo.toml and the README.
 """
@@ -145,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
-                   help="where the attack's tasks run (default: [execution] executor, else processes): in this "
+                   help="where the attack's, the corruption cells' and the occlusion maps' tasks run (default: [execution] executor, else processes): in this "
                         "process, a local process pool, or Ray actors (pip install 'audio-factsheet[ray]'); "
                         "results do not depend on it")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",

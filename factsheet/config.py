@@ -480,12 +480,25 @@ class ExecutionConfig:
     ``robustness.workers``, the default) or ``"ray"`` (one Ray actor per worker);
     ``ray_address``: ``"local"`` (start Ray on this machine), ``"auto"`` (the cluster this machine
     belongs to), ``"ray://host:port"`` or ``"host:port"``; ``max_retries``: attempts beyond the
-    first of a task whose Ray worker died.
+    first of a task whose worker (a Ray actor or a pool process) died. ``stages``: which stages map
+    their tasks over the executor besides the attack (which always does): ``"domain_shift"`` (the
+    corruption cells), ``"explanation"`` (the per-clip occlusion maps); ``["attack"]`` alone keeps
+    them in this process; None (the default): both on ``ray``, neither on ``processes`` (on a
+    2-core machine a pool's start-up, TensorFlow and the model in every worker, cost those stages
+    more than its workers saved; README, "Scaling out on Ray").
     """
 
     executor: Literal["local", "processes", "ray"] = "processes"
     ray_address: str = "local"
     max_retries: int = 2
+    stages: tuple[Literal["attack", "domain_shift", "explanation"], ...] | None = None
+
+    def distributes(self, stage: str, *, executor: str) -> bool:
+        """Whether ``stage`` (``"domain_shift"``, ``"explanation"``) maps its tasks over ``executor`` (the kind the
+        run uses, which may still run them in this process: ``local``, or a pool of one worker)."""
+        if self.stages is None:
+            return executor == "ray"
+        return stage in self.stages
 
     def check_params(self, bad) -> None:
         """Validate the values (``bad(field, value, reason)`` raises the config's one-line error)."""

@@ -143,7 +143,9 @@ def run(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None = No
     provenance = _provenance(cfg, ctx.model, ctx.dataset, started=started, timings=timings)
     provenance.run_store = records.get("run_store")
     if ctx.model.stats is not None:
-        provenance.model_requests = _model_requests(ctx.model.stats(), provenance.run_store)
+        provenance.model_requests = _model_requests(ctx.model.stats(), provenance.run_store,
+                                                    stages={k.removesuffix("_requests"): v for k, v in records.items()
+                                                            if k.endswith("_requests")})
     ctx.results["provenance"] = provenance
     sheet = FactSheet(schema_version=SCHEMA_VERSION, title=f"FactSheet: {cfg.factsheet.model_name}",
                       sections={s.field: ctx.results[s.field] for s in registry.SECTIONS if s.field in ctx.results})
@@ -195,12 +197,17 @@ def prepare(cfg: RunConfig, *, out_dir: Path | None = None, workers: int | None 
     return ctx, timings
 
 
-def _model_requests(driver: dict, run_store: dict | None) -> dict:
-    """Request counters of a remote model: this process's (prediction) plus the attack's tasks."""
+def _model_requests(driver: dict, run_store: dict | None, *, stages: dict | None = None) -> dict:
+    """Request counters of a remote model: this process's (prediction) plus the attack's tasks, plus those of the
+    stages whose tasks ran on an executor's workers (``stages``: ``{"domain_shift": ..., "explanation": ...}``,
+    each only when it did)."""
     from attacks.runner import counter_sum
 
     attack = (run_store or {}).pop("model_requests", None)
-    return {"total": counter_sum(driver, attack or {}), "predict": driver, "attack": attack}
+    total = counter_sum(driver, attack or {})
+    for counters in (stages or {}).values():
+        total = counter_sum(total, counters)
+    return {"total": total, "predict": driver, "attack": attack, **(stages or {})}
 
 
 def _provenance(cfg: RunConfig, model: LoadedModel, dataset: AudioDataset, *, started: str,

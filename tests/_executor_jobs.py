@@ -39,3 +39,22 @@ def gated_sleep(state: dict, task: tuple[int, int]) -> int:
     with http_model._REQUEST_GATE():
         time.sleep(0.2)
     return task[0]
+
+
+def setup_predictor(shared: dict, context):
+    """Load the model from its spec with the executor's threads (factsheet.models.worker), as a stage's worker does."""
+    from factsheet.models.worker import load_worker_model
+
+    return {"loaded": load_worker_model(shared["spec"], context=context, wrapper=shared["wrapper"]),
+            "clips": shared["clips"], "batch_size": shared["batch_size"], "threads": context.threads}
+
+
+def predict_rows(state: dict, task: tuple[int, int]):
+    """The model's scores of rows ``task[0]:task[1]`` of the shared clips, and the worker's TensorFlow intra-op threads."""
+    import tensorflow as tf
+
+    from factsheet.models.adapter import predict_scores
+
+    lo, hi = task
+    scores = predict_scores(state["loaded"].estimator, state["clips"][lo:hi], batch_size=state["batch_size"])
+    return scores, state["threads"], tf.config.threading.get_intra_op_parallelism_threads()

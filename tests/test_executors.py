@@ -32,6 +32,32 @@ def test_local_and_processes_equal_the_reference(kind, workers):
     assert info["executor"] == kind and info["failed_tasks"] == 0
 
 
+def test_pool_retries_the_task_whose_worker_died(tmp_path):
+    """Task 3 SIGKILLs its pool worker once: the pool breaks, the unfinished tasks run on a fresh one, nothing lost."""
+    results, failures, info = collect(ExecutorSettings(kind="processes", workers=2, max_retries=2),
+                                      {"offsets": OFFSETS, "marks": str(tmp_path)})
+    assert (tmp_path / "killed-3").exists()  # the worker did die once
+    assert results == reference() and failures == {}
+    # task 3 was running when its worker died, and possibly the other worker's task (terminated with the pool)
+    assert 1 <= info["retried_tasks"] <= 2 and info["failed_tasks"] == 0
+
+
+def test_pool_reports_a_task_that_keeps_failing():
+    """Task 5 kills every worker that runs it: retried alone until max_retries, then handed to on_failure."""
+    results, failures, info = collect(ExecutorSettings(kind="processes", workers=2, max_retries=1),
+                                      {"offsets": OFFSETS, "always_kill": 5})
+    expected = reference()
+    expected.pop(TASKS[5])
+    assert results == expected and list(failures) == [TASKS[5]]
+    assert failures[TASKS[5]].attempts == 2 and "worker died" in failures[TASKS[5]].error
+    assert info["failed_tasks"] == 1 and info["retried_tasks"] >= 2
+
+
+def test_pool_setup_error_is_raised_as_it_was():
+    with pytest.raises(ValueError, match="setup refused"):
+        collect(ExecutorSettings(kind="processes", workers=2), {"offsets": OFFSETS, "fail_setup": True})
+
+
 def test_ray_equals_the_reference_and_streams_every_result(ray_local):
     results, failures, info = collect(ExecutorSettings(kind="ray", workers=2), {"offsets": OFFSETS})
     assert results == reference() and failures == {}

@@ -10,14 +10,19 @@ import numpy as np
 
 from factsheet.datasets.base import ClassLabel
 from factsheet.domain_shift import stats
+from factsheet.domain_shift.cells import CellResult, CellTask, score_cell
 from factsheet.domain_shift.wording import DEFINITIONS, NATURAL_DEFINITIONS, TITLES, findings, poor_conditions
 from factsheet.metrics import finite_or_none
+
+#: ``run_cells(tasks, *, clips, clip_ids, seed, sample_rate) -> {(corruption, severity): CellResult}``
+CellRunner = Callable[..., dict[tuple[str, int], CellResult]]
 
 
 def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_scores: np.ndarray,
                           class_labels: list[ClassLabel], predict: Callable[[np.ndarray], np.ndarray],
                           sample_rate: int, settings, bootstrap, prose: str = "",
-                          natural_shift: list[dict] | tuple = (), metadata=None, bias=None) -> dict:
+                          natural_shift: list[dict] | tuple = (), metadata=None, bias=None,
+                          run_cells: CellRunner | None = None) -> dict:
     """Compute the Domain Shift section.
 
     Parameters
@@ -48,6 +53,11 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         corruption's drop is compared between groups (:mod:`factsheet.domain_shift.groups`).
     bias : factsheet.config.BiasConfig, optional
         The groups and test rules of those comparisons (the Bias section's).
+    run_cells : callable, optional
+        ``run_cells(tasks, *, clips, clip_ids, seed, sample_rate) -> {(corruption, severity): CellResult}``:
+        scores every :class:`~factsheet.domain_shift.cells.CellTask` elsewhere (an executor's workers, which
+        load the model themselves); None: each cell is corrupted and scored here with ``predict``, one after
+        another. The section is the same either way.
 
     Returns
     -------
@@ -61,7 +71,8 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
     clean = stats.clean_reference(y, s0, n_resamples=n_boot, seed=bootstrap.seed)
     severity = settings.tested_severity() if metadata is not None and bias is not None else None
     blocks, retained, at_severity = _run_suite(x, y, idx, clean=clean, predict=predict, sample_rate=sample_rate,
-                                               settings=settings, bootstrap=bootstrap, keep_severity=severity)
+                                               settings=settings, bootstrap=bootstrap, keep_severity=severity,
+                                               run_cells=run_cells)
     section = {
         "status": "evaluated", "text": prose,
         "definitions": {**(DEFINITIONS if blocks or not natural_shift else {}),
@@ -122,47 +133,42 @@ def _group_minimum(metadata, *, settings) -> list[int]:
 
 
 def _run_suite(x: np.ndarray, y: np.ndarray, idx: np.ndarray, *, clean: dict, predict: Callable, sample_rate: int,
-               settings, bootstrap, keep_severity: int | None = None) -> tuple[list[dict], dict[str, np.ndarray], list]:
+               settings, bootstrap, keep_severity: int | None = None,
+               run_cells: CellRunner | None = None) -> tuple[list[dict], dict[str, np.ndarray], list]:
     """Every (corruption, severity) cell of the suite on the chosen clips ``x`` (n, n_samples) with labels
     ``y`` (n, n_classes) and ids ``idx`` (n,): the corruption blocks, per corruption the AP retained
     per class (n_classes,), and the scores at ``keep_severity`` (one
-    :class:`~factsheet.domain_shift.groups.CorruptedScores` per corruption). Empty when the suite is off."""
+    :class:`~factsheet.domain_shift.groups.CorruptedScores` per corruption). Empty when the suite is off.
+
+    The cells are scored by ``run_cells`` when given (all at once, on an executor), else here one by one;
+    the statistics are computed here in suite order either way."""
     from factsheet import corruptions
     from factsheet.domain_shift.groups import CorruptedScores
 
     blocks, retained, kept = [], {}, []
     specs = corruptions.validate_suite(settings.suite_entries(), sample_rate=sample_rate) \
         if settings.run_corruptions() else ()
+    tasks = [CellTask(corruption=spec, severity=int(s)) for spec in specs for s in settings.severities]
+    scored = None
+    if run_cells is not None and tasks:
+        scored = run_cells(tasks, clips=x, clip_ids=idx, seed=settings.seed, sample_rate=sample_rate)
     for spec in specs:  # with any custom levels ([[domain_shift.levels]])
         name = spec.name
         cells = []
         for severity in settings.severities:
-            xc, measured = corruptions.corrupt(x, corruption=spec, severity=severity, sample_rate=sample_rate,
-                                               seed=settings.seed, clip_ids=idx)
-            scores = predict(xc)
-            cell = stats.cell_drops(y, scores, clean=clean, n_resamples=bootstrap.bootstrap_resamples,
+            task = CellTask(corruption=spec, severity=int(severity))
+            result = scored[task.key] if scored is not None else \
+                score_cell(clips=x, clip_ids=idx, task=task, sample_rate=sample_rate, seed=settings.seed,
+                           predict=predict)
+            cell = stats.cell_drops(y, result.scores, clean=clean, n_resamples=bootstrap.bootstrap_resamples,
                                     seed=bootstrap.seed, confidence=bootstrap.confidence)
             if severity == keep_severity:
                 kept.append(CorruptedScores(name=name, title=TITLES[name], level=spec.level(severity), unit=spec.unit,
-                                            scores=scores))
-            cells.append(dict(cell, severity=int(severity), level=spec.level(severity), measured=_measured(measured)))
+                                            scores=result.scores))
+            cells.append(dict(cell, severity=int(severity), level=spec.level(severity), measured=result.measured))
         retained[name] = stats.ap_retained(clean["ap"], [c.pop("ap") for c in cells])
         blocks.append(_corruption_block(spec, cells, tolerance=settings.tolerance))
     return blocks, retained, kept
-
-
-def _measured(info: dict) -> dict:
-    """What the corruption achieved (:func:`factsheet.corruptions.corrupt`'s record of its measure), as
-    JSON-able summary numbers over the clips."""
-    values = np.asarray(info["per_clip"][info["measure"]], dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    expected = info.get("expected")
-    return {"name": info["measure"], "unit": info["measure_unit"],
-            "target": None if expected is None else finite_or_none(float(expected)),
-            "median": finite_or_none(float(np.median(finite))) if finite.size else None,
-            "min": finite_or_none(float(finite.min())) if finite.size else None,
-            "max": finite_or_none(float(finite.max())) if finite.size else None,
-            "n_clips": int(finite.size)}
 
 
 def _corruption_block(spec, cells: list[dict], *, tolerance: float) -> dict:

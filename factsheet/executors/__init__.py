@@ -15,8 +15,9 @@ Executors (``[execution] executor`` / ``--executor``):
     Every task in this process, in order; ``setup`` runs once.
 ``processes``
     A spawn-context :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers`` processes
-    (one worker: in this process, as before). A worker that dies stops the run (the store keeps
-    what was finished; re-running resumes).
+    (one worker: in this process, as before). A worker that dies breaks the pool: the unfinished
+    tasks run again on a fresh one, the ones it was running alone, each up to ``max_retries`` times
+    (:func:`_pool_map`); one that keeps failing is handed to ``on_failure``.
 ``ray``
     One Ray actor per worker (:mod:`factsheet.executors.ray_backend`), each running ``setup``
     once. A task whose worker dies is retried up to ``max_retries`` times on a restarted actor;
@@ -52,7 +53,7 @@ class ExecutorSettings:
         process), ``"auto"`` (the cluster this machine belongs to), ``"ray://host:port"`` (Ray
         Client) or ``"host:port"`` (a head node's GCS).
     max_retries : int
-        Ray: attempts beyond the first of a task whose worker died (>= 0).
+        ``ray`` and ``processes``: attempts beyond the first of a task whose worker died (>= 0).
     """
 
     kind: Literal["local", "processes", "ray"] = "processes"
@@ -111,7 +112,7 @@ class Job:
 
 @dataclass(frozen=True)
 class TaskFailure:
-    """A task that failed every attempt because its worker died (Ray).
+    """A task that failed every attempt because its worker died (``ray``, ``processes``).
 
     Attributes
     ----------
@@ -142,7 +143,7 @@ def map_tasks(job: Job, tasks: list, *, settings: ExecutorSettings, on_result: O
     on_result : callable
         ``on_result(task, result)``, called in this process, in the order tasks finish.
     on_failure : callable, optional
-        ``on_failure(task, TaskFailure)`` for a task that failed every attempt (Ray); without
+        ``on_failure(task, TaskFailure)`` for a task that failed every attempt (Ray, the pool); without
         it such a task raises :class:`RuntimeError`.
 
     Returns
@@ -167,7 +168,8 @@ def map_tasks(job: Job, tasks: list, *, settings: ExecutorSettings, on_result: O
 
         info.update(ray_map(job, tasks, settings=settings, on_result=on_result, on_failure=on_failure))
     elif settings.kind == "processes" and settings.workers > 1:
-        _pool_map(job, tasks, workers=settings.workers, on_result=on_result)
+        info.update(_pool_map(job, tasks, workers=settings.workers, max_retries=settings.max_retries,
+                              on_result=on_result, on_failure=on_failure))
     else:
         state = job.setup(job.shared, WorkerContext(threads=None, share=1))
         for task in tasks:
@@ -209,29 +211,125 @@ def check_ray_address(address: str) -> str | None:
 _POOL_STATE: dict = {}
 
 
-def _pool_init(job: Job, context: WorkerContext) -> None:
-    _POOL_STATE.update(run=job.run, state=job.setup(job.shared, context))
+def _pool_init(job: Job, context: WorkerContext, slots, next_slot) -> None:
+    """A pool worker's start: take a slot of ``slots`` (where it says which task it runs) and run ``setup``.
+
+    An exception of ``setup`` is kept and raised by every task, so it reaches the driver as it was raised
+    (an initializer that raises would only break the pool)."""
+    with next_slot.get_lock():
+        slot = next_slot.value
+        next_slot.value += 1
+    _POOL_STATE.update(run=job.run, slots=slots, slot=slot, state=None, error=None)
+    try:
+        _POOL_STATE["state"] = job.setup(job.shared, context)
+    except Exception as exc:
+        _POOL_STATE["error"] = exc
 
 
-def _pool_run(task):
-    return task, _POOL_STATE["run"](_POOL_STATE["state"], task)
+def _pool_run(index: int, task):
+    if _POOL_STATE["error"] is not None:
+        raise _POOL_STATE["error"]
+    slots, slot = _POOL_STATE["slots"], _POOL_STATE["slot"]
+    slots[slot] = index  # shared memory: still readable by the driver if this process is killed mid-task
+    result = _POOL_STATE["run"](_POOL_STATE["state"], task)
+    slots[slot] = -1
+    return index, result
 
 
-def _pool_map(job: Job, tasks: list, *, workers: int, on_result: OnResult) -> None:
-    """``tasks`` in a spawn-context pool of ``min(workers, len(tasks))`` processes.
+@dataclass(frozen=True)
+class _Round:
+    """One pool's outcome: the tasks it finished, and when a worker died, the ones then running."""
+
+    finished: set
+    died: bool
+    in_flight: list
+
+
+def _pool_round(job: Job, tasks: list, rows: list[int], *, workers: int, threads: int, share: int,
+                on_result: OnResult) -> _Round:
+    """``tasks[i]`` for ``i`` in ``rows`` on a fresh spawn-context pool of ``workers`` processes, until done or
+    until a worker dies (the pool is then broken: every unfinished task fails with ``BrokenProcessPool``)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")
+    slots = ctx.Array("i", [-1] * workers, lock=False)
+    next_slot = ctx.Value("i", 0)
+    context = WorkerContext(threads=threads, share=share, budget_share=share)
+    finished, died = set(), False
+    with thread_limits_inherited(threads), \
+            ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_init,
+                                initargs=(replace(job, request_concurrency=None), context, slots, next_slot)) as pool:
+        futures = [pool.submit(_pool_run, i, tasks[i]) for i in rows]
+        try:
+            for f in as_completed(futures):
+                try:
+                    i, result = f.result()
+                except BrokenProcessPool:
+                    died = True
+                    continue
+                on_result(tasks[i], result)
+                finished.add(i)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    in_flight = sorted({int(i) for i in slots if i >= 0} - finished) if died else []
+    return _Round(finished=finished, died=died, in_flight=in_flight)
+
+
+def _pool_map(job: Job, tasks: list, *, workers: int, max_retries: int, on_result: OnResult,
+              on_failure: OnFailure) -> dict:
+    """``tasks`` in spawn-context pools of ``min(workers, len(tasks))`` processes, retrying the tasks of a worker that died.
 
     Each worker gets ``default_workers() // workers`` threads (at least 1), inherited through the
-    BLAS environment variables too (:func:`thread_limits_inherited`).
+    BLAS environment variables too (:func:`thread_limits_inherited`). A worker that dies (killed, out
+    of memory, a crash in a native runtime) breaks the pool: its finished results are kept, and the
+    unfinished tasks run again on a fresh pool. The tasks that were running when it died are retried
+    *alone* (on a pool of one worker, so that a later death is charged to the task that caused it); a
+    task whose worker dies while it runs alone more than ``max_retries`` times goes to ``on_failure``.
+
+    Returns
+    -------
+    dict
+        ``{"retried_tasks", "failed_tasks"}``: tasks run again because a worker died while they ran, and
+        tasks given up.
     """
-    n = min(workers, len(tasks))
+    from collections import Counter, deque
+
     threads = max(1, default_workers() // workers)
-    context = WorkerContext(threads=threads, share=n, budget_share=n)
-    with thread_limits_inherited(threads), \
-            ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"), initializer=_pool_init,
-                                initargs=(replace(job, request_concurrency=None), context)) as pool:
-        futures = [pool.submit(_pool_run, t) for t in tasks]
-        for f in as_completed(futures):
-            on_result(*f.result())
+    share = min(workers, len(tasks))
+    together, alone = list(range(len(tasks))), deque()
+    attempts: Counter = Counter()
+    retried = failed = idle_deaths = 0
+    while together or alone:
+        rows = together if together else list(alone)
+        n = min(workers, len(rows)) if together else 1
+        if together:
+            together = []
+        else:
+            alone.clear()
+        outcome = _pool_round(job, tasks, rows, workers=n, threads=threads, share=share, on_result=on_result)
+        if not outcome.died:
+            continue
+        if not outcome.in_flight:  # died outside any task (start-up): not a task's fault, but not endless
+            idle_deaths += 1
+            if idle_deaths > max_retries:
+                raise RuntimeError(f"pool worker processes died {idle_deaths} times before running a task")
+        for i in outcome.in_flight:
+            if n == 1:  # alone: the death is this task's
+                attempts[i] += 1
+            if attempts[i] > max_retries:
+                failed += 1
+                on_failure(tasks[i], TaskFailure(attempts=attempts[i], error="worker died: its process ended "
+                                                                             "abruptly while running the task"))
+            else:
+                retried += 1
+                alone.append(i)
+        rest = [i for i in rows if i not in outcome.finished and i not in outcome.in_flight]
+        if n == 1:
+            alone.extend(rest)
+        else:
+            together.extend(rest)
+    return {"retried_tasks": retried, "failed_tasks": failed}
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -22,7 +22,7 @@ from factsheet.metrics import finite_or_none
 def evaluate_explanation(*, waveforms: np.ndarray, labels: np.ndarray, scores: np.ndarray, class_labels: list,
                          clip_ids: list[str], predict: Callable, sample_rate: int, settings, bootstrap,
                          keras_model=None, events: list | None = None, durations_s: list | None = None,
-                         prose: str = "") -> tuple[dict, dict]:
+                         prose: str = "", run_clips: Callable | None = None) -> tuple[dict, dict]:
     """Compute the Explanation section.
 
     Parameters
@@ -45,6 +45,10 @@ def evaluate_explanation(*, waveforms: np.ndarray, labels: np.ndarray, scores: n
         Each clip's own length before it was fitted to the model's input (seconds), with ``events``.
     prose : str
         The config's Explanation text, kept as a note.
+    run_clips : callable, optional
+        ``run_clips(tasks, *, clips, grid, fill, target_db, max_passes) -> {row: explain_clip's dict}``: makes the
+        per-clip maps elsewhere (an executor's workers; :mod:`factsheet.explanation.tasks`); None: here, one clip
+        after another. The checks (faithfulness, fill, randomisation) run here either way. The section is the same.
 
     Returns
     -------
@@ -60,10 +64,18 @@ def evaluate_explanation(*, waveforms: np.ndarray, labels: np.ndarray, scores: n
     fills = {"mean": _mean_fill(waveforms, st, sample_rate), "silence": np.zeros(occlusion.N_FFT // 2 + 1)}
     clips = sorted({i for c in chosen for i in c})
     checked = _checked_clips(chosen, st.n_checked)
-    run = {i: explain_clip(waveform=waveforms[i], grid=grid, fill=fills[st.fill], predict=predict,
-                           target_db=st.attenuation_db, max_passes=st.max_passes,
-                           keep_occluded=keras_model is not None and i in {c for c, _ in checked})
-           for i in clips}
+    keep = {c for c, _ in checked} if keras_model is not None else set()
+    if run_clips is not None and clips:
+        from factsheet.explanation.tasks import ExplainTask
+
+        made = run_clips([ExplainTask(row=i, keep_occluded=i in keep) for i in clips],
+                         clips={i: np.asarray(waveforms[i], np.float32) for i in clips}, grid=grid, fill=fills[st.fill],
+                         target_db=st.attenuation_db, max_passes=st.max_passes)
+        run = {i: made[i] for i in clips}
+    else:
+        run = {i: explain_clip(waveform=waveforms[i], grid=grid, fill=fills[st.fill], predict=predict,
+                               target_db=st.attenuation_db, max_passes=st.max_passes, keep_occluded=i in keep)
+               for i in clips}
     pairs = [(i, j) for j, c in enumerate(chosen) for i in c]
     ctx = {"grid": grid, "run": run, "pairs": pairs, "waveforms": waveforms, "predict": predict, "settings": st,
            "bootstrap": bootstrap, "fills": fills, "checked": checked}

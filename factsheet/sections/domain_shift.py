@@ -27,19 +27,81 @@ def evaluate(ctx: RunContext) -> SectionResult:
     natural = [_natural_target(ctx, d, index=k) for k, d in enumerate(settings.datasets)]
     from attacks.runner import StrataError
 
+    facts: dict = {}
     try:
         section = evaluate_domain_shift(
             waveforms=ctx.waveforms, labels=ctx.dataset.labels, clean_scores=ctx.scores,
             class_labels=ctx.dataset.class_labels, predict=_predictor(ctx), sample_rate=ctx.model.sample_rate,
             settings=settings, bootstrap=cfg.metrics, prose=cfg.factsheet.domain_shift, natural_shift=natural,
-            metadata=ctx.dataset.metadata, bias=cfg.bias)
+            metadata=ctx.dataset.metadata, bias=cfg.bias, run_cells=_cell_runner(ctx, facts))
     except StrataError as exc:
         raise InputError(source=str(cfg.path or "config"), field=exc.field, value=exc.value,
                          reason=exc.reason) from None
     plots = {}
     if section["corruptions"]:
         plots = {"domain_shift_curves": curves_svg(section), "domain_shift_heatmap": heatmap_svg(section)}
-    return SectionResult(DomainShiftSection(**section), plots=plots)
+    requests = facts.get("model_requests")
+    return SectionResult(DomainShiftSection(**section), plots=plots,
+                         provenance={"domain_shift_requests": requests} if requests else {})
+
+
+def _cell_runner(ctx: RunContext, facts: dict):
+    """Where the corruption cells are scored: None (here, one by one) unless they go on the executor
+    (:func:`distributes`), else a runner mapping the cells over ``ctx.executor``
+    (:mod:`factsheet.domain_shift.cells`; each worker loads the model once and gets the clips once).
+    ``facts`` receives the executor's run facts and, for an HTTP model, the workers' summed request counters
+    (``model_requests``)."""
+    if not distributes(ctx, "domain_shift"):
+        return None
+    ex = ctx.executor
+    from attacks.runner import counter_sum
+    from factsheet.domain_shift.cells import SuiteShared, run_cell, setup_cells
+    from factsheet.executors import Job, map_tasks
+    from factsheet.models.worker import request_concurrency
+
+    scoring = scoring_spec(ctx)
+    spec = scoring.model_spec
+
+    def run_cells(tasks: list, *, clips: np.ndarray, clip_ids: np.ndarray, seed: int, sample_rate: int) -> dict:
+        shared = SuiteShared(scoring=scoring, clips=np.asarray(clips, np.float32), clip_ids=np.asarray(clip_ids),
+                             sample_rate=sample_rate, seed=seed)
+        scored: dict = {}
+
+        def keep(task, result) -> None:
+            scored[task.key] = result
+            if result.model_requests is not None:
+                facts["model_requests"] = counter_sum(facts.get("model_requests"), result.model_requests)
+
+        job = Job(setup=setup_cells, run=run_cell, shared=shared, request_concurrency=request_concurrency(spec))
+        facts.update(executor=map_tasks(job, tasks, settings=ex, on_result=keep))
+        return scored
+
+    return run_cells
+
+
+def distributes(ctx: RunContext, stage: str) -> bool:
+    """Whether ``stage`` runs its tasks outside this process: ``[execution] stages`` names it (or leaves it to
+    the executor's default, :meth:`~factsheet.config.ExecutionConfig.distributes`) and ``ctx.executor`` is
+    neither ``local`` nor a pool of one."""
+    ex = ctx.executor
+    if ex is None or ex.kind == "local" or (ex.kind == "processes" and ex.workers <= 1):
+        return False
+    return ctx.cfg.execution.distributes(stage, executor=ex.kind)
+
+
+def scoring_spec(ctx: RunContext, *, columns: list[int] | None = None):
+    """How a worker scores clips as :func:`_predictor` does here (:class:`factsheet.models.worker.ScoringSpec`)."""
+    from factsheet.models.sources import model_spec
+    from factsheet.models.worker import ScoringSpec
+
+    columns = ctx.dataset.model_columns if columns is None else columns
+    return ScoringSpec(model_spec=model_spec(ctx.model), wrapper=ctx.cfg.model.wrapper,
+                       batch_size=ctx.cfg.model.batch_size, columns=None if columns is None else [int(c) for c in columns],
+                       source=_model_source(ctx))
+
+
+def _model_source(ctx: RunContext) -> str:
+    return str(ctx.model.path or ctx.cfg.model.url or "model")
 
 
 def finish(ctx: RunContext):
@@ -106,12 +168,11 @@ def _predictor(ctx: RunContext, *, columns: list[int] | None = None, what: str =
     if columns is None:
         columns = ctx.dataset.model_columns
 
+    from factsheet.models.worker import checked_scores
+
     def predict(waveforms) -> np.ndarray:
         scores = predict_scores(ctx.estimator, waveforms, batch_size=ctx.cfg.model.batch_size)
-        if not np.all(np.isfinite(scores)):
-            raise InputError(source=str(ctx.model.path or ctx.cfg.model.url or "model"), field="output",
-                             value="non-finite", reason=f"model returned NaN or inf for {what}")
-        return scores if columns is None else scores[:, columns]
+        return checked_scores(scores, columns=columns, source=_model_source(ctx), what=what)
 
     return predict
 

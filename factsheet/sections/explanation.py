@@ -22,14 +22,54 @@ def evaluate(ctx: RunContext) -> SectionResult:
     from factsheet.sections.domain_shift import _predictor
 
     t = time.perf_counter()
+    facts: dict = {}
     ds = ctx.dataset
     durations = [len(c) / ds.sample_rate for c in ds.clips] if ds.events is not None else None
     section, audio = evaluate_explanation(
         waveforms=ctx.waveforms, labels=ds.labels, scores=ctx.scores, class_labels=ds.class_labels,
         clip_ids=list(ds.metadata["clip_id"]), predict=_predictor(ctx, what="an occluded clip"),
         sample_rate=ctx.model.sample_rate, settings=cfg.explanation, bootstrap=cfg.metrics,
-        keras_model=ctx.model.keras_model, events=ds.events, durations_s=durations, prose=cfg.factsheet.explanation)
-    return SectionResult(ExplanationSection(**section), audio=audio, timings={"explanation": time.perf_counter() - t})
+        keras_model=ctx.model.keras_model, events=ds.events, durations_s=durations, prose=cfg.factsheet.explanation,
+        run_clips=_clip_runner(ctx, facts))
+    requests = facts.get("model_requests")
+    return SectionResult(ExplanationSection(**section), audio=audio, timings={"explanation": time.perf_counter() - t},
+                         provenance={"explanation_requests": requests} if requests else {})
+
+
+def _clip_runner(ctx: RunContext, facts: dict):
+    """Where the per-clip occlusion maps are made: None (here) unless they go on the executor
+    (:func:`~factsheet.sections.domain_shift.distributes`), else a runner mapping the clips over
+    ``ctx.executor`` (:mod:`factsheet.explanation.tasks`; each worker loads the
+    model once and gets the clips once). ``facts`` receives the executor's run facts and, for an HTTP model, the
+    workers' summed request counters (``model_requests``)."""
+    from factsheet.sections.domain_shift import distributes, scoring_spec
+
+    if not distributes(ctx, "explanation"):
+        return None
+    from attacks.runner import counter_sum
+    from factsheet.executors import Job, map_tasks
+    from factsheet.explanation.tasks import ExplainShared, run_explain, setup_explain
+    from factsheet.models.worker import request_concurrency
+
+    scoring = scoring_spec(ctx)
+
+    def run_clips(tasks: list, *, clips: dict, grid, fill, target_db: float, max_passes: int) -> dict:
+        shared = ExplainShared(scoring=scoring, clips=clips, grid=grid, fill=fill, target_db=target_db,
+                               max_passes=max_passes)
+        made: dict = {}
+
+        def keep(task, result: dict) -> None:
+            spent = result.pop("_model_requests", None)
+            if spent is not None:
+                facts["model_requests"] = counter_sum(facts.get("model_requests"), spent)
+            made[task.row] = result
+
+        job = Job(setup=setup_explain, run=run_explain, shared=shared,
+                  request_concurrency=request_concurrency(scoring.model_spec))
+        facts.update(executor=map_tasks(job, tasks, settings=ctx.executor, on_result=keep))
+        return made
+
+    return run_clips
 
 
 def glossary(doc: dict) -> dict:
