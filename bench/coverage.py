@@ -541,9 +541,9 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
         Group mAP, mean AUC and d' of group 0 (full separation) and group 2 (weaker), percentile
         (before) then BCa (now); the mAP disparity of group 2 against the best group and of the
         other full-separation group against the best (a null pair); AP and AUC of class 0 in group 2
-        (its class row) and, ``"described"`` only, that class's AP disparity; AP and AUC of class 1
-        in group 0 when it has fewer than ``min_positives`` positives there (percentile before, none
-        now: insufficient evidence).
+        (its class row; percentile before, BCa now) and, ``"described"`` only, that class's AP
+        disparity and the AP and AUC of class 1 in group 0 when it has fewer than ``min_positives``
+        positives there (percentile before, none now: insufficient evidence).
     """
     from factsheet.bias.section import _class_rows, _group_rows, _replicated, _tested_disparities
     from factsheet.bias.stats import _metric
@@ -553,15 +553,16 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
     settings = BiasConfig()
     mp = settings.min_positives
     unit = "slice" if kind == "slices" else "voice group"
-    setting = f"{kind} ({unit}s), weaker x {factors[-1]:g}"
+    setting = ("3 random slices" if kind == "slices" else "3 voice groups of class 0") + f", weaker x {factors[-1]:g}"
     names = [f"c{j}" for j in range(class_d.size)]
     nan = (float("nan"), float("nan"))
     keys = [f"group {stat}, {role} {unit} ({m})" for m in ("percentile", "BCa") for role in ("full", "weaker")
             for stat in ("mAP", "mean AUC", "d'")]
-    keys += [f"mAP disparity, weaker {unit} vs best", "mAP disparity, null pair", f"class AP, weaker {unit}, class 0",
-             f"class AUC, weaker {unit}, class 0"]
-    keys += [f"class AP disparity, weaker {unit}, class 0"] if kind == "described" else []
-    keys += [f"class {stat}, < {mp} positives ({m})" for m in ("percentile", "none") for stat in ("AP", "AUC")]
+    keys += [f"mAP disparity, weaker {unit} vs best", "mAP disparity, null pair"]
+    keys += [f"class {stat}, weaker {unit}, class 0 ({m})" for m in ("percentile", "BCa") for stat in ("AP", "AUC")]
+    if kind == "described":  # class 1 in a voice group: 0-9 positives
+        keys += [f"class AP disparity, weaker {unit}, class 0"]
+        keys += [f"class {stat}, < {mp} positives ({m})" for m in ("percentile", "none") for stat in ("AP", "AUC")]
     t = {k: Tally(k, n, setting) for k in keys}
     true_ap = true_auc = None  # every data set of a cell has the same separations
     for r in range(reps):
@@ -591,9 +592,11 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
         weak = by.get((groups[2].name, "c0"))
         for stat, key, truth in (("AP", "ap", true_ap[2, 0]), ("AUC", "auc", true_auc[2, 0])):
             shown = weak is not None and not weak["insufficient_evidence"]
-            t[f"class {stat}, weaker {unit}, class 0"].add(*(_bounds(weak[key]) if shown else nan), float(truth))
+            before = _metric(weak[key]["value"], data.reps[2][key][:, 0], CONFIDENCE) if shown else {}
+            t[f"class {stat}, weaker {unit}, class 0 (percentile)"].add(*_bounds(before), float(truth))
+            t[f"class {stat}, weaker {unit}, class 0 (BCa)"].add(*(_bounds(weak[key]) if shown else nan), float(truth))
         thin = by.get((groups[0].name, "c1"))
-        if thin is not None and thin["n_positives"] < mp:
+        if kind == "described" and thin is not None and thin["n_positives"] < mp:
             for stat, key, truth in (("AP", "ap", true_ap[0, 1]), ("AUC", "auc", true_auc[0, 1])):
                 before = _metric(thin[key]["value"], data.reps[0][key][:, 1], CONFIDENCE)
                 t[f"class {stat}, < {mp} positives (percentile)"].add(*_bounds(before), float(truth))

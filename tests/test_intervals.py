@@ -243,7 +243,16 @@ def test_bias_group_rows_print_bca_of_the_paired_replicates():
     assert tiny["insufficient_evidence"]
     assert all(m["ci_low"] is None and m["ci_high"] is None for m in tiny["metrics"].values())
     cells = section["class_groups"]
-    assert any(c["n_positives"] >= 10 and c["ap"]["ci_low"] is not None for c in cells)
+    assert section["interval_methods"]["class_groups"] == "bca"
+    index = {g.name: gi for gi, g in enumerate(groups)}
+    shown = [c for c in cells if not c["insufficient_evidence"]]
+    assert shown
+    for c in shown:
+        gi, j = index[c["group"]], int(c["class"][1:])
+        for k in ("ap", "auc"):
+            iv = bca_interval(res["reps"][gi][k][:, j], estimate=float(res["point"][gi][k][j]),
+                              jackknife=res["jack"][gi][k][:, j], confidence=0.95)
+            assert (c[k]["ci_low"], c[k]["ci_high"]) == ((iv.low, iv.high) if iv.defined else (None, None))
     for c in cells:  # below min_positives, or in a group too small: the value without an interval
         thin = c["insufficient_evidence"]
         assert thin == (c["n_positives"] < 10 or c["group"] == "tiny")

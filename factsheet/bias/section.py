@@ -164,8 +164,9 @@ def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, r
 
 
 def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -> list[dict]:
-    """One row per (group, class with a positive in the group): AP and AUC with intervals, none (null
-    bounds) below ``min_positives`` positives or ``min_group_size`` clips (insufficient evidence)."""
+    """One row per (group, class with a positive in the group): AP and AUC with BCa intervals (percentile
+    without ``data.jack``), none (null bounds) below ``min_positives`` positives or ``min_group_size``
+    clips (insufficient evidence)."""
     rows = []
     for gi, g in enumerate(data.groups):
         insufficient = int(g.mask.sum()) < settings.min_group_size
@@ -177,9 +178,18 @@ def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -
             thin = npos < settings.min_positives or insufficient  # the value, no interval: it under-covers
             rows.append({"columns": list(g.columns), "group": g.name, "class": cname, "n_positives": npos,
                          "insufficient_evidence": thin,
-                         **{k: ({"value": finite_or_none(point[k][j]), "ci_low": None, "ci_high": None} if thin
-                                else _metric(point[k][j], reps[k][:, j], confidence)) for k in ("ap", "auc")}})
+                         **{k: _class_metric(point[k][j], reps[k][:, j], None if data.jack is None else
+                                             data.jack[gi][k][:, j], confidence=confidence, thin=thin)
+                            for k in ("ap", "auc")}})
     return rows
+
+
+def _class_metric(value, reps: np.ndarray, jack: np.ndarray | None, *, confidence: float, thin: bool) -> dict:
+    """A (group, class) cell's AP or AUC: BCa with the leave-one-clip-out values (percentile without
+    them), no interval when ``thin`` (insufficient evidence)."""
+    if thin:
+        return {"value": finite_or_none(value), "ci_low": None, "ci_high": None}
+    return _metric(value, reps, confidence) if jack is None else _bca_metric(value, reps, jack, confidence)
 
 
 def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig,

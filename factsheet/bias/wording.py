@@ -6,7 +6,7 @@ from factsheet.config import BiasConfig, MetricsConfig
 
 
 #: The interval method of each interval of the section (``interval_methods`` in the JSON).
-INTERVAL_METHODS = {"groups": "bca", "groups.accuracy": "percentile", "class_groups": "percentile",
+INTERVAL_METHODS = {"groups": "bca", "groups.accuracy": "percentile", "class_groups": "bca",
                     "disparities": "percentile", "groups.robustness": "order_statistic"}
 
 DEFINITIONS = {
@@ -25,10 +25,11 @@ DEFINITIONS = {
            "evaluation set, so a difference's interval comes from its own replicates. A group's mAP, mean AUC and d' "
            "get the BCa interval (interval_method 'bca': bias-corrected and accelerated, the acceleration from the "
            "group metric with each clip left out; the percentile interval under-covered the mAP of a weaker group), "
-           "none (insufficient evidence) when fewer than 10 or than half of the replicates are finite or the "
-           "estimate lies outside the central range of its own replicates; per-class group values, disparities and "
-           "a group's accuracy the percentile interval (interval_method 'percentile'). The groups' robustness "
-           "medians (from the Robustness section) use order statistics."),
+           "and so do a class's AP and AUC in a group (class_groups); none (insufficient evidence) when fewer than "
+           "10 or than half of the replicates are finite, when the estimate lies outside the central range of its "
+           "own replicates, for a group under min_group_size clips and for a class cell under min_positives "
+           "positives. Disparities and a group's accuracy get the percentile interval (interval_method "
+           "'percentile'). The groups' robustness medians (from the Robustness section) use order statistics."),
     "finding": ("A disparity is a finding when the group is worse than the reference by more than the tolerance with "
                 "confidence: its interval lies entirely below -tolerance AND the two-sided p-value of "
                 "H0: |difference| <= tolerance (normal approximation, the bootstrap standard deviation of the "
