@@ -48,11 +48,22 @@ Studies
     (:mod:`attacks.groups`: each group's median on its own bootstrap resamples, the log ratio's
     interval by the bias rule): log-normal norms (sigma 1) with 10 % failures, 16, 32 and 80 clips
     per group (the demo's voice types have 16-18), under the null and at a ratio of 0.5.
+``bias``
+    The Bias section's group rows (mAP, mean AUC, d'; the Optimal / Poor Conditions slices print the
+    same group mAP), its mAP disparities and its per-class group AP / AUC, through the section's own
+    code (:func:`bias_cell`): 14 demo-like classes at 14 % prevalence, three random slices of the
+    clips (the condition columns) or three voice groups of class 0's positives (a column that
+    describes a class), one group with a weaker separation; the truth is the population AP the
+    prevalence matching targets (binormal AP at the group's separation and the class's overall
+    prevalence). 600 clips as configs/ci_quick.toml, 1200 as configs/demo.toml. Group rows:
+    percentile (before) and BCa (now); class rows below ``min_positives``: percentile (before) and
+    none (now). Run on its own (``--studies bias``, not in the default list).
 
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies bias              # the Bias section's cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -444,6 +455,171 @@ def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int
     return [tally]
 
 
+#: Bias cells (``--studies bias``): (kind, clips, group factors). ``"slices"``: every clip in one of
+#: three equal random slices (the Conditions columns n_events / snr_bucket: ci_quick's 174-218 clips
+#: per slice at 600, the demo's about 400 at 1200), the third slice's positives with 0.7 of the
+#: separation; ``"described"``: the positives of class 0 (Speech) split into three voice-type groups
+#: (ci_quick's 21-26 clips at 600, the demo's about twice that at 1200), the third with 0.6 of the
+#: separation.
+BIAS_CELLS = (("slices", 600, (1.0, 1.0, 0.7)), ("slices", 1200, (1.0, 1.0, 0.7)),
+              ("described", 600, (1.0, 1.0, 0.6)), ("described", 1200, (1.0, 1.0, 0.6)))
+
+#: Seed offset of the Bias cells (not the shared cell counter: their seeds stay put when cells are added).
+BIAS_CELL_BASE = 700
+
+
+def _bias_data(kind: str, n: int, factors: tuple, rng: np.random.Generator, *, prevalence: float,
+               class_d: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+    """One data set of a Bias cell: labels, scores, groups and each group's separation per class.
+
+    Returns
+    -------
+    y : ndarray of bool, shape (n, m)
+    s : ndarray, shape (n, m)
+    groups : list of Group
+    sep : ndarray, shape (n_groups, m)
+        Separation of the group's positives of each class (their scores N(sep, 1); every negative N(0, 1)).
+    """
+    m = class_d.size
+    y = rng.random((n, m)) < prevalence
+    label = rng.integers(0, len(factors), n)
+    f = np.asarray(factors, dtype=float)
+    sep = np.tile(class_d, (len(factors), 1))
+    if kind == "slices":
+        clip_sep = class_d[None, :] * f[label][:, None]
+        sep *= f[:, None]
+        groups = [Group(("slice",), f"s{g}", label == g) for g in range(len(factors))]
+    elif kind == "described":
+        clip_sep = np.tile(class_d, (n, 1))
+        clip_sep[:, 0] *= f[label]
+        sep[:, 0] *= f
+        groups = [Group(("voice",), f"v{g}", y[:, 0] & (label == g)) for g in range(len(factors))]
+    else:
+        raise ValueError(f"unknown Bias cell kind {kind!r}")
+    s = rng.standard_normal((n, m)) + clip_sep * y
+    return y, s, groups, sep
+
+
+def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, seed: int, cell: int,
+              prevalence: float = 0.14, class_d: np.ndarray | None = None) -> list[Tally]:
+    """The Bias section's group mAP, mean AUC, d', mAP disparity and per-class group AP / AUC, as it
+    prints them.
+
+    Each data set goes through the section's own code (:func:`factsheet.bias.section._replicated`,
+    ``_group_rows``, ``_class_rows``, ``_tested_disparities``, default :class:`BiasConfig`: 20 clips per
+    group, 10 positives per class), so the intervals are the FactSheet's; the group rows' percentile
+    intervals of before issue 17 (``_metric`` on the same replicates) beside them. Labels
+    Bernoulli(``prevalence``) per clip and class, every negative N(0, 1), a positive of class c in
+    group g N(``sep[g, c]``, 1).
+
+    The truth of a group's AP for class c is the population value the prevalence matching targets:
+    the group's positives against all negatives, each negative weighted by the group's share of the
+    class's positives, so the precision at threshold t is ``pi S_g(t) / (pi S_g(t) + (1 - pi) S_0(t))``
+    with pi the class's prevalence in the whole set: :func:`binormal_ap` at ``sep[g, c]`` and
+    ``prevalence`` (checked against 2 x 10^5 clips in ``tests/test_coverage_quick.py``); its AUC is
+    ``Phi(sep / sqrt 2)``. A group's mAP (mean AUC) truth is the mean over the classes the row averages
+    (those with ``min_positives`` positives in the group, or in both groups for a disparity); d' truth
+    ``sqrt 2 Phi^-1(true mean AUC)``.
+
+    Parameters
+    ----------
+    kind : {"slices", "described"}
+        See :data:`BIAS_CELLS`.
+    n : int
+        Clips.
+    factors : tuple of float
+        Share of the separation per group (group 2 the weaker one).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    prevalence : float
+    class_d : ndarray, optional
+        Default :data:`DEMO_D`.
+
+    Returns
+    -------
+    list of Tally
+        Group mAP, mean AUC and d' of group 0 (full separation) and group 2 (weaker), percentile
+        (before) then BCa (now); the mAP disparity of group 2 against the best group and of the
+        other full-separation group against the best (a null pair); AP and AUC of class 0 in group 2
+        (its class row; percentile before, BCa now) and, ``"described"`` only, that class's AP
+        disparity and the AP and AUC of class 1 in group 0 when it has fewer than ``min_positives``
+        positives there (percentile before, none now: insufficient evidence).
+    """
+    from factsheet.bias.section import _class_rows, _group_rows, _replicated, _tested_disparities
+    from factsheet.bias.stats import _metric
+    from factsheet.config import MetricsConfig
+
+    class_d = DEMO_D if class_d is None else class_d
+    settings = BiasConfig()
+    mp = settings.min_positives
+    unit = "slice" if kind == "slices" else "voice group"
+    setting = ("3 random slices" if kind == "slices" else "3 voice groups of class 0") + f", weaker x {factors[-1]:g}"
+    names = [f"c{j}" for j in range(class_d.size)]
+    nan = (float("nan"), float("nan"))
+    keys = [f"group {stat}, {role} {unit} ({m})" for m in ("percentile", "BCa") for role in ("full", "weaker")
+            for stat in ("mAP", "mean AUC", "d'")]
+    keys += [f"mAP disparity, weaker {unit} vs best", "mAP disparity, null pair"]
+    keys += [f"class {stat}, weaker {unit}, class 0 ({m})" for m in ("percentile", "BCa") for stat in ("AP", "AUC")]
+    if kind == "described":  # class 1 in a voice group: 0-9 positives
+        keys += [f"class AP disparity, weaker {unit}, class 0"]
+        keys += [f"class {stat}, < {mp} positives ({m})" for m in ("percentile", "none") for stat in ("AP", "AUC")]
+    t = {k: Tally(k, n, setting) for k in keys}
+    true_ap = true_auc = None  # every data set of a cell has the same separations
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y, s, groups, sep = _bias_data(kind, n, factors, rng, prevalence=prevalence, class_d=class_d)
+        if true_ap is None:
+            ap_of = {v: binormal_ap(v, prevalence) for v in np.unique(sep)}
+            true_ap = np.vectorize(ap_of.__getitem__)(sep)
+            true_auc = binormal_auc(sep)
+        mc = MetricsConfig(bootstrap_resamples=resamples, confidence=CONFIDENCE,
+                           seed=seed * 1_000_003 + cell * 10_007 + r)
+        data = _replicated(y, s, groups=groups, names=names, bootstrap=mc, jackknife=True)
+        rows = _group_rows(data, settings=settings, confidence=CONFIDENCE, robustness={})
+        for gi, role in ((0, "full"), (2, "weaker")):
+            cls = data.point[gi]["n_pos"] >= mp
+            level = group_level(data.point[gi], data.reps[gi], cls)
+            mean_auc = float(true_auc[gi, cls].mean()) if cls.any() else 0.0
+            truths = {"mAP": float(true_ap[gi, cls].mean()) if cls.any() else 0.0, "mean_auc": mean_auc,
+                      "d_prime": float(math.sqrt(2.0) * ndtri(mean_auc))}
+            for stat, key in (("mAP", "mAP"), ("mean AUC", "mean_auc"), ("d'", "d_prime")):
+                shown = not rows[gi]["insufficient_evidence"] and cls.any()  # the report prints the row
+                before = _metric(*level[key], CONFIDENCE) if shown else {}
+                t[f"group {stat}, {role} {unit} (percentile)"].add(*_bounds(before), truths[key])
+                t[f"group {stat}, {role} {unit} (BCa)"].add(*_bounds(rows[gi]["metrics"][key] if shown else {}),
+                                                            truths[key])
+        by = {(c["group"], c["class"]): c for c in _class_rows(data, settings=settings, confidence=CONFIDENCE)}
+        weak = by.get((groups[2].name, "c0"))
+        for stat, key, truth in (("AP", "ap", true_ap[2, 0]), ("AUC", "auc", true_auc[2, 0])):
+            shown = weak is not None and not weak["insufficient_evidence"]
+            before = _metric(weak[key]["value"], data.reps[2][key][:, 0], CONFIDENCE) if shown else {}
+            t[f"class {stat}, weaker {unit}, class 0 (percentile)"].add(*_bounds(before), float(truth))
+            t[f"class {stat}, weaker {unit}, class 0 (BCa)"].add(*(_bounds(weak[key]) if shown else nan), float(truth))
+        thin = by.get((groups[0].name, "c1"))
+        if kind == "described" and thin is not None and thin["n_positives"] < mp:
+            for stat, key, truth in (("AP", "ap", true_ap[0, 1]), ("AUC", "auc", true_auc[0, 1])):
+                before = _metric(thin[key]["value"], data.reps[0][key][:, 1], CONFIDENCE)
+                t[f"class {stat}, < {mp} positives (percentile)"].add(*_bounds(before), float(truth))
+                t[f"class {stat}, < {mp} positives (none)"].add(*_bounds(thin[key]), float(truth))
+        disparities, _, _ = _tested_disparities(data, settings=settings, bootstrap=mc)
+        index = {g.name: gi for gi, g in enumerate(groups)}
+        for d in disparities:
+            gi, ref = index[d["group"]], index[d["reference"]]
+            if d["class"] is None and d["metric"] == "mAP" and ref != 2:
+                name = f"mAP disparity, weaker {unit} vs best" if gi == 2 else "mAP disparity, null pair"
+                common = (data.point[gi]["n_pos"] >= mp) & (data.point[ref]["n_pos"] >= mp)
+                truth = float(true_ap[gi, common].mean() - true_ap[ref, common].mean()) if common.any() else 0.0
+                t[name].add(*_bounds(d), truth)
+            elif d["class"] == "c0" and d["metric"] == "ap" and kind == "described" and gi == 2:
+                t[f"class AP disparity, weaker {unit}, class 0"].add(*_bounds(d), float(true_ap[2, 0] - true_ap[ref, 0]))
+    return list(t.values())
+
+
+def _bounds(interval: dict) -> tuple[float, float]:
+    """``(ci_low, ci_high)`` of a FactSheet interval dict, NaN for a null bound (no interval)."""
+    return tuple(float("nan") if interval.get(k) is None else float(interval[k]) for k in ("ci_low", "ci_high"))
+
+
 def dprime_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
                 class_d: np.ndarray = CLASS_D) -> list[Tally]:
     """d' and the mean per-class d' of the Performance section (BCa, as printed) on binormal data.
@@ -541,11 +717,13 @@ class Design:
     group_sizes: tuple = (20, 50, 200)
     drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
     ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
+    bias_cells: tuple = BIAS_CELLS
     dprime_cells: tuple = ((1200, 0.14), (600, 0.14), (400, 0.5), (1600, 0.1))
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,), drop_cells=(), ratio_cells=(), dprime_cells=((400, 0.14),))
+               group_sizes=(50,), drop_cells=(), ratio_cells=(), bias_cells=BIAS_CELLS[:1],
+               dprime_cells=((400, 0.14),))
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -561,8 +739,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"dprime"`` (``"success"``, exact, is printed by
-        :func:`success_rate_coverage`).
+        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``
+        (``"success"``, exact, is printed by :func:`success_rate_coverage`).
 
     Returns
     -------
@@ -600,9 +778,21 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         cell += 1
         if "ratio" in studies:
             out += ratio_cell(n, log_ratio, cell=400 + cell, **kw)
+    if "bias" in studies:
+        out += bias_study(design.bias_cells, **kw)
     for i, (n, prev) in enumerate(design.dprime_cells):  # own cell numbers: unchanged when studies are added
         if "dprime" in studies:
             out += dprime_cell(n, prev, cell=600 + i, class_d=DEMO_D if prev == 0.14 else CLASS_D, **kw)
+    return out
+
+
+def bias_study(cells: tuple, *, reps: int, resamples: int, seed: int) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`BIAS_CELLS`) by :func:`bias_cell`; the seeds of a cell depend on
+    its place in :data:`BIAS_CELLS`, whichever run it is in."""
+    out: list[Tally] = []
+    for kind, n, factors in cells:
+        out += bias_cell(kind, n, factors, reps=reps, resamples=resamples, seed=seed,
+                         cell=BIAS_CELL_BASE + BIAS_CELLS.index((kind, n, factors)))
     return out
 
 

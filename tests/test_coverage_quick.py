@@ -91,3 +91,35 @@ def test_tiny_ratio_cell_covers_the_true_log_ratio():
     (tally,) = cov.ratio_cell(32, -0.7, reps=60, resamples=200, seed=17, cell=5)
     assert tally.statistic == "log median ratio" and tally.reps == 60 and len(tally.covered) == 60
     assert np.mean(tally.covered) >= 0.85
+
+
+@pytest.mark.parametrize("kind", ["slices", "described"])
+def test_group_truth_is_the_prevalence_matched_population_ap(kind):
+    # The Bias section's group AP weights each negative by the group's share of the class's positives:
+    # on 2 x 10^5 clips it must approach the binormal AP at the group's separation and the class's
+    # prevalence in the whole set (not in the group), and the group AUC Phi(sep / sqrt 2).
+    from factsheet.bias.stats import group_replicates
+
+    factors = (1.0, 1.0, 0.7) if kind == "slices" else (1.0, 1.0, 0.6)
+    y, s, groups, sep = cov._bias_data(kind, 200_000, factors, np.random.default_rng(3), prevalence=0.14,
+                                       class_d=np.array([1.5, 2.5]))
+    point = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=0, seed=0)["point"]
+    for gi in (0, 2):
+        if kind == "described":
+            assert point[gi]["n_pos"][1] < 0.25 * point[gi]["n_pos"][0]  # a voice group is mostly class 0
+        k = 2 if kind == "slices" else 1  # a voice group holds few positives of class 1: too noisy to check
+        np.testing.assert_allclose(point[gi]["ap"][:k], [binormal_ap(v, 0.14) for v in sep[gi, :k]], atol=0.01)
+        np.testing.assert_allclose(point[gi]["auc"][:k], binormal_auc(sep[gi, :k]), atol=0.005)
+    assert sep[2, 0] < sep[0, 0]
+
+
+def test_tiny_bias_cell_measures_the_printed_intervals_and_is_seeded():
+    kw = {"resamples": 100, "seed": 17, "cell": 700, "class_d": cov.DEMO_D[::3]}  # 5 classes: fewer truths to integrate
+    tallies = cov.bias_cell("slices", 300, (1.0, 1.0, 0.7), reps=6, **kw)
+    by = {t.statistic: t for t in tallies}
+    now, before = by["group mAP, weaker slice (BCa)"], by["group mAP, weaker slice (percentile)"]
+    assert now.reps == before.reps == 6 and len(before.covered) == 6 and len(now.covered) >= 4
+    assert np.mean(now.covered) >= 0.75 and now.widths != before.widths  # BCa moves the bounds
+    assert by["class AP, weaker slice, class 0 (BCa)"].reps == 6
+    again = cov.bias_cell("slices", 300, (1.0, 1.0, 0.7), reps=2, **kw)
+    assert {t.statistic: t for t in again}["group mAP, weaker slice (BCa)"].widths == now.widths[:2]

@@ -165,3 +165,107 @@ def test_bca_refuses_a_bootstrap_distribution_on_one_side_of_the_estimate():
     iv = bca_interval(reps, estimate=0.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95)
     assert not iv.defined and np.isnan(iv.low) and iv.n_used == 1000
     assert bca_interval(reps, estimate=1.5, jackknife=[0.4, 0.5, 0.6], confidence=0.95).defined
+
+
+# -- the Bias section's group rows: BCa over the paired bootstrap --------------------------------
+
+
+def _grouped(n: int, seed: int):
+    from factsheet.bias.groups import Group
+
+    y, s = _scored(n, 3, 0.35, seed=seed)
+    label = np.random.default_rng(seed + 100).integers(0, 3, n)
+    return y.astype(bool), s, [Group(("g",), f"g{k}", label == k) for k in range(3)]
+
+
+@pytest.mark.parametrize("n_groups", [None, 7])
+def test_group_jackknife_equals_group_metrics_on_the_clips_left(n_groups, monkeypatch):
+    from factsheet import metrics
+    from factsheet.bias.groups import Group
+    from factsheet.bias.stats import group_replicates
+
+    y, s, groups = _grouped(50, seed=11)
+    if n_groups:
+        monkeypatch.setattr(metrics, "JACKKNIFE_GROUPS", n_groups)  # 50 clips: groups of 8 (0) and 7 (1..6)
+    jack = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=0, seed=0, jackknife=True)["jack"]
+    for j in range(n_groups or 50):
+        keep = np.arange(50) % (n_groups or 50) != j
+        left = group_replicates(y_true=y[keep], y_score=s[keep], n_bootstrap=0, seed=0,
+                                groups=[Group(g.columns, g.name, g.mask[keep]) for g in groups])["point"]
+        for gi in range(3):
+            for k in ("ap", "auc"):
+                np.testing.assert_allclose(jack[gi][k][j], left[gi][k], rtol=1e-12, atol=0, equal_nan=True)
+
+
+def test_group_bca_equals_scipy():
+    # scipy resamples the clips and runs the Bias kernel on each resample (and on each leave-one-out
+    # sample for its jackknife); ours takes the jackknife from the count kernel: same interval.
+    from factsheet.bias.groups import Group
+    from factsheet.bias.stats import group_level, group_level_jackknife, group_replicates
+
+    y, s, groups = _grouped(60, seed=12)
+    full = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=0, seed=0, jackknife=True)
+    classes = full["point"][1]["n_pos"] >= 3
+
+    def group_map(idx, axis=-1):
+        point = group_replicates(y_true=y[idx], y_score=s[idx], n_bootstrap=0, seed=0,
+                                 groups=[Group(g.columns, g.name, g.mask[idx]) for g in groups])["point"][1]
+        return group_level(point, {"ap": point["ap"][None], "auc": point["auc"][None]}, classes)["mAP"][0]
+
+    res = stats.bootstrap((np.arange(60),), group_map, method="BCa", n_resamples=199, vectorized=False,
+                          rng=np.random.default_rng(13))
+    jack = group_level_jackknife(full["jack"][1], classes)["mAP"]
+    iv = bca_interval(res.bootstrap_distribution, estimate=float(group_map(np.arange(60))), jackknife=jack,
+                      confidence=0.95)
+    assert iv.defined
+    np.testing.assert_allclose([iv.low, iv.high], res.confidence_interval, rtol=1e-10)
+
+
+def test_bias_group_rows_print_bca_of_the_paired_replicates():
+    import pandas as pd
+
+    from factsheet.bias import evaluate_bias
+    from factsheet.bias.groups import Group
+    from factsheet.bias.stats import group_level, group_level_jackknife, group_replicates
+    from factsheet.config import BiasConfig, MetricsConfig
+    from factsheet.datasets.base import ClassLabel
+
+    y, s, groups = _grouped(240, seed=14)
+    value = np.select([g.mask for g in groups], [g.name for g in groups], "").astype(object)
+    value[:12] = "tiny"  # below min_group_size: insufficient evidence, no interval
+    groups = [Group(("g",), v, value == v) for v in ("g0", "g1", "g2", "tiny")]
+    meta = pd.DataFrame({"clip_id": [str(i) for i in range(240)], "g": value})
+    boot = MetricsConfig(bootstrap_resamples=300, seed=5)
+    labels = [ClassLabel(index=i, mid=f"/x/{i}", display_name=f"c{i}", category="cat") for i in range(3)]
+    section, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels, metadata=meta,
+                               settings=BiasConfig(columns=("g",), condition_columns=()), bootstrap=boot)
+    assert section["interval_methods"]["groups"] == "bca"
+    res = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=300, seed=5, jackknife=True)
+    rows = {r["group"]: r for r in section["groups"]}
+    assert [r["group"] for r in section["groups"]] == ["g0", "g1", "g2", "tiny"]  # the same groups, same order
+    for gi, g in enumerate(groups[:3]):
+        classes = res["point"][gi]["n_pos"] >= 10
+        level, jack = group_level(res["point"][gi], res["reps"][gi], classes), group_level_jackknife(res["jack"][gi],
+                                                                                                    classes)
+        for k in ("mAP", "mean_auc", "d_prime"):
+            iv = bca_interval(level[k][1], estimate=float(level[k][0]), jackknife=jack[k], confidence=0.95)
+            assert iv.defined and (rows[g.name]["metrics"][k]["ci_low"], rows[g.name]["metrics"][k]["ci_high"]) == (
+                iv.low, iv.high)
+    tiny = rows["tiny"]
+    assert tiny["insufficient_evidence"]
+    assert all(m["ci_low"] is None and m["ci_high"] is None for m in tiny["metrics"].values())
+    cells = section["class_groups"]
+    assert section["interval_methods"]["class_groups"] == "bca"
+    index = {g.name: gi for gi, g in enumerate(groups)}
+    shown = [c for c in cells if not c["insufficient_evidence"]]
+    assert shown
+    for c in shown:
+        gi, j = index[c["group"]], int(c["class"][1:])
+        for k in ("ap", "auc"):
+            iv = bca_interval(res["reps"][gi][k][:, j], estimate=float(res["point"][gi][k][j]),
+                              jackknife=res["jack"][gi][k][:, j], confidence=0.95)
+            assert (c[k]["ci_low"], c[k]["ci_high"]) == ((iv.low, iv.high) if iv.defined else (None, None))
+    for c in cells:  # below min_positives, or in a group too small: the value without an interval
+        thin = c["insufficient_evidence"]
+        assert thin == (c["n_positives"] < 10 or c["group"] == "tiny")
+        assert (c["ap"]["ci_low"] is None and c["auc"]["ci_high"] is None) == thin

@@ -9,7 +9,7 @@ import pandas as pd
 
 from factsheet.bias.groups import column_describes_class, group_columns, make_groups
 from factsheet.bias.plots import groups_svg, per_class_svg
-from factsheet.bias.stats import _disparities, _metric, group_level, group_replicates
+from factsheet.bias.stats import _bca_metric, _disparities, _metric, group_level, group_level_jackknife, group_replicates
 from factsheet.bias.wording import DEFINITIONS, INTERVAL_METHODS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
@@ -58,7 +58,8 @@ def evaluate_bias(*, y_true: np.ndarray, y_score: np.ndarray, class_labels: list
     y = np.asarray(y_true).astype(bool)
     columns = group_columns(settings, metadata)
     groups, missing = make_groups(metadata, settings, columns=columns)
-    data = _replicated(y, y_score, groups=groups, names=[c.display_name for c in class_labels], bootstrap=bootstrap)
+    data = _replicated(y, y_score, groups=groups, names=[c.display_name for c in class_labels], bootstrap=bootstrap,
+                       jackknife=True)
     group_rows = _group_rows(data, settings=settings, confidence=bootstrap.confidence,
                              robustness=_robustness_by_group(robustness))
     class_rows = _class_rows(data, settings=settings, confidence=bootstrap.confidence)
@@ -103,6 +104,9 @@ class _Replicated:
         :func:`~factsheet.bias.stats.group_replicates`'s point values and replicates by group index.
     single_label : bool
         Every clip has exactly one true label (then each group's accuracy is measured too).
+    jack : dict or None
+        :func:`~factsheet.bias.stats.group_replicates`'s leave-one-clip-out values by group index
+        (``jackknife=True``), for the BCa intervals of the group rows.
     """
 
     y: np.ndarray
@@ -112,18 +116,21 @@ class _Replicated:
     point: dict
     reps: dict
     single_label: bool
+    jack: dict | None = None
 
 
 def _replicated(y: np.ndarray, y_score: np.ndarray, *, groups: list, names: list[str],
-                bootstrap: MetricsConfig) -> _Replicated:
-    """Every group's per-class AP and AUC (and accuracy, single-label) over one paired bootstrap."""
+                bootstrap: MetricsConfig, jackknife: bool = False) -> _Replicated:
+    """Every group's per-class AP and AUC (and accuracy, single-label) over one paired bootstrap
+    (and with each clip left out: ``jackknife``)."""
     single = bool(len(y) and np.all(y.sum(axis=1) == 1))
     top1 = np.argmax(y_score, axis=1)
     clip_values = {"accuracy": y[np.arange(len(y)), top1].astype(np.float64)} if single else None
     res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=bootstrap.bootstrap_resamples,
-                           seed=bootstrap.seed, clip_values=clip_values)
+                           seed=bootstrap.seed, clip_values=clip_values,
+                           jackknife=jackknife and bootstrap.bootstrap_resamples > 0)
     return _Replicated(y=y, top1=top1, names=names, groups=groups, point=res["point"], reps=res["reps"],
-                       single_label=single)
+                       single_label=single, jack=res.get("jack"))
 
 
 def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, robustness: dict) -> list[dict]:
@@ -135,9 +142,17 @@ def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, r
         n = int(g.mask.sum())
         classes = data.point[gi]["n_pos"] >= settings.min_positives
         level = group_level(data.point[gi], data.reps[gi], classes)
-        metrics = {k: _metric(v, r, confidence) for k, (v, r) in level.items()}
+        if n < settings.min_group_size:  # insufficient evidence: the value, no interval
+            metrics = {k: {"value": finite_or_none(v), "ci_low": None, "ci_high": None} for k, (v, _) in level.items()}
+        elif data.jack is None:
+            metrics = {k: _metric(v, r, confidence) for k, (v, r) in level.items()}
+        else:  # BCa: the percentile interval under-covers a weaker group's mAP (bench/coverage.py --studies bias)
+            jack = group_level_jackknife(data.jack[gi], classes)
+            metrics = {k: _bca_metric(v, r, jack[k], confidence) for k, (v, r) in level.items()}
         if data.single_label:
             metrics["accuracy"] = _metric(data.point[gi]["accuracy"], data.reps[gi]["accuracy"], confidence)
+            if n < settings.min_group_size:
+                metrics["accuracy"].update(ci_low=None, ci_high=None)
             rep = single_label_report(np.argmax(data.y[g.mask], axis=1), data.top1[g.mask],
                                       n_classes=len(data.names))
             metrics["macro_f1"] = {"value": finite_or_none(rep.macro_f1), "ci_low": None, "ci_high": None}
@@ -149,7 +164,9 @@ def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, r
 
 
 def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -> list[dict]:
-    """One row per (group, class with a positive in the group): AP and AUC with intervals."""
+    """One row per (group, class with a positive in the group): AP and AUC with BCa intervals (percentile
+    without ``data.jack``), none (null bounds) below ``min_positives`` positives or ``min_group_size``
+    clips (insufficient evidence)."""
     rows = []
     for gi, g in enumerate(data.groups):
         insufficient = int(g.mask.sum()) < settings.min_group_size
@@ -158,11 +175,21 @@ def _class_rows(data: _Replicated, *, settings: BiasConfig, confidence: float) -
             npos = int(point["n_pos"][j])
             if npos == 0:
                 continue
+            thin = npos < settings.min_positives or insufficient  # the value, no interval: it under-covers
             rows.append({"columns": list(g.columns), "group": g.name, "class": cname, "n_positives": npos,
-                         "insufficient_evidence": npos < settings.min_positives or insufficient,
-                         "ap": _metric(point["ap"][j], reps["ap"][:, j], confidence),
-                         "auc": _metric(point["auc"][j], reps["auc"][:, j], confidence)})
+                         "insufficient_evidence": thin,
+                         **{k: _class_metric(point[k][j], reps[k][:, j], None if data.jack is None else
+                                             data.jack[gi][k][:, j], confidence=confidence, thin=thin)
+                            for k in ("ap", "auc")}})
     return rows
+
+
+def _class_metric(value, reps: np.ndarray, jack: np.ndarray | None, *, confidence: float, thin: bool) -> dict:
+    """A (group, class) cell's AP or AUC: BCa with the leave-one-clip-out values (percentile without
+    them), no interval when ``thin`` (insufficient evidence)."""
+    if thin:
+        return {"value": finite_or_none(value), "ci_low": None, "ci_high": None}
+    return _metric(value, reps, confidence) if jack is None else _bca_metric(value, reps, jack, confidence)
 
 
 def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig,

@@ -10,8 +10,8 @@ from scipy.special import ndtri
 from factsheet.bias.groups import Group
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet import metrics as _metrics
-from factsheet.metrics import (_block_weights, _count_blocks, _count_plan, _CountPlan, _Ranked,
-                               _rank_blocks, _run_blocks, finite_or_none, percentile_interval)
+from factsheet.metrics import (_block_weights, _count_blocks, _count_plan, _CountPlan, _jackknife_blocks, _Ranked,
+                               _rank_blocks, _run_blocks, bca_interval, finite_or_none, percentile_interval)
 from factsheet.significance import DIFFERENCE_INTERVAL, benjamini_hochberg, holm, normal_p_value
 
 
@@ -53,7 +53,8 @@ class _NegativeCumulants:
     positives: np.ndarray
 
 
-def _negative_cumulants(ranked: _Ranked, plan: _CountPlan, counts: np.ndarray) -> _NegativeCumulants:
+def _negative_cumulants(ranked: _Ranked, plan: _CountPlan, counts: np.ndarray, *,
+                        total: int | None = None) -> _NegativeCumulants:
     """The negative weights of :class:`_NegativeCumulants` from integer clip counts.
 
     The clips' cumulative weight is read only at the edges of the positives' tie groups
@@ -67,14 +68,16 @@ def _negative_cumulants(ranked: _Ranked, plan: _CountPlan, counts: np.ndarray) -
     plan : factsheet.metrics._CountPlan
         ``_count_plan(ranked)``.
     counts : ndarray of ``plan.count_dtype``, shape (b, n)
-        Times each clip was drawn, one row per replicate; each row sums to ``n`` (the full data:
+        Times each clip was drawn, one row per replicate; each row sums to ``total`` (the full data:
         a row of ones).
+    total : int, optional
+        The row sum, by default ``n`` (a bootstrap draw); ``n - k`` for rows that leave ``k`` clips out.
 
     Returns
     -------
     _NegativeCumulants
     """
-    n = ranked.shape[1]
+    n = ranked.shape[1] if total is None else int(total)
     w = _block_weights(ranked, plan, counts, total=n)
     # Weight of all clips below a group: base + cw_start (at or below: base + cz[je]); positives
     # of the class below it: cp_start - cp_first (at or below: cp[k_stop] - cp_first).
@@ -182,7 +185,7 @@ def _point_values(ranked: _Ranked, plan: _CountPlan, members: list[np.ndarray], 
 
 
 def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Group], n_bootstrap: int,
-                     seed: int, clip_values: dict[str, np.ndarray] | None = None) -> dict:
+                     seed: int, clip_values: dict[str, np.ndarray] | None = None, jackknife: bool = False) -> dict:
     """Per-class AP and AUC of every group: point values and paired bootstrap replicates.
 
     Each class is sorted once; a replicate is the clip counts of one draw of
@@ -201,6 +204,11 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
         Resamples and seed of :func:`factsheet.metrics._resample_indices`.
     clip_values : dict of str to ndarray, optional
         Per-clip values whose group means are resampled too.
+    jackknife : bool, default False
+        Also the per-class AP and AUC of every group with each clip left out in turn (above
+        :data:`factsheet.metrics.JACKKNIFE_GROUPS` clips, each of that many groups of clips
+        ``{i : i % G == g}``), for the acceleration of :func:`factsheet.metrics.bca_interval`;
+        evaluated by the same kernel on rows of counts with zeros at the clips left out.
 
     Returns
     -------
@@ -208,7 +216,9 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
         ``{"point": {group_index: {"ap": (m,), "auc": (m,), "n_pos": (m,) int}},
         "reps": {group_index: {"ap": (B, m), "auc": (B, m)}}}``; replicate b of every group
         comes from the same resample of the clips. Each ``clip_values[name]`` (shape (n,), e.g.
-        1.0 where the top-1 prediction is right) adds its group mean under ``name``.
+        1.0 where the top-1 prediction is right) adds its group mean under ``name``. With
+        ``jackknife``, ``"jack": {group_index: {"ap": (J, m), "auc": (J, m)}}`` (``J`` = clips,
+        or groups of clips).
     """
     clip_values = clip_values or {}
     import warnings
@@ -240,7 +250,35 @@ def group_replicates(*, y_true: np.ndarray, y_score: np.ndarray, groups: list[Gr
         if n_bootstrap:
             _run_blocks(evaluate, _count_blocks(n, n_bootstrap, seed, plan.count_dtype),
                         -(-n_bootstrap // _metrics._REPLICATE_BLOCK))
-    return {"point": point, "reps": reps}
+        out = {"point": point, "reps": reps}
+        if jackknife and n >= 2:
+            out["jack"] = _group_jackknife(ranked, plan, chosen)
+    return out
+
+
+def _group_jackknife(ranked: _Ranked, plan: _CountPlan, chosen: list[_Members]) -> dict:
+    """Per-class AP and AUC of every group with each clip (or group of clips) left out: see
+    :func:`group_replicates` (``jackknife=True``)."""
+    n = ranked.shape[1]
+    g = min(_metrics.JACKKNIFE_GROUPS, n)
+    q, r = divmod(n, g)  # leave-out groups 0..r-1 hold q + 1 clips, the others q: one row sum per part
+    jack = {gi: {"ap": np.empty((g, ranked.shape[0])), "auc": np.empty((g, ranked.shape[0]))}
+            for gi in range(len(chosen))}
+    for left, size in ((np.arange(r), q + 1), (np.arange(r, g), q)):
+        if not left.size:
+            continue
+
+        def evaluate(lo: int, counts: np.ndarray, left=left, size=size) -> None:
+            start = int(left[0]) + lo
+            neg = _negative_cumulants(ranked, plan, counts, total=n - size)
+            for gi, group in enumerate(chosen):
+                ap, auc, _, _ = _group_ap_auc(ranked, neg, counts, group)
+                jack[gi]["ap"][start:start + counts.shape[0]] = ap
+                jack[gi]["auc"][start:start + counts.shape[0]] = auc
+
+        _run_blocks(evaluate, _jackknife_blocks(n, left, g, plan.count_dtype),
+                    -(-left.size // _metrics._REPLICATE_BLOCK))
+    return jack
 
 
 def _class_mean(values: np.ndarray, classes: np.ndarray) -> np.ndarray | float:
@@ -263,6 +301,13 @@ def group_level(point: dict, reps: dict, classes: np.ndarray) -> dict[str, tuple
     return out
 
 
+def group_level_jackknife(jack: dict, classes: np.ndarray) -> dict[str, np.ndarray]:
+    """Group mAP, mean AUC and d' over ``classes`` with each clip (group of clips) left out:
+    :func:`group_level` on the ``"jack"`` values of :func:`group_replicates`, shape (J,) each."""
+    auc = _class_mean(jack["auc"], classes)
+    return {"mAP": _class_mean(jack["ap"], classes), "mean_auc": auc, "d_prime": np.sqrt(2.0) * ndtri(auc)}
+
+
 _p_value = normal_p_value
 
 
@@ -278,6 +323,21 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, floa
 
 def _metric(value, reps: np.ndarray, confidence: float) -> dict:
     lo, hi = _interval(reps, confidence)
+    return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
+
+
+def _bca_metric(value, reps: np.ndarray, jack: np.ndarray, confidence: float) -> dict:
+    """A group metric with its BCa interval (:func:`factsheet.metrics.bca_interval`): refused (null
+    bounds) as :func:`_interval` refuses (fewer than 10, or than half, of the replicates finite), and
+    as BCa refuses (a non-finite estimate or leave-out value, an estimate outside the central
+    ``confidence`` range of its own replicates)."""
+    values = np.asarray(reps, dtype=float)
+    usable = int(np.isfinite(values).sum())
+    rule = _BIAS_INTERVAL
+    if usable < max(rule["min_used"], rule["min_used_fraction"] * values.size) or not np.isfinite(value):
+        return {"value": finite_or_none(value), "ci_low": None, "ci_high": None}
+    iv = bca_interval(values, estimate=float(value), jackknife=jack, confidence=confidence)
+    lo, hi = (iv.low, iv.high) if iv.defined else (None, None)
     return {"value": finite_or_none(value), "ci_low": lo, "ci_high": hi}
 
 

@@ -6,8 +6,8 @@ from factsheet.config import BiasConfig, MetricsConfig
 
 
 #: The interval method of each interval of the section (``interval_methods`` in the JSON).
-INTERVAL_METHODS = {"groups": "percentile", "class_groups": "percentile", "disparities": "percentile",
-                    "groups.robustness": "order_statistic"}
+INTERVAL_METHODS = {"groups": "bca", "groups.accuracy": "percentile", "class_groups": "bca",
+                    "disparities": "percentile", "groups.robustness": "order_statistic"}
 
 DEFINITIONS = {
     "group_metric": ("A group's AP (AUC) for class c ranks the group's clips that contain c (its positives) against "
@@ -21,9 +21,15 @@ DEFINITIONS = {
     "class_group_metric": "The same per class: class c's AP and AUC from the group's positives of c against all negatives.",
     "disparity": ("difference = group - reference and ratio = group / reference, the reference being the group with "
                   "the highest value of the metric among the groups with sufficient evidence in the same column(s)."),
-    "ci": ("Paired percentile bootstrap over clips (interval_method 'percentile'): every group's metric is "
-           "recomputed on the same resamples of the whole evaluation set, so a difference's interval comes from its "
-           "own replicates. The groups' robustness medians (from the Robustness section) use order statistics."),
+    "ci": ("Paired bootstrap over clips: every group's metric is recomputed on the same resamples of the whole "
+           "evaluation set, so a difference's interval comes from its own replicates. A group's mAP, mean AUC and d' "
+           "get the BCa interval (interval_method 'bca': bias-corrected and accelerated, the acceleration from the "
+           "group metric with each clip left out; the percentile interval under-covered the mAP of a weaker group), "
+           "and so do a class's AP and AUC in a group (class_groups); none (insufficient evidence) when fewer than "
+           "10 or than half of the replicates are finite, when the estimate lies outside the central range of its "
+           "own replicates, for a group under min_group_size clips and for a class cell under min_positives "
+           "positives. Disparities and a group's accuracy get the percentile interval (interval_method "
+           "'percentile'). The groups' robustness medians (from the Robustness section) use order statistics."),
     "finding": ("A disparity is a finding when the group is worse than the reference by more than the tolerance with "
                 "confidence: its interval lies entirely below -tolerance AND the two-sided p-value of "
                 "H0: |difference| <= tolerance (normal approximation, the bootstrap standard deviation of the "

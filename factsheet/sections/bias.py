@@ -50,13 +50,14 @@ def glossary(doc: dict) -> dict:
         term("mAP [CI]", UNITLESS, f"Group mAP: mean over classes with at least {bs['min_positives']} "
                                    "positives in the group of the prevalence-matched AP of the group's "
                                    f"positives against all negatives (see group_metric); {conf} paired "
-                                   f"percentile bootstrap interval ({bs['n_bootstrap']} resamples)."),
+                                   f"BCa bootstrap interval ({bs['n_bootstrap']} resamples; see ci)."),
         term("mean_auc [CI]", PROBABILITY, "The same mean over the group's classes of ROC AUC."),
         term("d_prime [CI]", SD, "sqrt(2) * Phi^-1(group mean AUC)."),
     ]
     if any("accuracy" in g["metrics"] for g in bias.get("groups") or []):
         keys["bias_groups"].append(term("accuracy [CI]", UNITLESS, "Share of the group's clips whose top-1 "
-                                                                   "class is their one true class."))
+                                                                   "class is their one true class; paired "
+                                                                   "percentile bootstrap interval."))
     keys["bias_groups"].append(term("Median L2 SNR of attacked clips (dB)", "dB",
                                     "As in the Robustness section, over the group's attacked clips (n of them)."))
     keys["bias_disparities"] = [
