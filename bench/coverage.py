@@ -444,6 +444,126 @@ def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int
     return [tally]
 
 
+def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamples: int, seed: int, cell: int,
+                 class_d: np.ndarray | None = None, prevalence_source: float = 0.14,
+                 prevalence_target: np.ndarray | None = None) -> list[Tally]:
+    """The Domain Shift section's natural shift, as :func:`factsheet.domain_shift.natural.shift_numbers` makes it:
+    each side's mAP and mean AUC, the target's prevalence-matched mAP, and the unpaired gaps (target minus
+    source), percentile intervals over replicate differences of independently resampled sides.
+
+    Both sides binormal with the same classes: the source at ``prevalence_source`` with separations
+    ``class_d``, the target with another class mix (:data:`NATURAL_TARGET_PREVALENCE`: one common class,
+    the others rare, like the demo's TRAIN-distribution target) and separations ``keep * class_d``. Truths:
+    the source's mAP is the mean of ``AP(d, pi_s)``, the target's raw mAP of ``AP(keep d, pi_t)``, its
+    matched mAP of ``AP(keep d, pi_s)`` (the target's ranking at the source's prevalence), mean AUC of
+    ``Phi(d / sqrt 2)``; the gaps are their differences.
+
+    Parameters
+    ----------
+    n_source, n_target : int
+        Clips of the evaluation set and of the target (the demo: 1200 and 600).
+    keep : float
+        The target's separation over the source's (1: the same model quality, a matched gap of 0).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    class_d : ndarray, shape (n_classes,), optional
+        Default :data:`DEMO_D`.
+    prevalence_source : float
+    prevalence_target : ndarray, shape (n_classes,), optional
+        Default :data:`NATURAL_TARGET_PREVALENCE`.
+
+    Returns
+    -------
+    list of Tally
+        Source mAP, source mean AUC, target mAP, target matched mAP, target mean AUC, and the gaps of mAP,
+        matched mAP and mean AUC; a data set with a class without a positive or a negative on either side is
+        left out (the section drops such classes; none at these sizes).
+    """
+    from factsheet.domain_shift.natural import shift_numbers
+
+    class_d = DEMO_D if class_d is None else class_d
+    pi_t = NATURAL_TARGET_PREVALENCE if prevalence_target is None else prevalence_target
+    ap_s = np.mean([binormal_ap(d, prevalence_source) for d in class_d])
+    ap_t = np.mean([binormal_ap(keep * d, p) for d, p in zip(class_d, pi_t)])
+    ap_m = np.mean([binormal_ap(keep * d, prevalence_source) for d in class_d])
+    auc_s, auc_t = float(binormal_auc(class_d).mean()), float(binormal_auc(keep * class_d).mean())
+    truths = {("mAP", "source"): ap_s, ("mean_auc", "source"): auc_s, ("mAP", "target"): ap_t,
+              ("mAP_matched", "target"): ap_m, ("mean_auc", "target"): auc_t, ("mAP", "gap"): ap_t - ap_s,
+              ("mAP_matched", "gap"): ap_m - ap_s, ("mean_auc", "gap"): auc_t - auc_s}
+    names = {"mAP": "mAP", "mAP_matched": "matched mAP", "mean_auc": "mean AUC"}
+    setting = (f"{n_source} vs {n_target} clips, " + ("same separation" if keep == 1 else f"separation x {keep:g}"))
+    tallies = {k: Tally(f"natural {side} {names[metric]}", n_target if side != "source" else n_source, setting)
+               for k in truths for metric, side in [k]}
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        ys = rng.random((n_source, class_d.size)) < prevalence_source
+        yt = rng.random((n_target, class_d.size)) < pi_t
+        if not all(((y.sum(0) > 0) & (y.sum(0) < len(y))).all() for y in (ys, yt)):
+            continue
+        ss = rng.standard_normal(ys.shape) + class_d * ys
+        st = rng.standard_normal(yt.shape) + keep * class_d * yt
+        sd = seed * 1_000_003 + cell * 10_007 + r
+        nums = shift_numbers(y_source=ys.astype(np.int8), s_source=ss, y_target=yt.astype(np.int8), s_target=st,
+                             n_resamples=resamples, confidence=CONFIDENCE, seeds={"source": sd, "target": sd + 1})
+        for (metric, side), truth in truths.items():
+            block = nums["metrics"][metric][side]
+            low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
+            tallies[(metric, side)].add(low, high, float(truth))
+    return list(tallies.values())
+
+
+#: The natural-shift target's class mix (14 classes): one common class (the demo's Speech, 363 of 600 clips)
+#: and 13 rare ones (31-47 of 600).
+NATURAL_TARGET_PREVALENCE = np.array([0.6] + [0.065] * 13)
+
+
+#: Per-clip distributions of the Explanation study: name -> (draw(rng, n), true mean, skewness).
+EXPLANATION_DISTRIBUTIONS: dict = {
+    "normal": (lambda rng, n: rng.standard_normal(n), 0.0, 0.0),
+    "beta(6, 2)": (lambda rng, n: rng.beta(6.0, 2.0, n), 0.75, -0.69),
+    "gamma(2)": (lambda rng, n: rng.gamma(2.0, 1.0, n), 2.0, 1.41),
+    "exponential": (lambda rng, n: rng.exponential(1.0, n), 1.0, 2.0),
+}
+
+
+def explanation_cell(n: int, distribution: str, *, reps: int, resamples: int, seed: int, cell: int) -> list[Tally]:
+    """The Explanation section's intervals of a mean over explained clips (a band's importance in a class, a
+    deletion-area difference, the localisation AUC), from :func:`factsheet.explanation.stats.mean_interval`:
+    the percentile bootstrap over clips (before) and the studentised bootstrap (bootstrap-t, what the FactSheet
+    prints; no interval, "insufficient evidence", below ``MIN_ROWS`` rows).
+
+    Per-clip values are drawn from a known distribution (:data:`EXPLANATION_DISTRIBUTIONS`: normal, a
+    bounded left-skewed beta like an AUC, right-skewed gammas like an importance); the truth is its mean.
+
+    Parameters
+    ----------
+    n : int
+        Explained clips (rows averaged): 2 per class in the demo, 10 by default, 14 checked clips, 28 maps.
+    distribution : str
+        A key of :data:`EXPLANATION_DISTRIBUTIONS`.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+
+    Returns
+    -------
+    list of Tally
+        ``[explanation mean (percentile), explanation mean (studentized)]``.
+    """
+    from factsheet.explanation.stats import mean_interval
+
+    draw, truth, skew = EXPLANATION_DISTRIBUTIONS[distribution]
+    setting = f"{distribution}, skewness {skew:g}"
+    out = [Tally(f"explanation mean ({m})", n, setting) for m in ("percentile", "studentized")]
+    for r in range(reps):
+        x = draw(_rng(seed, cell, r), n)
+        for tally, method in zip(out, ("percentile", "studentized")):
+            est = mean_interval(x, n_resamples=resamples, confidence=CONFIDENCE,
+                                seed=seed * 1_000_003 + cell * 10_007 + r, method=method)
+            low, high = (float("nan") if v is None else v for v in (est["low"], est["high"]))
+            tally.add(low, high, truth)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Study and table
 # --------------------------------------------------------------------------------------
@@ -471,10 +591,14 @@ class Design:
     group_sizes: tuple = (20, 50, 200)
     drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
     ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
+    natural_cells: tuple = ((1200, 600, 1.0),)
+    explanation_ns: tuple = (2, 5, 10, 14, 28)
+    explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,), drop_cells=(), ratio_cells=())
+               group_sizes=(50,), drop_cells=(), ratio_cells=(), natural_cells=(), explanation_ns=(14,),
+               explanation_distributions=("gamma(2)",))
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -490,7 +614,7 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``, ``"drop"``, ``"ratio"``.
+        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"natural"``, ``"explanation"``.
 
     Returns
     -------
@@ -528,6 +652,15 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         cell += 1
         if "ratio" in studies:
             out += ratio_cell(n, log_ratio, cell=400 + cell, **kw)
+    for n_source, n_target, keep in design.natural_cells:
+        cell += 1
+        if "natural" in studies:
+            out += natural_cell(n_source, n_target, keep, cell=600 + cell, **kw)
+    for dist in design.explanation_distributions:
+        for n in design.explanation_ns:
+            cell += 1
+            if "explanation" in studies:
+                out += explanation_cell(n, dist, cell=500 + cell, **kw)
     return out
 
 
@@ -606,7 +739,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
-    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio")
+    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,natural,explanation")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)
