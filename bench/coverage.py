@@ -687,7 +687,7 @@ class Design:
     group_sizes: tuple = (20, 50, 200)
     drop_cells: tuple = ((400, 0.7), (400, 1.0), (100, 0.7), (64, 0.7))
     ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
-    group_drop_cells: tuple = ((30, 0.7), (30, 0.5))
+    group_drop_cells: tuple = ((30, 0.7), (30, 0.5), (20, 0.7))
     natural_cells: tuple = ((1200, 600, 1.0), (1200, 600, 0.8))
     explanation_ns: tuple = (2, 5, 10, 14, 28)
     explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
