@@ -48,11 +48,29 @@ Studies
     (:mod:`attacks.groups`: each group's median on its own bootstrap resamples, the log ratio's
     interval by the bias rule): log-normal norms (sigma 1) with 10 % failures, 16, 32 and 80 clips
     per group (the demo's voice types have 16-18), under the null and at a ratio of 0.5.
+``groupdrop``
+    The Domain Shift section's per-group drops (:func:`factsheet.domain_shift.groups.group_drops`): each
+    group's paired mAP drop and its extra drop against the most resilient group, three voice-type-like groups
+    of 30 (the demo's 28-32) or 20 clips of 400, one group hurt more or none; truth by binormal AP at the
+    class's prevalence (a group's positives against every negative). Unchanged percentile intervals.
+``natural``
+    The natural shift (:func:`factsheet.domain_shift.natural.shift_numbers`): each side's mAP and mean AUC,
+    the target's prevalence-matched mAP and the unpaired gaps, at the demo's 1200 and 600 clips with the
+    target's class mix (:data:`NATURAL_TARGET_PREVALENCE`), the target as separable as the source or less.
+``explanation``
+    The Explanation section's means over clips (:func:`factsheet.explanation.stats.mean_interval`): per-clip
+    values from known distributions (:data:`EXPLANATION_DISTRIBUTIONS`) at 2-28 clips; the percentile
+    bootstrap (before) and the studentised bootstrap (now, "insufficient evidence" below 5 clips).
+
+These three number their cells on their own (a base per study plus the cell's place in it).
 
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies groupdrop         # 9 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 18 min on the shared machine
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -694,7 +712,8 @@ class Design:
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
-               group_sizes=(50,), drop_cells=(), ratio_cells=(), group_drop_cells=(), natural_cells=(), explanation_ns=(14,),
+               group_sizes=(50,), drop_cells=(), ratio_cells=(), group_drop_cells=(), natural_cells=(),
+               explanation_ns=(14,),
                explanation_distributions=("gamma(2)",))
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC

@@ -20,7 +20,10 @@ def _by_hand(x: np.ndarray, *, n_resamples: int, confidence: float, seed) -> tup
     for row in idx:
         xb = x[row]
         sb = float(stats.tstd(xb)) if np.ptp(xb) > 0 else 0.0
-        t.append((xb.mean() - m) / (sb / np.sqrt(n)) if sb > 0 else (0.0 if xb.mean() == m else np.copysign(np.inf, xb.mean() - m)))
+        if sb > 0:
+            t.append((xb.mean() - m) / (sb / np.sqrt(n)))
+        else:
+            t.append(0.0 if xb.mean() == m else np.copysign(np.inf, xb.mean() - m))
     t = np.array(t)
     assert np.isfinite(t).all()  # the samples below have no resample of equal rows
     q_hi, q_lo = np.quantile(t, [(1 + confidence) / 2, (1 - confidence) / 2])

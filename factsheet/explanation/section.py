@@ -228,7 +228,8 @@ def _wav(x: np.ndarray, sample_rate: int) -> bytes:
 
 def _faithfulness(ctx: dict) -> dict:
     """Deletion curves of the checked clips: the map's order against the loudest-first and random orders,
-    with paired studentised bootstrap intervals of the area differences (map minus other; negative: the map is better)."""
+    with paired studentised bootstrap intervals of the area differences (map minus other; negative: the map is
+    better)."""
     grid, run, st, boot = ctx["grid"], ctx["run"], ctx["settings"], ctx["bootstrap"]
     steps = deletion_steps(grid.n_cells, st.deletion_steps)
     areas, curves, queries = [], [], 0
