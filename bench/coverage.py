@@ -560,7 +560,8 @@ def group_drop_cell(group_size: int, keep_hurt: float, *, reps: int, resamples: 
 
 def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamples: int, seed: int, cell: int,
                  class_d: np.ndarray | None = None, prevalence_source: float = 0.14,
-                 prevalence_target: np.ndarray | None = None) -> list[Tally]:
+                 prevalence_target: np.ndarray | None = None, methods: tuple[str, ...] = ("percentile", "bca"),
+                 first_rep: int = 0) -> list[Tally]:
     """The Domain Shift section's natural shift, as :func:`factsheet.domain_shift.natural.shift_numbers` makes it:
     each side's mAP and mean AUC, the target's prevalence-matched mAP, and the unpaired gaps (target minus
     source), percentile intervals over replicate differences of independently resampled sides.
@@ -586,12 +587,18 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
     prevalence_target : ndarray, shape (n_classes,), optional
         Default :data:`NATURAL_TARGET_PREVALENCE`.
 
+    methods : tuple of str
+        Interval methods of :func:`shift_numbers`: ``"percentile"`` (before issue 17) and ``"bca"`` (now).
+    first_rep : int
+        Replications ``first_rep .. first_rep + reps - 1`` (their seeds do not depend on ``reps``: a cell can
+        run in parts).
+
     Returns
     -------
     list of Tally
-        Source mAP, source mean AUC, target mAP, target matched mAP, target mean AUC, and the gaps of mAP,
-        matched mAP and mean AUC; a data set with a class without a positive or a negative on either side is
-        left out (the section drops such classes; none at these sizes).
+        Per method, source mAP, source mean AUC, target mAP, target matched mAP, target mean AUC, and the gaps
+        of mAP, matched mAP and mean AUC; a data set with a class without a positive or a negative on either
+        side is left out (the section drops such classes; none at these sizes).
     """
     from factsheet.domain_shift.natural import shift_numbers
 
@@ -606,9 +613,11 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
               ("mAP_matched", "gap"): ap_m - ap_s, ("mean_auc", "gap"): auc_t - auc_s}
     names = {"mAP": "mAP", "mAP_matched": "matched mAP", "mean_auc": "mean AUC"}
     setting = (f"{n_source} vs {n_target} clips, " + ("same separation" if keep == 1 else f"separation x {keep:g}"))
-    tallies = {k: Tally(f"natural {side} {names[metric]}", n_target if side != "source" else n_source, setting)
-               for k in truths for metric, side in [k]}
-    for r in range(reps):
+    label = {"percentile": "percentile", "bca": "BCa"}
+    tallies = {(m, k): Tally(f"natural {side} {names[metric]} ({label[m]})", n_target if side != "source" else n_source,
+                             setting)
+               for m in methods for k in truths for metric, side in [k]}
+    for r in range(first_rep, first_rep + reps):
         rng = _rng(seed, cell, r)
         ys = rng.random((n_source, class_d.size)) < prevalence_source
         yt = rng.random((n_target, class_d.size)) < pi_t
@@ -617,12 +626,14 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
         ss = rng.standard_normal(ys.shape) + class_d * ys
         st = rng.standard_normal(yt.shape) + keep * class_d * yt
         sd = seed * 1_000_003 + cell * 10_007 + r
-        nums = shift_numbers(y_source=ys.astype(np.int8), s_source=ss, y_target=yt.astype(np.int8), s_target=st,
-                             n_resamples=resamples, confidence=CONFIDENCE, seeds={"source": sd, "target": sd + 1})
-        for (metric, side), truth in truths.items():
-            block = nums["metrics"][metric][side]
-            low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
-            tallies[(metric, side)].add(low, high, float(truth))
+        for m in methods:
+            nums = shift_numbers(y_source=ys.astype(np.int8), s_source=ss, y_target=yt.astype(np.int8), s_target=st,
+                                 n_resamples=resamples, confidence=CONFIDENCE, seeds={"source": sd, "target": sd + 1},
+                                 method=m)
+            for (metric, side), truth in truths.items():
+                block = nums["metrics"][metric][side]
+                low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
+                tallies[(m, (metric, side))].add(low, high, float(truth))
     return list(tallies.values())
 
 
