@@ -69,7 +69,7 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies groupdrop         # 9 min
-    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 18 min on the shared machine
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """

@@ -140,13 +140,13 @@ def test_matched_and_group_ap_truths_match_large_draws():
 
 def test_tiny_natural_cell_covers_and_is_seeded():
     tallies = cov.natural_cell(240, 160, 0.8, reps=3, resamples=60, seed=17, cell=6001)
-    assert [t.statistic for t in tallies] == [
-        "natural source mAP", "natural source mean AUC", "natural target mAP", "natural target matched mAP",
-        "natural target mean AUC", "natural gap mAP", "natural gap matched mAP", "natural gap mean AUC"]
+    names = ["natural source mAP", "natural source mean AUC", "natural target mAP", "natural target matched mAP",
+             "natural target mean AUC", "natural gap mAP", "natural gap matched mAP", "natural gap mean AUC"]
+    assert [t.statistic for t in tallies] == [f"{n} ({m})" for m in ("percentile", "BCa") for n in names]
     covered = [c for t in tallies for c in t.covered]
-    assert len(covered) == 24 and np.mean(covered) >= 0.75
-    again = cov.natural_cell(240, 160, 0.8, reps=1, resamples=60, seed=17, cell=6001)
-    assert [t.widths for t in again] == [t.widths[:1] for t in tallies]
+    assert len(covered) == 48 and np.mean(covered) >= 0.75
+    again = cov.natural_cell(240, 160, 0.8, reps=1, resamples=60, seed=17, cell=6001, methods=("bca",), first_rep=2)
+    assert [t.widths for t in again] == [t.widths[2:] for t in tallies[8:]]  # replication 2 alone, same interval
 
 
 def test_tiny_group_drop_cell_covers():
