@@ -53,10 +53,10 @@ def mean_interval(values: np.ndarray, *, n_resamples: int, confidence: float, se
         1993, 12.5): ``t*_b = (mean*_b - mean) / (s*_b / sqrt n)`` on each resample (``s``: the standard
         deviation, ddof 1; a resample of equal rows has ``t* = +-inf``, or 0 at the mean), and
         ``[mean - t*_(1+c)/2 s / sqrt n, mean - t*_(1-c)/2 s / sqrt n]`` with the quantiles of ``t*``
-        interpolated linearly (numpy's rule); none below :data:`MIN_ROWS` rows. 92-96 % at 5-28 rows of
+        interpolated linearly (numpy's rule); none below :data:`MIN_ROWS` rows. 93.4-96.0 % at 5-28 rows of
         normal, beta and gamma rows up to skewness 2 in ``bench/coverage.py --studies explanation``.
-        ``"percentile"``: the percentile bootstrap the FactSheet printed before issue 17 (47-50 % at 2 rows,
-        86-92 % at 10-14 rows: it ignores the uncertainty of the standard deviation).
+        ``"percentile"``: the percentile bootstrap the FactSheet printed before issue 17 (48-51 % at 2 rows,
+        85-92 % at 10-14 rows: it ignores the uncertainty of the standard deviation).
 
     Returns
     -------

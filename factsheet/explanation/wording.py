@@ -24,7 +24,7 @@ DEFINITIONS = {
     "Interval of a mean": "Every interval of the section is of a mean over clips (band importance, deletion-area "
                           "difference, localisation AUC): studentised bootstrap (bootstrap-t), each resample's mean "
                           "standardised by its own standard deviation, which the percentile bootstrap ignores (it "
-                          "covered 47-50 % at 2 clips, 86-92 % at 10-14); no interval, insufficient evidence, below "
+                          "covered 48-51 % at 2 clips, 85-92 % at 10-14); no interval, insufficient evidence, below "
                           "5 clips.",
     "Fill sensitivity": "The checked clips explained again with the other fill; median Spearman rank correlation "
                         "of the two maps, share with the same top cell, and the same for band profiles.",
