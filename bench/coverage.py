@@ -58,12 +58,30 @@ Studies
     prevalence). 600 clips as configs/ci_quick.toml, 1200 as configs/demo.toml. Group rows:
     percentile (before) and BCa (now); class rows below ``min_positives``: percentile (before) and
     none (now). Run on its own (``--studies bias``, not in the default list).
+``groupdrop``
+    The Domain Shift section's per-group drops (:func:`factsheet.domain_shift.groups.group_drops`): each
+    group's paired mAP drop and its extra drop against the most resilient group, three voice-type-like groups
+    of 30 (the demo's 28-32) or 20 clips of 400, one group hurt more or none; truth by binormal AP at the
+    class's prevalence (a group's positives against every negative). Unchanged percentile intervals.
+``natural``
+    The natural shift (:func:`factsheet.domain_shift.natural.shift_numbers`): each side's mAP and mean AUC,
+    the target's prevalence-matched mAP and the unpaired gaps, at the demo's 1200 and 600 clips with the
+    target's class mix (:data:`NATURAL_TARGET_PREVALENCE`), the target as separable as the source or less.
+``explanation``
+    The Explanation section's means over clips (:func:`factsheet.explanation.stats.mean_interval`): per-clip
+    values from known distributions (:data:`EXPLANATION_DISTRIBUTIONS`) at 2-28 clips; the percentile
+    bootstrap (before) and the studentised bootstrap (now, "insufficient evidence" below 5 clips).
+
+These three number their cells on their own (a base per study plus the cell's place in it).
 
 Run::
 
     PYTHONPATH=. .venv/bin/python bench/coverage.py [--reps 200] [--resamples 1000] [--quick]
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies demo --reps 600   # the README's R = 600 cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies bias              # the Bias section's cells
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies groupdrop         # 9 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -77,7 +95,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, ndtri
-from scipy.stats import norm
 
 from attacks.curves import bootstrap_percentile_ci, percentile_ci
 from factsheet.bias.groups import Group
@@ -134,9 +151,9 @@ def binormal_ap(d: float, prevalence: float) -> float:
     """
     pi = float(prevalence)
 
-    def integrand(t: float) -> float:
-        s1, s0 = norm.sf(t - d), norm.sf(t)
-        return norm.pdf(t - d) * pi * s1 / (pi * s1 + (1.0 - pi) * s0)
+    def integrand(t: float) -> float:  # scipy.special, not scipy.stats.norm: the same values, 50 times faster
+        s1, s0 = ndtr(d - t), ndtr(-t)
+        return math.exp(-0.5 * (t - d) ** 2) / math.sqrt(2.0 * math.pi) * pi * s1 / (pi * s1 + (1.0 - pi) * s0)
 
     value, _ = integrate.quad(integrand, d - 12.0, d + 12.0, limit=200, epsabs=1e-12)
     return float(value)
@@ -690,6 +707,233 @@ def success_rate_coverage(*, clips: tuple = (8, 16, 32, 80), rates: tuple = (0.5
     return "\n".join(rows)
 
 
+def group_drop_cell(group_size: int, keep_hurt: float, *, reps: int, resamples: int, seed: int, cell: int,
+                    n: int = 400, keep: float = 0.7, d_group: tuple = (2.0, 2.0, 1.6), rho: float = 0.8,
+                    class_d: np.ndarray | None = None, prevalence: float = 0.14) -> list[Tally]:
+    """The Domain Shift section's per-group drops (``domain_shift.groups``), as
+    :func:`factsheet.domain_shift.groups.group_drops` makes them: each group's mAP drop (clean minus corrupted,
+    over the classes with ``min_positives`` positives in the group) and its extra drop against the most
+    resilient group of the column, paired percentile bootstrap with the Bias section's rule.
+
+    Like the demo's voice types: three groups of ``group_size`` clips of ``n``, every clip of a group positive
+    for class 0 (speech), which has ``n // 10`` further positives outside the groups (a fixed prevalence
+    ``pi_0``); the other classes at ``prevalence`` with the separations ``class_d`` as in :func:`drop_cell`.
+    Class 0's positives have separation ``d_group[k]`` in group ``k`` (2.0 outside the groups), and the
+    corruption keeps ``keep`` of every separation except group 2's, which keeps ``keep_hurt`` (equal to
+    ``keep``: no group is hurt more). Noise correlated ``rho`` between the clean and corrupted scores. A
+    group's AP is its positives against every negative at the class's prevalence (the Bias section's
+    prevalence matching), so its truth is ``AP(d_g, pi) - AP(keep_g d_g, pi)``, averaged over the classes the
+    estimate uses in that data set; an extra drop's truth is the difference of the two groups' true drops over
+    their shared classes, against the reference the data chose.
+
+    Parameters
+    ----------
+    group_size : int
+        Clips per group (the demo: 28-32 per voice type of 400).
+    keep_hurt : float
+        Share of the separation group 2 keeps.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    n, keep, d_group, rho, class_d, prevalence
+        The design described above.
+
+    Returns
+    -------
+    list of Tally
+        ``[group mAP drop, extra mAP drop]``.
+    """
+    import pandas as pd
+
+    from factsheet.config import MetricsConfig
+    from factsheet.domain_shift.groups import CorruptedScores, group_drops
+
+    class_d = DEMO_D if class_d is None else class_d
+    bias = BiasConfig(columns=("voice",), condition_columns=(), intersections=())
+    names = ["a", "b", "c"]
+    n_groups, extra0 = len(d_group), n // 10
+    pi0 = (n_groups * group_size + extra0) / n
+    keeps = np.array([keep] * (n_groups - 1) + [keep_hurt])
+    true_ap = {}  # (group or None, class) -> (clean AP, corrupted AP)
+    for k in range(n_groups):
+        true_ap[(k, 0)] = (binormal_ap(d_group[k], pi0), binormal_ap(keeps[k] * d_group[k], pi0))
+    for c in range(1, class_d.size):
+        a = (binormal_ap(class_d[c], prevalence), binormal_ap(keep * class_d[c], prevalence))
+        for k in range(n_groups):
+            true_ap[(k, c)] = a
+    setting = (f"{n} clips, 3 groups, " + ("no group hurt more" if keep_hurt == keep else
+                                           f"one group keeps {keep_hurt:g} of its separation, the others {keep:g}"))
+    t_drop, t_extra = Tally("group mAP drop", group_size, setting), Tally("extra mAP drop", group_size, setting)
+    member = np.repeat(np.arange(n_groups + 1), [group_size] * n_groups + [n - n_groups * group_size])
+    voice = np.array(names + ["none"])[member]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y = rng.random((n, class_d.size)) < prevalence
+        y[:, 0] = member < n_groups
+        rest = np.flatnonzero(member == n_groups)
+        y[rng.choice(rest, size=extra0, replace=False), 0] = True
+        d = np.broadcast_to(class_d, y.shape).copy()
+        d[:, 0] = np.where(member < n_groups, np.asarray(d_group + (2.0,))[member], 2.0)
+        kp = np.full(y.shape, keep)
+        kp[member == n_groups - 1, 0] = keep_hurt
+        e0 = rng.standard_normal(y.shape)
+        e1 = rho * e0 + math.sqrt(1.0 - rho * rho) * rng.standard_normal(y.shape)
+        s0, s1 = e0 + d * y, e1 + kp * d * y
+        boot = MetricsConfig(bootstrap_resamples=resamples, confidence=CONFIDENCE,
+                             seed=seed * 1_000_003 + cell * 10_007 + r)
+        block = group_drops(y=y.astype(np.int8), clean_scores=s0,
+                            corrupted=[CorruptedScores("sim", "Simulated", 1.0, "", s1)],
+                            metadata=pd.DataFrame({"voice": voice}), bias=bias, bootstrap=boot, severity=3)
+        n_pos = {k: y[member == k].sum(axis=0) for k in range(n_groups)}
+
+        def true_drop(k: int, classes: np.ndarray) -> float:
+            return float(np.mean([true_ap[(k, c)][0] - true_ap[(k, c)][1] for c in np.flatnonzero(classes)]))
+
+        for row in block["by_group"]:
+            k = names.index(row["group"])
+            classes = n_pos[k] >= bias.min_positives
+            ci = row["drop_ci"]
+            low, high = (float("nan") if v is None else v for v in (ci["low"], ci["high"]))
+            t_drop.add(low, high, true_drop(k, classes) if classes.any() else float("nan"))
+        for row in block["comparisons"]:
+            k, ref = names.index(row["group"]), names.index(row["reference"])
+            common = (n_pos[k] >= bias.min_positives) & (n_pos[ref] >= bias.min_positives)
+            ci = row["extra_drop_ci"]
+            low, high = (float("nan") if v is None else v for v in (ci["low"], ci["high"]))
+            t_extra.add(low, high, true_drop(k, common) - true_drop(ref, common) if common.any() else float("nan"))
+    return [t_drop, t_extra]
+
+
+def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamples: int, seed: int, cell: int,
+                 class_d: np.ndarray | None = None, prevalence_source: float = 0.14,
+                 prevalence_target: np.ndarray | None = None, methods: tuple[str, ...] = ("percentile", "bca"),
+                 first_rep: int = 0) -> list[Tally]:
+    """The Domain Shift section's natural shift, as :func:`factsheet.domain_shift.natural.shift_numbers` makes it:
+    each side's mAP and mean AUC, the target's prevalence-matched mAP, and the unpaired gaps (target minus
+    source), percentile intervals over replicate differences of independently resampled sides.
+
+    Both sides binormal with the same classes: the source at ``prevalence_source`` with separations
+    ``class_d``, the target with another class mix (:data:`NATURAL_TARGET_PREVALENCE`: one common class,
+    the others rare, like the demo's TRAIN-distribution target) and separations ``keep * class_d``. Truths:
+    the source's mAP is the mean of ``AP(d, pi_s)``, the target's raw mAP of ``AP(keep d, pi_t)``, its
+    matched mAP of ``AP(keep d, pi_s)`` (the target's ranking at the source's prevalence), mean AUC of
+    ``Phi(d / sqrt 2)``; the gaps are their differences.
+
+    Parameters
+    ----------
+    n_source, n_target : int
+        Clips of the evaluation set and of the target (the demo: 1200 and 600).
+    keep : float
+        The target's separation over the source's (1: the same model quality, a matched gap of 0).
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    class_d : ndarray, shape (n_classes,), optional
+        Default :data:`DEMO_D`.
+    prevalence_source : float
+    prevalence_target : ndarray, shape (n_classes,), optional
+        Default :data:`NATURAL_TARGET_PREVALENCE`.
+
+    methods : tuple of str
+        Interval methods of :func:`shift_numbers`: ``"percentile"`` (before issue 17) and ``"bca"`` (now).
+    first_rep : int
+        Replications ``first_rep .. first_rep + reps - 1`` (their seeds do not depend on ``reps``: a cell can
+        run in parts).
+
+    Returns
+    -------
+    list of Tally
+        Per method, source mAP, source mean AUC, target mAP, target matched mAP, target mean AUC, and the gaps
+        of mAP, matched mAP and mean AUC; a data set with a class without a positive or a negative on either
+        side is left out (the section drops such classes; none at these sizes).
+    """
+    from factsheet.domain_shift.natural import shift_numbers
+
+    class_d = DEMO_D if class_d is None else class_d
+    pi_t = NATURAL_TARGET_PREVALENCE if prevalence_target is None else prevalence_target
+    ap_s = np.mean([binormal_ap(d, prevalence_source) for d in class_d])
+    ap_t = np.mean([binormal_ap(keep * d, p) for d, p in zip(class_d, pi_t)])
+    ap_m = np.mean([binormal_ap(keep * d, prevalence_source) for d in class_d])
+    auc_s, auc_t = float(binormal_auc(class_d).mean()), float(binormal_auc(keep * class_d).mean())
+    truths = {("mAP", "source"): ap_s, ("mean_auc", "source"): auc_s, ("mAP", "target"): ap_t,
+              ("mAP_matched", "target"): ap_m, ("mean_auc", "target"): auc_t, ("mAP", "gap"): ap_t - ap_s,
+              ("mAP_matched", "gap"): ap_m - ap_s, ("mean_auc", "gap"): auc_t - auc_s}
+    names = {"mAP": "mAP", "mAP_matched": "matched mAP", "mean_auc": "mean AUC"}
+    setting = (f"{n_source} vs {n_target} clips, " + ("same separation" if keep == 1 else f"separation x {keep:g}"))
+    label = {"percentile": "percentile", "bca": "BCa"}
+    tallies = {(m, k): Tally(f"natural {side} {names[metric]} ({label[m]})", n_target if side != "source" else n_source,
+                             setting)
+               for m in methods for k in truths for metric, side in [k]}
+    for r in range(first_rep, first_rep + reps):
+        rng = _rng(seed, cell, r)
+        ys = rng.random((n_source, class_d.size)) < prevalence_source
+        yt = rng.random((n_target, class_d.size)) < pi_t
+        if not all(((y.sum(0) > 0) & (y.sum(0) < len(y))).all() for y in (ys, yt)):
+            continue
+        ss = rng.standard_normal(ys.shape) + class_d * ys
+        st = rng.standard_normal(yt.shape) + keep * class_d * yt
+        sd = seed * 1_000_003 + cell * 10_007 + r
+        for m in methods:
+            nums = shift_numbers(y_source=ys.astype(np.int8), s_source=ss, y_target=yt.astype(np.int8), s_target=st,
+                                 n_resamples=resamples, confidence=CONFIDENCE, seeds={"source": sd, "target": sd + 1},
+                                 method=m)
+            for (metric, side), truth in truths.items():
+                block = nums["metrics"][metric][side]
+                low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
+                tallies[(m, (metric, side))].add(low, high, float(truth))
+    return list(tallies.values())
+
+
+#: The natural-shift target's class mix (14 classes): one common class (the demo's Speech, 363 of 600 clips)
+#: and 13 rare ones (31-47 of 600).
+NATURAL_TARGET_PREVALENCE = np.array([0.6] + [0.065] * 13)
+
+
+#: Per-clip distributions of the Explanation study: name -> (draw(rng, n), true mean, skewness).
+EXPLANATION_DISTRIBUTIONS: dict = {
+    "normal": (lambda rng, n: rng.standard_normal(n), 0.0, 0.0),
+    "beta(6, 2)": (lambda rng, n: rng.beta(6.0, 2.0, n), 0.75, -0.69),
+    "gamma(2)": (lambda rng, n: rng.gamma(2.0, 1.0, n), 2.0, 1.41),
+    "exponential": (lambda rng, n: rng.exponential(1.0, n), 1.0, 2.0),
+}
+
+
+def explanation_cell(n: int, distribution: str, *, reps: int, resamples: int, seed: int, cell: int) -> list[Tally]:
+    """The Explanation section's intervals of a mean over explained clips (a band's importance in a class, a
+    deletion-area difference, the localisation AUC), from :func:`factsheet.explanation.stats.mean_interval`:
+    the percentile bootstrap over clips (before) and the studentised bootstrap (bootstrap-t, what the FactSheet
+    prints; no interval, "insufficient evidence", below ``MIN_ROWS`` rows).
+
+    Per-clip values are drawn from a known distribution (:data:`EXPLANATION_DISTRIBUTIONS`: normal, a
+    bounded left-skewed beta like an AUC, right-skewed gammas like an importance); the truth is its mean.
+
+    Parameters
+    ----------
+    n : int
+        Explained clips (rows averaged): 2 per class in the demo, 10 by default, 14 checked clips, 28 maps.
+    distribution : str
+        A key of :data:`EXPLANATION_DISTRIBUTIONS`.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+
+    Returns
+    -------
+    list of Tally
+        ``[explanation mean (percentile), explanation mean (studentized)]``.
+    """
+    from factsheet.explanation.stats import mean_interval
+
+    draw, truth, skew = EXPLANATION_DISTRIBUTIONS[distribution]
+    setting = f"{distribution}, skewness {skew:g}"
+    out = [Tally(f"explanation mean ({m})", n, setting) for m in ("percentile", "studentized")]
+    for r in range(reps):
+        x = draw(_rng(seed, cell, r), n)
+        for tally, method in zip(out, ("percentile", "studentized")):
+            est = mean_interval(x, n_resamples=resamples, confidence=CONFIDENCE,
+                                seed=seed * 1_000_003 + cell * 10_007 + r, method=method)
+            low, high = (float("nan") if v is None else v for v in (est["low"], est["high"]))
+            tally.add(low, high, truth)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Study and table
 # --------------------------------------------------------------------------------------
@@ -719,11 +963,16 @@ class Design:
     ratio_cells: tuple = ((16, 0.0), (16, -0.7), (32, 0.0), (32, -0.7), (80, 0.0), (80, -0.7))
     bias_cells: tuple = BIAS_CELLS
     dprime_cells: tuple = ((1200, 0.14), (600, 0.14), (400, 0.5), (1600, 0.1))
+    group_drop_cells: tuple = ((30, 0.7), (30, 0.5), (20, 0.7))
+    natural_cells: tuple = ((1200, 600, 1.0), (1200, 600, 0.8))
+    explanation_ns: tuple = (2, 5, 10, 14, 28)
+    explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
                group_sizes=(50,), drop_cells=(), ratio_cells=(), bias_cells=BIAS_CELLS[:1],
-               dprime_cells=((400, 0.14),))
+               dprime_cells=((400, 0.14),), group_drop_cells=(), natural_cells=(), explanation_ns=(14,),
+               explanation_distributions=("gamma(2)",))
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -739,8 +988,9 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     reps, resamples, seed : int
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
-        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``
-        (``"success"``, exact, is printed by :func:`success_rate_coverage`).
+        ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``,
+        ``"groupdrop"``, ``"natural"``, ``"explanation"`` (``"success"``, exact, is printed by
+        :func:`success_rate_coverage`).
 
     Returns
     -------
@@ -783,6 +1033,17 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     for i, (n, prev) in enumerate(design.dprime_cells):  # own cell numbers: unchanged when studies are added
         if "dprime" in studies:
             out += dprime_cell(n, prev, cell=600 + i, class_d=DEMO_D if prev == 0.14 else CLASS_D, **kw)
+    # the studies below number their cells on their own (base + place in the study), so that a study added
+    # to the design above does not move their seeds
+    for i, (group_size, keep_hurt) in enumerate(design.group_drop_cells):
+        if "groupdrop" in studies:
+            out += group_drop_cell(group_size, keep_hurt, cell=8000 + i, **kw)
+    for i, (n_source, n_target, keep) in enumerate(design.natural_cells):
+        if "natural" in studies:
+            out += natural_cell(n_source, n_target, keep, cell=6000 + i, **kw)
+    for i, (dist, n) in enumerate((d, n) for d in design.explanation_distributions for n in design.explanation_ns):
+        if "explanation" in studies:
+            out += explanation_cell(n, dist, cell=7000 + i, **kw)
     return out
 
 
@@ -871,7 +1132,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000, as the FactSheet)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
-    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,dprime,success")
+    ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,dprime,success,groupdrop,natural,"
+                                         "explanation")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)

@@ -123,3 +123,66 @@ def test_tiny_bias_cell_measures_the_printed_intervals_and_is_seeded():
     assert by["class AP, weaker slice, class 0 (BCa)"].reps == 6
     again = cov.bias_cell("slices", 300, (1.0, 1.0, 0.7), reps=2, **kw)
     assert {t.statistic: t for t in again}["group mAP, weaker slice (BCa)"].widths == now.widths[:2]
+
+
+def test_tiny_explanation_cell_studentized_covers_and_refuses_two_clips():
+    pct, stu = cov.explanation_cell(14, "gamma(2)", reps=60, resamples=200, seed=17, cell=7002)
+    assert (pct.statistic, stu.statistic) == ("explanation mean (percentile)", "explanation mean (studentized)")
+    assert len(stu.covered) == 60 and np.mean(stu.covered) >= 0.85
+    pct2, stu2 = cov.explanation_cell(2, "gamma(2)", reps=60, resamples=100, seed=17, cell=7000)
+    assert stu2.covered == [] and stu2.reps == 60  # below MIN_ROWS: insufficient evidence
+    assert np.mean(pct2.covered) < 0.7  # the percentile bootstrap of two clips: about one time in two
+
+
+def test_explanation_truths_are_the_distribution_means():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    reference = {"normal": stats.norm(), "beta(6, 2)": stats.beta(6, 2), "gamma(2)": stats.gamma(2.0),
+                 "exponential": stats.expon()}
+    for name, (draw, mean, skew) in cov.EXPLANATION_DISTRIBUTIONS.items():
+        assert draw(rng, 200_000).mean() == pytest.approx(mean, abs=1e-2), name
+        m, s = reference[name].stats(moments="ms")
+        assert (float(m), float(s)) == pytest.approx((mean, skew), abs=5e-3), name
+
+
+def test_matched_and_group_ap_truths_match_large_draws():
+    """The natural shift's matched AP converges to AP(d_target, pi_source); a group's AP (its positives against
+    every negative, prevalence-matched) to AP(d_group, pi_class)."""
+    from factsheet.bias.groups import Group
+    from factsheet.bias.stats import group_replicates
+    from factsheet.domain_shift.natural import matched_ap, prevalence_weights
+
+    rng = np.random.default_rng(4)
+    n = 200_000
+    yt = rng.random((n, 1)) < 0.065
+    st = rng.standard_normal((n, 1)) + 1.6 * yt
+    w = prevalence_weights(positives_target=yt.sum(0), negatives_target=(~yt).sum(0),
+                           positives_source=np.array([0.14 * n]), negatives_source=np.array([0.86 * n]))
+    got = matched_ap(y_target=yt, s_target=st, counts_target=np.ones((1, n)), negative_weight=w[None, :])[0, 0]
+    assert got == pytest.approx(binormal_ap(1.6, 0.14), abs=4e-3)
+    n = 60_000
+    member = np.arange(n) < n // 5
+    y = (member | (rng.random(n) < 0.1))[:, None]
+    s = rng.standard_normal((n, 1)) + np.where(member, 1.2, 2.0)[:, None] * y
+    res = group_replicates(y_true=y.astype(np.int8), y_score=s, groups=[Group(("g",), "a", member)], n_bootstrap=1,
+                           seed=0)
+    assert res["point"][0]["ap"][0] == pytest.approx(binormal_ap(1.2, float(y.mean())), abs=6e-3)
+
+
+def test_tiny_natural_cell_covers_and_is_seeded():
+    tallies = cov.natural_cell(240, 160, 0.8, reps=3, resamples=60, seed=17, cell=6001)
+    names = ["natural source mAP", "natural source mean AUC", "natural target mAP", "natural target matched mAP",
+             "natural target mean AUC", "natural gap mAP", "natural gap matched mAP", "natural gap mean AUC"]
+    assert [t.statistic for t in tallies] == [f"{n} ({m})" for m in ("percentile", "BCa") for n in names]
+    covered = [c for t in tallies for c in t.covered]
+    assert len(covered) == 48 and np.mean(covered) >= 0.75
+    again = cov.natural_cell(240, 160, 0.8, reps=1, resamples=60, seed=17, cell=6001, methods=("bca",), first_rep=2)
+    assert [t.widths for t in again] == [t.widths[2:] for t in tallies[8:]]  # replication 2 alone, same interval
+
+
+def test_tiny_group_drop_cell_covers():
+    drop, extra = cov.group_drop_cell(30, 0.5, reps=3, resamples=60, seed=17, cell=8001)
+    assert (drop.statistic, extra.statistic) == ("group mAP drop", "extra mAP drop")
+    assert len(drop.covered) == 9 and len(extra.covered) == 6  # 3 groups; 2 compared with the most resilient
+    assert np.mean(drop.covered + extra.covered) >= 0.75

@@ -79,8 +79,9 @@ def test_unpaired_intervals_equal_direct_resampling_with_sklearn():
     ys, ss, yt, st = _random_sets()
     seeds = shift_seeds(seed=3, index=1)
     assert seeds == {"source": 3, "target": 5}  # documented: source = metrics.seed, target k = seed + 1 + k
+    # the replicates, checked through the percentile interval (BCa of the same replicates: test_natural_shift_intervals)
     out = shift_numbers(y_source=ys, s_source=ss, y_target=yt, s_target=st, n_resamples=200, confidence=0.95,
-                        seeds=seeds)["metrics"]
+                        seeds=seeds, method="percentile")["metrics"]
     rs, rt = np.random.default_rng(seeds["source"]), np.random.default_rng(seeds["target"])
     gaps = {"mAP": [], "mAP_matched": [], "mean_auc": []}
     target = []

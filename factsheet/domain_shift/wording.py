@@ -40,10 +40,12 @@ NATURAL_DEFINITIONS = {
                       "(a positive and a negative clip in each); the other classes are listed with the reason."),
     "gap": ("target metric - evaluation-set metric: negative means the model does worse on the target. mAP, mean AUC "
             "and d' are defined as in Performance Metrics, over the compared classes only."),
-    "unpaired_ci": ("Unpaired percentile bootstrap: the two datasets hold different clips, so each is resampled on its "
+    "unpaired_ci": ("Unpaired BCa bootstrap: the two datasets hold different clips, so each is resampled on its "
                     "own (evaluation set with [metrics] seed, target k with seed + 1 + k), the same number of times; "
-                    "the gap's interval is taken over the differences of the replicates; replicates with no evaluable "
-                    "class are dropped and counted (n_used)."),
+                    "the gap's interval is taken over the differences of the replicates, bias-corrected and "
+                    "accelerated, the acceleration from the gap with each clip of either set left out (the percentile "
+                    "interval under-covered a harder target's mAP and the gaps, 87-91 %); replicates with no "
+                    "evaluable class are dropped and counted (n_used)."),
     "prevalence_matched": ("AP depends on how many negatives a class has per positive: a target with another class mix "
                            "changes AP even where the model ranks its clips exactly as well. The prevalence-matched AP "
                            "weights each of the target's negatives of a class by (P_t / N_t) / (P_s / N_s) (positives "

@@ -104,7 +104,7 @@ def _assemble(ctx: dict, chosen: list[list[int]], class_labels: list, clip_ids: 
         "fill_sensitivity": _fill_sensitivity(ctx),
         "sanity": {"random_logit": _random_logit(ctx), "model_randomisation": _model_randomisation(ctx, keras_model)},
         "localisation": _localisation(ctx, events, durations_s),
-        "interval_methods": {"per_class": "percentile", "faithfulness": "percentile", "localisation": "percentile"},
+        "interval_methods": {"per_class": "studentized", "faithfulness": "studentized", "localisation": "studentized"},
     }
     section["cost"] = _cost(section, run)
     section["findings"] = findings(section, class_labels)
@@ -152,8 +152,8 @@ def _attenuation(run: dict, st) -> dict:
 
 
 def _per_class(ctx: dict, chosen: list[list[int]], class_labels: list) -> list[dict]:
-    """Per class: band importance (summed over time slices) over its explained clips with bootstrap
-    intervals, beside the share of the clips' energy in each band."""
+    """Per class: band importance (summed over time slices) over its explained clips with studentised bootstrap
+    intervals (none below ``stats.MIN_ROWS`` clips), beside the share of the clips' energy in each band."""
     grid, run, boot = ctx["grid"], ctx["run"], ctx["bootstrap"]
     rows = []
     for j, c in enumerate(class_labels):
@@ -240,7 +240,8 @@ def _wav(x: np.ndarray, sample_rate: int) -> bytes:
 
 def _faithfulness(ctx: dict) -> dict:
     """Deletion curves of the checked clips: the map's order against the loudest-first and random orders,
-    with paired bootstrap intervals of the area differences (map minus other; negative: the map is better)."""
+    with paired studentised bootstrap intervals of the area differences (map minus other; negative: the map is
+    better)."""
     grid, run, st, boot = ctx["grid"], ctx["run"], ctx["settings"], ctx["bootstrap"]
     steps = deletion_steps(grid.n_cells, st.deletion_steps)
     areas, curves, queries = [], [], 0

@@ -250,12 +250,12 @@ def _natural_glossary(st: dict, ci: str) -> dict:
         "domain_shift_natural": [
             dataset,
             term(f"Evaluation set [{ci}]", metric_unit, "The metric on the evaluation dataset over the compared "
-                                                       f"classes, with its percentile bootstrap {ci}."),
+                                                       f"classes, with its BCa bootstrap {ci}."),
             term(f"Target [{ci}]", metric_unit, "The metric on the target over the same classes (prevalence-matched: "
                                                "its negatives re-weighted to the evaluation set's class mix), with "
                                                f"its own bootstrap {ci}."),
             term(f"Gap [{ci}]", metric_unit, "Target minus evaluation set; negative is worse on the target; unpaired "
-                                            f"bootstrap {ci} ({st['n_bootstrap']} independent resamples of each set)."),
+                                            f"BCa bootstrap {ci} ({st['n_bootstrap']} independent resamples of each set)."),
         ],
         "domain_shift_natural_classes": [
             dataset,

@@ -83,7 +83,8 @@ def glossary(doc: dict) -> dict:
             term("Class", "name", "The class explained; its explained clips in brackets."),
             term("Band", "Hz", "The mel-spaced frequency band [low, high)."),
             term(f"Importance [{ci}]", LOG_ODDS, "Log-odds drop when the band's cells are occluded, summed over "
-                 f"time slices, mean over the class's explained clips; percentile bootstrap {ci} over clips."),
+                 f"time slices, mean over the class's explained clips; studentised bootstrap (bootstrap-t) {ci} over "
+                 "clips; insufficient evidence below 5 clips."),
             term("Energy share", "fraction of the clip's STFT energy, 0 to 1", "Share of the explained clips' "
                  "energy in the band (mean over clips): importance read beside where the energy is."),
         ],
@@ -102,7 +103,8 @@ def glossary(doc: dict) -> dict:
             term("Deletion area", "unitless (score / clean score, integrated over the fraction removed)",
                  "Area under the deletion curve, mean over the checked clips; lower is better."),
             term(f"Map minus order [{ci}]", "area difference", f"Paired mean difference of areas over clips, "
-                 f"bootstrap {ci}; below 0 (interval included): the map's order is better."),
+                 f"studentised bootstrap (bootstrap-t) {ci}; below 0 (interval included): the map's order is "
+                 "better."),
         ],
         "explanation_checks": [
             term("Check", "name", "What is compared (see Definitions)."),
