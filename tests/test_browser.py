@@ -9,7 +9,6 @@ which installs one), in which case a missing browser fails the test. Nothing is 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from pathlib import Path

@@ -81,7 +81,7 @@ def make_sheet() -> dict:
         disp(["snr_bucket"], "0-10 dB", "20-30 dB", -0.02, -0.06, 0.03, False),
     ]
     return {
-        "schema_version": "1.0.0", "title": "FactSheet: test model",
+        "schema_version": "1.1.0", "title": "FactSheet: test model",
         "model": {"name": "test model", "sha256": "a" * 64},
         "dataset": {"name": "synthetic-eval", "n_clips": 200, "sha256": "b" * 64},
         "performance": {"status": "evaluated", "n_clips": 200, "mAP": 0.70, "mean_auc": 0.89, "d_prime": 1.9,

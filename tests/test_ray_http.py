@@ -4,7 +4,6 @@ give the section the driver gives, and their requests are counted in provenance.
 
 import dataclasses
 
-import pytest
 
 from _max_server import MaxServer
 from factsheet.config import config_from_dict
