@@ -53,9 +53,28 @@ def test_demo_reproduces_exactly(demo_report, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tampered(demo_report, tmp_path_factory):
-    """The demo FactSheet with two numbers edited by hand (still a valid FactSheet)."""
-    out, doc = demo_report
+def small_sheet(tmp_path_factory):
+    """A small FactSheet (the demo's model and data, 240 clips, Performance and Bias only): cheap to reproduce."""
+    from factsheet.pipeline import run
+    from factsheet.render import write_report
+
+    cfg = load_config(REPO / "configs" / "demo.toml")
+    cfg = replace(cfg, path=None, dataset=replace(cfg.dataset, n_clips=240),
+                  metrics=replace(cfg.metrics, bootstrap_resamples=100),
+                  robustness=replace(cfg.robustness, enabled=False),
+                  bias=replace(cfg.bias, min_group_size=10, min_positives=5),
+                  domain_shift=replace(cfg.domain_shift, enabled=False),
+                  explanation=replace(cfg.explanation, enabled=False))
+    out = tmp_path_factory.mktemp("small")
+    sheet, artefacts = run(cfg, out_dir=out)
+    write_report(out, sheet, artefacts)
+    return out, json.loads((out / "factsheet.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tampered(small_sheet, tmp_path_factory):
+    """A FactSheet with two numbers edited by hand (still a valid FactSheet)."""
+    out, doc = small_sheet
     d = tmp_path_factory.mktemp("tampered")
     doc = json.loads(json.dumps(doc))
     doc["performance"]["mAP"] += 0.001
