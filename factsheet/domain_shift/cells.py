@@ -20,9 +20,8 @@ from typing import Callable
 import numpy as np
 
 from factsheet.corruptions import CorruptionSpec
-from factsheet.executors import WorkerContext
 from factsheet.metrics import finite_or_none
-from factsheet.models.worker import Scorer, ScoringSpec, load_scorer, requests_spent
+from factsheet.models.worker import Scorer, ScoringSpec, requests_spent
 
 
 @dataclass(frozen=True)
@@ -129,11 +128,6 @@ class SuiteShared:
     clip_ids: np.ndarray
     sample_rate: int
     seed: int
-
-
-def setup_cells(shared: SuiteShared, context: WorkerContext) -> tuple[SuiteShared, Scorer]:
-    """Load the model once per worker (the executor's ``setup``)."""
-    return shared, load_scorer(shared.scoring, context)
 
 
 def run_cell(state: tuple[SuiteShared, Scorer], task: CellTask) -> CellResult:

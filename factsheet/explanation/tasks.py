@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factsheet.executors import WorkerContext
 from factsheet.explanation.occlusion import Grid
-from factsheet.models.worker import Scorer, ScoringSpec, load_scorer, requests_spent
+from factsheet.models.worker import Scorer, ScoringSpec, requests_spent
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,6 @@ class ExplainShared:
     fill: np.ndarray
     target_db: float
     max_passes: int
-
-
-def setup_explain(shared: ExplainShared, context: WorkerContext) -> tuple[ExplainShared, Scorer]:
-    """Load the model once per worker (the executor's ``setup``)."""
-    return shared, load_scorer(shared.scoring, context)
 
 
 def run_explain(state: tuple[ExplainShared, Scorer], task: ExplainTask) -> dict:

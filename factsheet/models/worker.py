@@ -145,6 +145,12 @@ def load_scorer(spec: ScoringSpec, context: WorkerContext) -> Scorer:
     return Scorer(spec=spec, loaded=load_worker_model(spec.model_spec, context=context, wrapper=spec.wrapper))
 
 
+def setup_scorer(shared, context: WorkerContext) -> tuple[Any, Scorer]:
+    """An executor ``setup`` for a stage whose ``shared`` carries a ``scoring`` :class:`ScoringSpec`: the model
+    loaded once per worker (:func:`load_scorer`), beside ``shared``."""
+    return shared, load_scorer(shared.scoring, context)
+
+
 def checked_scores(scores, *, columns: list[int] | None, source: str, what: str):
     """``scores`` (n_clips, n_model_classes) for the model columns ``columns`` (None: all), or one line of
     :class:`~factsheet.errors.InputError` when any is NaN or infinite."""

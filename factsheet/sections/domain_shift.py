@@ -55,9 +55,9 @@ def _cell_runner(ctx: RunContext, facts: dict):
         return None
     ex = ctx.executor
     from attacks.runner import counter_sum
-    from factsheet.domain_shift.cells import SuiteShared, run_cell, setup_cells
+    from factsheet.domain_shift.cells import SuiteShared, run_cell
     from factsheet.executors import Job, map_tasks
-    from factsheet.models.worker import request_concurrency
+    from factsheet.models.worker import request_concurrency, setup_scorer
 
     scoring = scoring_spec(ctx)
     spec = scoring.model_spec
@@ -72,7 +72,7 @@ def _cell_runner(ctx: RunContext, facts: dict):
             if result.model_requests is not None:
                 facts["model_requests"] = counter_sum(facts.get("model_requests"), result.model_requests)
 
-        job = Job(setup=setup_cells, run=run_cell, shared=shared, request_concurrency=request_concurrency(spec))
+        job = Job(setup=setup_scorer, run=run_cell, shared=shared, request_concurrency=request_concurrency(spec))
         facts.update(executor=map_tasks(job, tasks, settings=ex, on_result=keep))
         return scored
 

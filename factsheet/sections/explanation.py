@@ -48,8 +48,8 @@ def _clip_runner(ctx: RunContext, facts: dict):
         return None
     from attacks.runner import counter_sum
     from factsheet.executors import Job, map_tasks
-    from factsheet.explanation.tasks import ExplainShared, run_explain, setup_explain
-    from factsheet.models.worker import request_concurrency
+    from factsheet.explanation.tasks import ExplainShared, run_explain
+    from factsheet.models.worker import request_concurrency, setup_scorer
 
     scoring = scoring_spec(ctx)
 
@@ -64,7 +64,7 @@ def _clip_runner(ctx: RunContext, facts: dict):
                 facts["model_requests"] = counter_sum(facts.get("model_requests"), spent)
             made[task.row] = result
 
-        job = Job(setup=setup_explain, run=run_explain, shared=shared,
+        job = Job(setup=setup_scorer, run=run_explain, shared=shared,
                   request_concurrency=request_concurrency(scoring.model_spec))
         facts.update(executor=map_tasks(job, tasks, settings=ctx.executor, on_result=keep))
         return made
