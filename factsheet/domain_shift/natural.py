@@ -154,11 +154,19 @@ def matched_map_replicates(*, y_source: np.ndarray, y_target: np.ndarray, s_targ
     return out
 
 
-def _leave_out_counts(n: int) -> np.ndarray:
+def _leave_out_blocks(n: int, step: int):
     """Clip weights with each clip (or, above ``JACKKNIFE_GROUPS`` clips, each group ``{i : i % g == k}``) left
-    out in turn, the Performance section's jackknife: shape (n or g, n), 0 or 1."""
-    g = JACKKNIFE_GROUPS if n > JACKKNIFE_GROUPS else n
-    return (np.arange(n)[None, :] % g != np.arange(g)[:, None]).astype(np.float64)
+    out in turn, the Performance section's jackknife, ``step`` rows at a time (never the whole (g, n) matrix):
+    yields ``(first row, weights (rows, n) of 0.0 / 1.0)``; ``g`` rows in all (:func:`_leave_out_count`)."""
+    g = _leave_out_count(n)
+    residue = np.arange(n) % g
+    for lo in range(0, g, step):
+        yield lo, (residue[None, :] != np.arange(lo, min(lo + step, g))[:, None]).astype(np.float64)
+
+
+def _leave_out_count(n: int) -> int:
+    """Leave-out rows of ``n`` clips: ``n``, or ``JACKKNIFE_GROUPS`` groups above it."""
+    return JACKKNIFE_GROUPS if n > JACKKNIFE_GROUPS else n
 
 
 def matched_map_jackknife(*, y_source: np.ndarray, y_target: np.ndarray, s_target: np.ndarray) -> dict[str, np.ndarray]:
@@ -176,11 +184,10 @@ def matched_map_jackknife(*, y_source: np.ndarray, y_target: np.ndarray, s_targe
     ranked = _rank(np.ascontiguousarray(yt.T), np.ascontiguousarray(np.asarray(s_target, dtype=np.float64).T))
     out = {}
     for side in ("source", "target"):
-        left = _leave_out_counts(n_s if side == "source" else n_t)
+        n_side = n_s if side == "source" else n_t
         step = max(1, _BLOCK_ELEMENTS // max(1, m * n_t))
-        vals = np.empty(len(left))
-        for lo in range(0, len(left), step):
-            c = left[lo:lo + step]
+        vals = np.empty(_leave_out_count(n_side))
+        for lo, c in _leave_out_blocks(n_side, step):
             if side == "source":
                 ps, cs_n = c @ ys, c.sum(axis=1, keepdims=True)
                 ct = np.ones((len(c), n_t))
