@@ -202,6 +202,12 @@ class Tally:
         One entry per replication with a defined interval.
     reps : int
         Replications run.
+    errors : list
+        Point estimate minus truth, one entry per replication with a defined interval (NaN where the
+        cell does not pass the estimate).
+    misses : list of int
+        Per replication with a defined interval: 0 covered, -1 the interval lies below the truth
+        (``high < truth``), +1 above it (``low > truth``).
     """
 
     statistic: str
@@ -210,16 +216,41 @@ class Tally:
     reps: int = 0
     covered: list | None = None
     widths: list | None = None
+    errors: list | None = None
+    misses: list | None = None
 
-    def add(self, low: float, high: float, truth: float) -> None:
-        """Record one replication's interval (NaN bounds: no interval)."""
+    def add(self, low: float, high: float, truth: float, estimate: float = float("nan")) -> None:
+        """Record one replication's interval (NaN bounds: no interval) and its point estimate."""
         self.reps += 1
         if self.covered is None:
             self.covered, self.widths = [], []
+        if self.errors is None:
+            self.errors, self.misses = [], []
         if math.isnan(low) or math.isnan(high):
             return
         self.covered.append(bool(low <= truth <= high))
         self.widths.append(high - low)
+        self.errors.append(float(estimate) - float(truth))
+        self.misses.append(-1 if high < truth else (1 if low > truth else 0))
+
+    def merge(self, other: "Tally") -> None:
+        """Append ``other``'s replications (the same cell and statistic, other data sets)."""
+        self.reps += other.reps
+        for name in ("covered", "widths", "errors", "misses"):
+            setattr(self, name, (getattr(self, name) or []) + (getattr(other, name) or []))
+
+    def estimator_bias(self) -> tuple[float, float, int, int]:
+        """``(mean(estimate - truth), that over sd(estimate - truth), misses below, misses above)``.
+
+        The sd of the error is the sd of the estimate where the truth is the same in every data set (and
+        close to it where the truth depends on the data set's evaluable classes). NaN without estimates.
+        """
+        e = np.asarray(self.errors or [], dtype=float)
+        m = np.asarray(self.misses or [], dtype=int)
+        e = e[np.isfinite(e)]
+        mean = float(e.mean()) if e.size else float("nan")
+        sd = float(e.std(ddof=1)) if e.size > 1 else float("nan")
+        return mean, mean / sd if sd > 0 else float("nan"), int((m < 0).sum()), int((m > 0).sum())
 
 
 def _rng(seed: int, cell: int, rep: int) -> np.random.Generator:
@@ -518,7 +549,8 @@ def _bias_data(kind: str, n: int, factors: tuple, rng: np.random.Generator, *, p
 
 
 def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, seed: int, cell: int,
-              prevalence: float = 0.14, class_d: np.ndarray | None = None) -> list[Tally]:
+              prevalence: float = 0.14, class_d: np.ndarray | None = None, first_rep: int = 0,
+              candidates: bool = False) -> list[Tally]:
     """The Bias section's group mAP, mean AUC, d', mAP disparity and per-class group AP / AUC, as it
     prints them.
 
@@ -551,6 +583,12 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
     prevalence : float
     class_d : ndarray, optional
         Default :data:`DEMO_D`.
+    first_rep : int
+        Replications ``first_rep .. first_rep + reps - 1`` (as :func:`natural_cell`: a cell can run in parts).
+    candidates : bool
+        Also the group rows and the weaker group's class-0 cells with BCa at Hesterberg's expanded level
+        (:func:`factsheet.metrics.expanded_confidence`) on the same replicates: ``n`` the group's clips or the
+        fewest positives of an averaged class (group rows), the class's positives (class cells).
 
     Returns
     -------
@@ -563,7 +601,8 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
         positives there (percentile before, none now: insufficient evidence).
     """
     from factsheet.bias.section import _class_rows, _group_rows, _replicated, _tested_disparities
-    from factsheet.bias.stats import _metric
+    from factsheet.bias.stats import _bca_metric, _metric, group_level_jackknife
+    from factsheet.metrics import expanded_confidence
     from factsheet.config import MetricsConfig
 
     class_d = DEMO_D if class_d is None else class_d
@@ -580,9 +619,15 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
     if kind == "described":  # class 1 in a voice group: 0-9 positives
         keys += [f"class AP disparity, weaker {unit}, class 0"]
         keys += [f"class {stat}, < {mp} positives ({m})" for m in ("percentile", "none") for stat in ("AP", "AUC")]
+    expansions = ("group clips", "fewest positives") if candidates else ()
+    keys += [f"group {stat}, {role} {unit} (BCa expanded, {e})" for e in expansions for role in ("full", "weaker")
+             for stat in ("mAP", "mean AUC", "d'")]
+    keys += [f"class {stat}, weaker {unit}, class 0 (BCa expanded)" for stat in ("AP", "AUC") if candidates]
+    if candidates and kind == "described":  # class 1 in a voice group when it reaches min_positives: a printed cell
+        keys += [f"class {stat}, >= {mp} positives ({m})" for m in ("BCa", "BCa expanded") for stat in ("AP", "AUC")]
     t = {k: Tally(k, n, setting) for k in keys}
     true_ap = true_auc = None  # every data set of a cell has the same separations
-    for r in range(reps):
+    for r in range(first_rep, first_rep + reps):
         rng = _rng(seed, cell, r)
         y, s, groups, sep = _bias_data(kind, n, factors, rng, prevalence=prevalence, class_d=class_d)
         if true_ap is None:
@@ -602,22 +647,39 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
             for stat, key in (("mAP", "mAP"), ("mean AUC", "mean_auc"), ("d'", "d_prime")):
                 shown = not rows[gi]["insufficient_evidence"] and cls.any()  # the report prints the row
                 before = _metric(*level[key], CONFIDENCE) if shown else {}
-                t[f"group {stat}, {role} {unit} (percentile)"].add(*_bounds(before), truths[key])
-                t[f"group {stat}, {role} {unit} (BCa)"].add(*_bounds(rows[gi]["metrics"][key] if shown else {}),
-                                                            truths[key])
+                t[f"group {stat}, {role} {unit} (percentile)"].add(*_bounds(before), truths[key], _value(before))
+                now = rows[gi]["metrics"][key] if shown else {}
+                t[f"group {stat}, {role} {unit} (BCa)"].add(*_bounds(now), truths[key], _value(now))
+                for e in expansions:
+                    size = int(groups[gi].mask.sum()) if e == "group clips" else int(data.point[gi]["n_pos"][cls].min())
+                    jack = group_level_jackknife(data.jack[gi], cls)[key]
+                    alt = (_bca_metric(level[key][0], level[key][1], jack, expanded_confidence(CONFIDENCE, n=size))
+                           if shown else {})
+                    t[f"group {stat}, {role} {unit} (BCa expanded, {e})"].add(*_bounds(alt), truths[key], _value(alt))
         by = {(c["group"], c["class"]): c for c in _class_rows(data, settings=settings, confidence=CONFIDENCE)}
         weak = by.get((groups[2].name, "c0"))
         for stat, key, truth in (("AP", "ap", true_ap[2, 0]), ("AUC", "auc", true_auc[2, 0])):
             shown = weak is not None and not weak["insufficient_evidence"]
             before = _metric(weak[key]["value"], data.reps[2][key][:, 0], CONFIDENCE) if shown else {}
-            t[f"class {stat}, weaker {unit}, class 0 (percentile)"].add(*_bounds(before), float(truth))
-            t[f"class {stat}, weaker {unit}, class 0 (BCa)"].add(*(_bounds(weak[key]) if shown else nan), float(truth))
+            t[f"class {stat}, weaker {unit}, class 0 (percentile)"].add(*_bounds(before), float(truth), _value(before))
+            t[f"class {stat}, weaker {unit}, class 0 (BCa)"].add(*(_bounds(weak[key]) if shown else nan), float(truth),
+                                                                 _value(weak[key]) if shown else float("nan"))
+            if candidates:
+                alt = (_bca_metric(weak[key]["value"], data.reps[2][key][:, 0], data.jack[2][key][:, 0],
+                                   expanded_confidence(CONFIDENCE, n=int(weak["n_positives"]))) if shown else {})
+                t[f"class {stat}, weaker {unit}, class 0 (BCa expanded)"].add(*_bounds(alt), float(truth), _value(alt))
         thin = by.get((groups[0].name, "c1"))
         if kind == "described" and thin is not None and thin["n_positives"] < mp:
             for stat, key, truth in (("AP", "ap", true_ap[0, 1]), ("AUC", "auc", true_auc[0, 1])):
                 before = _metric(thin[key]["value"], data.reps[0][key][:, 1], CONFIDENCE)
-                t[f"class {stat}, < {mp} positives (percentile)"].add(*_bounds(before), float(truth))
-                t[f"class {stat}, < {mp} positives (none)"].add(*_bounds(thin[key]), float(truth))
+                t[f"class {stat}, < {mp} positives (percentile)"].add(*_bounds(before), float(truth), _value(before))
+                t[f"class {stat}, < {mp} positives (none)"].add(*_bounds(thin[key]), float(truth), _value(thin[key]))
+        elif candidates and kind == "described" and thin is not None:
+            for stat, key, truth in (("AP", "ap", true_ap[0, 1]), ("AUC", "auc", true_auc[0, 1])):
+                t[f"class {stat}, >= {mp} positives (BCa)"].add(*_bounds(thin[key]), float(truth), _value(thin[key]))
+                alt = _bca_metric(thin[key]["value"], data.reps[0][key][:, 1], data.jack[0][key][:, 1],
+                                  expanded_confidence(CONFIDENCE, n=int(thin["n_positives"])))
+                t[f"class {stat}, >= {mp} positives (BCa expanded)"].add(*_bounds(alt), float(truth), _value(alt))
         disparities, _, _ = _tested_disparities(data, settings=settings, bootstrap=mc)
         index = {g.name: gi for gi, g in enumerate(groups)}
         for d in disparities:
@@ -626,9 +688,10 @@ def bias_cell(kind: str, n: int, factors: tuple, *, reps: int, resamples: int, s
                 name = f"mAP disparity, weaker {unit} vs best" if gi == 2 else "mAP disparity, null pair"
                 common = (data.point[gi]["n_pos"] >= mp) & (data.point[ref]["n_pos"] >= mp)
                 truth = float(true_ap[gi, common].mean() - true_ap[ref, common].mean()) if common.any() else 0.0
-                t[name].add(*_bounds(d), truth)
+                t[name].add(*_bounds(d), truth, _difference(d))
             elif d["class"] == "c0" and d["metric"] == "ap" and kind == "described" and gi == 2:
-                t[f"class AP disparity, weaker {unit}, class 0"].add(*_bounds(d), float(true_ap[2, 0] - true_ap[ref, 0]))
+                t[f"class AP disparity, weaker {unit}, class 0"].add(*_bounds(d), float(true_ap[2, 0] - true_ap[ref, 0]),
+                                                                    _difference(d))
     return list(t.values())
 
 
@@ -637,13 +700,35 @@ def _bounds(interval: dict) -> tuple[float, float]:
     return tuple(float("nan") if interval.get(k) is None else float(interval[k]) for k in ("ci_low", "ci_high"))
 
 
+def _value(interval: dict, key: str = "value") -> float:
+    """The point estimate (``value``) of a FactSheet interval dict, NaN where null or absent."""
+    v = interval.get(key)
+    return float("nan") if v is None else float(v)
+
+
+def _difference(row: dict) -> float:
+    """The point estimate of a disparity row: its ``difference`` (its ``value`` is the group's own)."""
+    return _value(row, "difference")
+
+
 def dprime_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: int, cell: int,
-                class_d: np.ndarray = CLASS_D) -> list[Tally]:
+                class_d: np.ndarray = CLASS_D, first_rep: int = 0) -> list[Tally]:
     """d' and the mean per-class d' of the Performance section (BCa, as printed) on binormal data.
 
     The truth of d' is ``sqrt(2) Phi^-1(mean true AUC)`` over the data set's evaluable classes; that
     of the mean per-class d' is the mean of their separations ``d_c`` (a binormal class with unit
     variances and separation d has AUC Phi(d / sqrt 2), so its d' is d).
+
+    Parameters
+    ----------
+    n : int
+        Clips.
+    prevalence : float
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    class_d : ndarray, shape (n_classes,)
+    first_rep : int
+        Replications ``first_rep .. first_rep + reps - 1`` (as :func:`natural_cell`).
 
     Returns
     -------
@@ -653,7 +738,7 @@ def dprime_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: i
     auc_t = binormal_auc(class_d)
     setting = f"prev {prevalence:g}" + ("" if class_d is CLASS_D else f", {class_d.size} classes")
     out = [Tally("d' (BCa)", n, setting), Tally("mean class d' (BCa)", n, setting)]
-    for r in range(reps):
+    for r in range(first_rep, first_rep + reps):
         rng = _rng(seed, cell, r)
         y = rng.random((n, class_d.size)) < prevalence
         s = rng.standard_normal((n, class_d.size)) + class_d * y
@@ -662,8 +747,9 @@ def dprime_cell(n: int, prevalence: float, *, reps: int, resamples: int, seed: i
         ev = (y.sum(axis=0) > 0) & (y.sum(axis=0) < n)
         t_dp = float(np.sqrt(2.0) * ndtri(auc_t[ev].mean())) if ev.any() else float("nan")
         t_class = float(class_d[ev].mean()) if ev.any() else float("nan")
-        out[0].add(ci["d_prime"].low, ci["d_prime"].high, t_dp)
-        out[1].add(ci["mean_class_d_prime"].low, ci["mean_class_d_prime"].high, t_class)
+        out[0].add(ci["d_prime"].low, ci["d_prime"].high, t_dp, ci["d_prime"].estimate)
+        out[1].add(ci["mean_class_d_prime"].low, ci["mean_class_d_prime"].high, t_class,
+                   ci["mean_class_d_prime"].estimate)
     return out
 
 
@@ -878,7 +964,7 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
             for (metric, side), truth in truths.items():
                 block = nums["metrics"][metric][side]
                 low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
-                tallies[(m, (metric, side))].add(low, high, float(truth))
+                tallies[(m, (metric, side))].add(low, high, float(truth), _value(block))
     return list(tallies.values())
 
 
@@ -979,7 +1065,13 @@ QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), 
 DEMO_D = np.linspace(1.5, 3.0, 14)
 
 
-def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...]) -> list[Tally]:
+#: Studies whose cells can run from a replication other than the first (``first_rep``).
+PARTIAL_STUDIES = ("bias", "dprime", "natural")
+
+
+def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...],
+              cells: frozenset[int] | None = None, first_rep: int = 0,
+              natural_methods: tuple[str, ...] = ("percentile", "bca"), candidates: bool = False) -> list[Tally]:
     """Every cell of ``design`` for the chosen ``studies``.
 
     Parameters
@@ -991,69 +1083,90 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
         ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``,
         ``"groupdrop"``, ``"natural"``, ``"explanation"`` (``"success"``, exact, is printed by
         :func:`success_rate_coverage`).
+    cells : frozenset of int, optional
+        Only the cells with these numbers (the ``cell`` argument of the cell functions: 701 the Bias study's
+        second cell, 603 the d' study's fourth, 6001 the natural study's second, ...); ``None``: every cell of
+        ``studies``. A cell's seeds are its number's, whichever others run.
+    first_rep : int
+        First replication (only with :data:`PARTIAL_STUDIES`): replications ``first_rep .. first_rep + reps - 1``,
+        the same data sets as in a run from 0, so a cell can run in parts.
+    natural_methods : tuple of str
+        Interval methods of the natural study (default both; ``("bca",)`` halves its time).
+    candidates : bool
+        The Bias cells' candidate intervals too (:func:`bias_cell`).
 
     Returns
     -------
     list of Tally
     """
+    if first_rep and set(studies) - set(PARTIAL_STUDIES):
+        raise ValueError(f"first_rep is for the studies {PARTIAL_STUDIES} only, not {studies}")
     out: list[Tally] = []
     kw = {"reps": reps, "resamples": resamples, "seed": seed}
+    part = {"first_rep": first_rep, **kw}
+
+    def chosen(number: int) -> bool:
+        return cells is None or number in cells
+
     cell = 0  # a cell's seeds depend on its place in the full design, whichever studies run
     for prev in design.prevalences:
         ap = np.array([binormal_ap(d, prev) for d in CLASS_D]) if "tagging" in studies else None
         for n in design.clips:
             cell += 1
-            if ap is not None:
+            if ap is not None and chosen(cell):
                 out += tagging_cell(n, prev, cell=cell, truth_ap=ap, **kw)
     for n, prev in design.demo_cells:
         cell += 1
-        if "tagging" in studies or "demo" in studies:
+        if ("tagging" in studies or "demo" in studies) and chosen(cell):
             ap = np.array([binormal_ap(d, prev) for d in DEMO_D])
             out += tagging_cell(n, prev, cell=cell, truth_ap=ap, class_d=DEMO_D, **kw)
     for f in design.failure_shares:
         for n in design.attacked:
             cell += 1
-            if "percentile" in studies:
+            if "percentile" in studies and chosen(100 + cell):
                 out += percentile_cell(n, f, cell=100 + cell, **kw)
     for d_other in (1.5, 1.0):
         for g in design.group_sizes:
             cell += 1
-            if "disparity" in studies:
+            if "disparity" in studies and chosen(200 + cell):
                 out += disparity_cell(g, d_other, cell=200 + cell, **kw)
     for n, keep in design.drop_cells:
         cell += 1
-        if "drop" in studies:
+        if "drop" in studies and chosen(300 + cell):
             out += drop_cell(n, 0.14, keep, cell=300 + cell, **kw)
     for n, log_ratio in design.ratio_cells:
         cell += 1
-        if "ratio" in studies:
+        if "ratio" in studies and chosen(400 + cell):
             out += ratio_cell(n, log_ratio, cell=400 + cell, **kw)
     if "bias" in studies:
-        out += bias_study(design.bias_cells, **kw)
+        out += bias_study(design.bias_cells, chosen=cells, candidates=candidates, **part)
     for i, (n, prev) in enumerate(design.dprime_cells):  # own cell numbers: unchanged when studies are added
-        if "dprime" in studies:
-            out += dprime_cell(n, prev, cell=600 + i, class_d=DEMO_D if prev == 0.14 else CLASS_D, **kw)
+        if "dprime" in studies and chosen(600 + i):
+            out += dprime_cell(n, prev, cell=600 + i, class_d=DEMO_D if prev == 0.14 else CLASS_D, **part)
     # the studies below number their cells on their own (base + place in the study), so that a study added
     # to the design above does not move their seeds
     for i, (group_size, keep_hurt) in enumerate(design.group_drop_cells):
-        if "groupdrop" in studies:
+        if "groupdrop" in studies and chosen(8000 + i):
             out += group_drop_cell(group_size, keep_hurt, cell=8000 + i, **kw)
     for i, (n_source, n_target, keep) in enumerate(design.natural_cells):
-        if "natural" in studies:
-            out += natural_cell(n_source, n_target, keep, cell=6000 + i, **kw)
+        if "natural" in studies and chosen(6000 + i):
+            out += natural_cell(n_source, n_target, keep, cell=6000 + i, methods=natural_methods, **part)
     for i, (dist, n) in enumerate((d, n) for d in design.explanation_distributions for n in design.explanation_ns):
-        if "explanation" in studies:
+        if "explanation" in studies and chosen(7000 + i):
             out += explanation_cell(n, dist, cell=7000 + i, **kw)
     return out
 
 
-def bias_study(cells: tuple, *, reps: int, resamples: int, seed: int) -> list[Tally]:
-    """Every cell of ``cells`` (:data:`BIAS_CELLS`) by :func:`bias_cell`; the seeds of a cell depend on
-    its place in :data:`BIAS_CELLS`, whichever run it is in."""
+def bias_study(cells: tuple, *, reps: int, resamples: int, seed: int, first_rep: int = 0,
+               chosen: frozenset[int] | None = None, candidates: bool = False) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`BIAS_CELLS`) by :func:`bias_cell`, or those whose number is in ``chosen``;
+    the seeds of a cell depend on its place in :data:`BIAS_CELLS`, whichever run it is in."""
     out: list[Tally] = []
     for kind, n, factors in cells:
-        out += bias_cell(kind, n, factors, reps=reps, resamples=resamples, seed=seed,
-                         cell=BIAS_CELL_BASE + BIAS_CELLS.index((kind, n, factors)))
+        number = BIAS_CELL_BASE + BIAS_CELLS.index((kind, n, factors))
+        if chosen is None or number in chosen:
+            out += bias_cell(kind, n, factors, reps=reps, resamples=resamples, seed=seed, cell=number,
+                             first_rep=first_rep, candidates=candidates)
     return out
 
 
@@ -1091,6 +1204,61 @@ def table(tallies: list[Tally]) -> str:
     return "\n".join(lines)
 
 
+def diagnostics(tallies: list[Tally]) -> str:
+    """A Markdown table of each cell's estimator bias and the sides of its misses.
+
+    Parameters
+    ----------
+    tallies : list of Tally
+
+    Returns
+    -------
+    str
+        Per cell with intervals: coverage, ``mean(estimate - truth)``, that over the sd of the estimate
+        (a large ratio means the interval, centred near the estimate, misses on one side), and the
+        misses with the interval below the truth (``high < truth``) and above it (``low > truth``).
+    """
+    lines = ["| statistic | n | setting | intervals | coverage ± MC s.e. | mean width | mean(est - truth) | bias / sd "
+             "| misses below / above |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for t in tallies:
+        k = len(t.covered or [])
+        if k == 0:
+            continue
+        p = float(np.mean(t.covered))
+        mean, ratio, below, above = t.estimator_bias()
+        w = np.asarray(t.widths)
+        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {k}/{t.reps} | {100 * p:.1f} ± "
+                     f"{100 * math.sqrt(p * (1 - p) / k):.1f} % | {w[np.isfinite(w)].mean():.3g} | {mean:+.4f} "
+                     f"| {ratio:+.2f} | {below} / {above} |")
+    return "\n".join(lines)
+
+
+def dump(tallies: list[Tally], path: str) -> None:
+    """Write every replication's outcome (JSON), for :func:`load` to merge runs done in parts."""
+    import json
+    from dataclasses import asdict
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump([asdict(t) for t in tallies], f)
+
+
+def load(paths: list[str]) -> list[Tally]:
+    """The tallies of :func:`dump` files, the parts of one cell and statistic merged (in file order)."""
+    import json
+
+    out: dict[tuple, Tally] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for d in json.load(f):
+                t = Tally(**d)
+                key = (t.statistic, t.n, t.setting)
+                if key in out:
+                    out[key].merge(t)
+                else:
+                    out[key] = t
+    return list(out.values())
+
+
 def before_after(flat: str) -> str:
     """The table of :func:`table` with each statistic's percentile-bootstrap cell (before issue 17,
     item 2) beside the cell of the interval the FactSheet now prints, one row per cell.
@@ -1113,7 +1281,7 @@ def before_after(flat: str) -> str:
         name, method = (parts[0].rsplit(" (", 1) + [""])[:2]
         method = method.rstrip(")") or "percentile (unchanged)"
         key = (name, int(parts[1]), parts[2])
-        cells.setdefault(key, {})["before" if method == "percentile" else "after"] = (method, *parts[3:7])
+        cells.setdefault(key, {}).setdefault("before" if method == "percentile" else "after", (method, *parts[3:7]))
     lines = ["| statistic | n | setting | before: percentile bootstrap | now: method | intervals | coverage ± MC s.e. "
              "| mean width | |", "|---|---:|---|---:|---|---:|---:|---:|---|"]
     for (name, n, setting), c in cells.items():
@@ -1136,21 +1304,42 @@ def main(argv: list[str] | None = None) -> None:
                                          "explanation")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
+    ap.add_argument("--cells", help="only these cell numbers, comma-separated (e.g. 701,603,6001; seeds unchanged)")
+    ap.add_argument("--first-rep", type=int, default=0, help="first replication (bias, dprime, natural only): run a "
+                                                             "cell in parts, the same data sets as a run from 0")
+    ap.add_argument("--natural-methods", default="percentile,bca", help="interval methods of the natural study "
+                                                                        "(default both; 'bca' halves its time)")
+    ap.add_argument("--candidates", action="store_true", help="Bias cells: also BCa at Hesterberg's expanded level")
+    ap.add_argument("--dump", metavar="FILE", help="also write every replication's outcome (JSON)")
+    ap.add_argument("--merge", metavar="FILE", nargs="+", help="only print the tables of --dump files, parts of a "
+                                                               "cell merged")
     a = ap.parse_args(argv)
     if a.before_after:
         with open(a.before_after, encoding="utf-8") as f:
             print(before_after(f.read()))
         return
+    if a.merge:
+        tallies = load(a.merge)
+        print(table(tallies))
+        print()
+        print(diagnostics(tallies))
+        return
     reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
+    cells = frozenset(int(c) for c in a.cells.split(",")) if a.cells else None
     t0 = time.perf_counter()
     tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
-                        studies=tuple(a.studies.split(",")))
-    print(f"R = {reps} replications per cell, {resamples} bootstrap resamples, nominal {CONFIDENCE:.0%}, "
-          f"seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
+                        studies=tuple(a.studies.split(",")), cells=cells, first_rep=a.first_rep,
+                        natural_methods=tuple(a.natural_methods.split(",")), candidates=a.candidates)
+    print(f"R = {reps} replications per cell (from {a.first_rep}), {resamples} bootstrap resamples, nominal "
+          f"{CONFIDENCE:.0%}, seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
+    if a.dump:
+        dump(tallies, a.dump)
     flat = table(tallies)
     print(flat)
     print()
     print(before_after(flat))
+    print()
+    print(diagnostics(tallies))
     if "success" in a.studies.split(","):
         print(success_rate_coverage())
 

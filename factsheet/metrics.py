@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtrit
 from scipy.stats import binom
 
 __all__ = [
@@ -1271,6 +1271,40 @@ def bca_interval(
     low, high = sorted_percentiles(finite, 100.0 * alphas)
     return PercentileInterval(low=float(low), high=float(high), n_used=n_used, n_replicates=n,
                               confidence=float(confidence), defined=True)
+
+
+def expanded_confidence(confidence: float, *, n: int) -> float:
+    """The confidence level whose normal quantile is Hesterberg's expanded one for ``n`` observations.
+
+    A bootstrap interval from ``n`` observations is too narrow: the bootstrap distribution's spread is
+    the plug-in one (``sqrt((n - 1) / n)`` of the unbiased standard error for a mean) and a normal
+    quantile ignores that the spread is estimated. Hesterberg (2015, "What teachers should know about
+    the bootstrap", The American Statistician 69(4), section 3.3) widens the percentile interval by
+    using, in place of ``z = Phi^-1((1 + confidence) / 2)``, ``sqrt(n / (n - 1)) t_{n-1}`` with
+    ``t_{n-1}`` the Student-t quantile of the same level. Passing the returned level to
+    :func:`percentile_interval` or :func:`bca_interval` applies that quantile (in BCa the quantile
+    enters as ``z_i``), so the interval's formula, its refusals and its agreement with scipy on a given
+    level stay as they are.
+
+    Parameters
+    ----------
+    confidence : float
+        Nominal level, in (0, 1).
+    n : int
+        Observations the statistic rests on (at least 2).
+
+    Returns
+    -------
+    float
+        ``2 Phi(sqrt(n / (n - 1)) t_{n-1}((1 + confidence) / 2)) - 1``, above ``confidence``; it tends to
+        ``confidence`` as ``n`` grows (for 0.95: 0.9568 at n = 56, 0.9633 at 28, 0.9829 at 10).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if n < 2:
+        raise ValueError(f"need at least 2 observations, got n={n!r}")
+    z = math.sqrt(n / (n - 1.0)) * float(stdtrit(n - 1.0, (1.0 + confidence) / 2.0))
+    return float(2.0 * ndtr(z) - 1.0)
 
 
 # --------------------------------------------------------------------------------------

@@ -186,3 +186,30 @@ def test_tiny_group_drop_cell_covers():
     assert (drop.statistic, extra.statistic) == ("group mAP drop", "extra mAP drop")
     assert len(drop.covered) == 9 and len(extra.covered) == 6  # 3 groups; 2 compared with the most resilient
     assert np.mean(drop.covered + extra.covered) >= 0.75
+
+
+def test_chosen_cells_run_alone_in_parts_with_the_same_data_sets(tmp_path):
+    kw = {"resamples": 60, "seed": 17, "studies": ("dprime", "bias"), "cells": frozenset({603})}
+    whole = cov.run_study(cov.Design(), reps=4, **kw)
+    assert [(t.statistic, t.n) for t in whole] == [("d' (BCa)", 1600), ("mean class d' (BCa)", 1600)]
+    parts = [cov.run_study(cov.Design(), reps=2, first_rep=f, **kw) for f in (0, 2)]
+    for i, part in enumerate(parts):
+        cov.dump(part, str(tmp_path / f"part{i}.json"))
+    merged = cov.load([str(tmp_path / "part0.json"), str(tmp_path / "part1.json")])
+    for a, b in zip(whole, merged):  # reps 2-3 of the second part are reps 2-3 of the whole run
+        assert (a.reps, a.covered, a.widths, a.errors, a.misses) == (b.reps, b.covered, b.widths, b.errors, b.misses)
+    with pytest.raises(ValueError, match="first_rep"):
+        cov.run_study(cov.Design(), reps=1, resamples=60, seed=17, studies=("tagging",), first_rep=1)
+
+
+def test_estimator_bias_and_miss_sides_by_hand():
+    t = cov.Tally("x", 10, "s")
+    for low, high, truth, est in ((0.0, 1.0, 0.5, 0.4), (0.0, 0.4, 0.5, 0.2), (0.6, 0.9, 0.5, 0.7),
+                                  (0.1, 0.3, 0.5, 0.25), (float("nan"), 1.0, 0.5, 0.9)):
+        t.add(low, high, truth, est)
+    err = np.array([-0.1, -0.3, 0.2, -0.25])  # the NaN interval is no interval: not counted
+    mean, ratio, below, above = t.estimator_bias()
+    assert t.reps == 5 and t.covered == [True, False, False, False]
+    assert mean == pytest.approx(err.mean()) and ratio == pytest.approx(err.mean() / err.std(ddof=1))
+    assert (below, above) == (2, 1)
+    assert "| x | 10 | s | 4/5 | 25.0 ± 21.7 % |" in cov.diagnostics([t])
