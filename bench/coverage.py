@@ -83,6 +83,16 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
+    # chosen cells only (seeds unchanged), R = 600, every replication saved; the natural study's BCa alone
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies bias,dprime --cells 701,702,703,603 --reps 600 \
+        --dump bias.json                                                                   # 18 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural --cells 6001 --natural-methods bca \
+        --reps 600 --dump natural.json
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --merge part1.json part2.json      # parts of --first-rep runs
+
+Besides the coverage table, every run prints per cell the estimator's bias relative to its spread
+(``mean(estimate - truth) / sd``) and its misses below / above the truth (:func:`diagnostics`).
+``--candidates`` adds, for the Bias cells, BCa at Hesterberg's expanded level on the same replicates.
 """
 
 from __future__ import annotations
