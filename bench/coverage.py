@@ -929,7 +929,9 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
         Default :data:`NATURAL_TARGET_PREVALENCE`.
 
     methods : tuple of str
-        Interval methods of :func:`shift_numbers`: ``"percentile"`` (before issue 17) and ``"bca"`` (now).
+        Interval methods of :func:`shift_numbers`: ``"percentile"`` (before issue 17) and ``"bca"`` (now);
+        ``"bca-expanded"``, a candidate: BCa at Hesterberg's expanded level
+        (:func:`factsheet.metrics.expanded_confidence`) for ``n`` the fewest positives of a class on either side.
     first_rep : int
         Replications ``first_rep .. first_rep + reps - 1`` (their seeds do not depend on ``reps``: a cell can
         run in parts).
@@ -954,7 +956,9 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
               ("mAP_matched", "gap"): ap_m - ap_s, ("mean_auc", "gap"): auc_t - auc_s}
     names = {"mAP": "mAP", "mAP_matched": "matched mAP", "mean_auc": "mean AUC"}
     setting = (f"{n_source} vs {n_target} clips, " + ("same separation" if keep == 1 else f"separation x {keep:g}"))
-    label = {"percentile": "percentile", "bca": "BCa"}
+    from factsheet.metrics import expanded_confidence
+
+    label = {"percentile": "percentile", "bca": "BCa", "bca-expanded": "BCa expanded"}
     tallies = {(m, k): Tally(f"natural {side} {names[metric]} ({label[m]})", n_target if side != "source" else n_source,
                              setting)
                for m in methods for k in truths for metric, side in [k]}
@@ -968,9 +972,11 @@ def natural_cell(n_source: int, n_target: int, keep: float, *, reps: int, resamp
         st = rng.standard_normal(yt.shape) + keep * class_d * yt
         sd = seed * 1_000_003 + cell * 10_007 + r
         for m in methods:
+            level = (expanded_confidence(CONFIDENCE, n=int(min(ys.sum(0).min(), yt.sum(0).min())))
+                     if m == "bca-expanded" else CONFIDENCE)
             nums = shift_numbers(y_source=ys.astype(np.int8), s_source=ss, y_target=yt.astype(np.int8), s_target=st,
-                                 n_resamples=resamples, confidence=CONFIDENCE, seeds={"source": sd, "target": sd + 1},
-                                 method=m)
+                                 n_resamples=resamples, confidence=level, seeds={"source": sd, "target": sd + 1},
+                                 method=m.removesuffix("-expanded"))
             for (metric, side), truth in truths.items():
                 block = nums["metrics"][metric][side]
                 low, high = (float("nan") if v is None else v for v in (block["ci_low"], block["ci_high"]))
