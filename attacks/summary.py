@@ -19,7 +19,7 @@ import numpy as np
 
 from factsheet.metrics import finite_or_none
 
-from attacks.curves import CRITERION, FORMULAS, fit_percentile_table, percentile_ci, \
+from attacks.curves import CRITERION, FORMULAS, fit_percentile_table, fitted_value_ci, percentile_ci, \
     percentiles_with_failures
 
 INT16_SCALE = 32768.0
@@ -109,7 +109,8 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
     percentiles : list of float
     n_bootstrap, confidence, seed
         ``n_bootstrap = 0`` disables the percentile CIs (order-statistic intervals at
-        ``confidence``, :func:`attacks.curves.percentile_ci`; no resampling, ``seed`` unused).
+        ``confidence``, :func:`attacks.curves.percentile_ci`; no resampling, ``seed`` unused) and
+        those of the fitted values at k (:func:`attacks.curves.fitted_value_ci`).
     """
     dist = distance_matrix(records, norm=norm, iterations=iterations)
     rel = relative_perturbation(records, iterations=iterations)
@@ -120,11 +121,13 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
     if n:
         at_t = percentiles_with_failures(dist[:, -1], percentiles=q)
         rel_t = percentiles_with_failures(rel, percentiles=q)
+        fits = fit_percentile_table(dist, percentiles=q, k=k)
         if n_bootstrap > 0:
             lo, hi = percentile_ci(dist[:, -1], percentiles=q, confidence=confidence)
+            flo, fhi, freasons = fitted_value_ci(dist, fits, percentiles=q, confidence=confidence)
         else:
-            lo = hi = np.full(q.shape, np.nan)
-        fits = fit_percentile_table(dist, percentiles=q, k=k)
+            lo = hi = flo = fhi = np.full(q.shape, np.nan)
+            freasons = ["intervals off ([metrics] bootstrap_resamples = 0)"] * q.size
         series = percentiles_with_failures(dist, percentiles=q)
         for i, p in enumerate(q):
             f = fits[i]
@@ -135,6 +138,7 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
                 "snr_db": finite_or_none(snr_db_from_relative(rel_t[i])),
                 "fitted_at_k": finite_or_none(f.value_at_k) if f.value_at_k is not None else None,
                 "fitted_at_k_int16": (finite_or_none(f.value_at_k * INT16_SCALE) if f.value_at_k is not None else None),
+                "fitted_at_k_ci": {"low": finite_or_none(flo[i]), "high": finite_or_none(fhi[i]), "reason": freasons[i]},
                 "fit_family": f.family, "fit_reason": f.reason, "fit": f.to_dict(),
                 "series": [finite_or_none(v) for v in series[i]],
             })
@@ -226,6 +230,13 @@ DEFINITIONS = {
     "fit": ("Each percentile's series over iterations 1..T is fitted by each candidate family in log space; the "
             "value of the chosen curve at iteration k is shown in parentheses, '---' with the reason kept when no "
             "curve is chosen or its value is not a finite positive number."),
+    "fit_ci": ("Interval of the fitted value at k (fitted_at_k_ci, interval_method 'order_statistic'): "
+               "the order-statistic interval of the percentile at iteration a = min(k, T) multiplied by the fitted "
+               "curve's step f(k) / f(a) (1 when k <= T). It carries the sampling uncertainty of the percentile and "
+               "takes the curve's shape between a and k as fitted; so it is given only up to one iteration past T "
+               "(the seed's k = 11 after 10), where its coverage was measured (bench/coverage.py --studies fitted), "
+               "and not when the percentile at a has no lower bound (insufficient evidence); "
+               "its reason says why not."),
     "fit_criterion": CRITERION,
     "fit_families": "; ".join(f"{k}: {v}" for k, v in FORMULAS.items()),
     "success_rate": ("Share of attacked clips for which an adversarial example was found within T iterations "

@@ -71,8 +71,13 @@ Studies
     The Explanation section's means over clips (:func:`factsheet.explanation.stats.mean_interval`): per-clip
     values from known distributions (:data:`EXPLANATION_DISTRIBUTIONS`) at 2-28 clips; the percentile
     bootstrap (before) and the studentised bootstrap (now, "insufficient evidence" below 5 clips).
+``fitted``
+    The fitted value at k of each percentile (:func:`attacks.curves.fitted_value_ci`): per-clip norms over T = 10
+    iterations from a known curve plus noise (:data:`FITTED_CELLS`: one curve for every clip, or a decay rate of
+    its own per clip), the truth the population percentile after k iterations (analytic, or from 2 x 10^6
+    draws); k = 11 as printed, k = 20 for the rule that prints no interval past T + 1.
 
-These three number their cells on their own (a base per study plus the cell's place in it).
+These four number their cells on their own (a base per study plus the cell's place in it).
 
 Run::
 
@@ -82,6 +87,7 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies groupdrop         # 9 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies fitted              # 7 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -96,7 +102,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, ndtri
 
-from attacks.curves import bootstrap_percentile_ci, percentile_ci
+from attacks.curves import bootstrap_percentile_ci, fit_percentile_table, fitted_value_ci, percentile_ci, \
+    percentiles_with_failures
 from factsheet.bias.groups import Group
 from factsheet.bias.stats import group_level, group_replicates
 from factsheet.config import BiasConfig
@@ -470,6 +477,96 @@ def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int
         low, high = (float("nan") if v is None else v for v in (row["ci_low"], row["ci_high"]))
         tally.add(low, high, log_ratio)
     return [tally]
+
+
+#: Fitted-value cells (``--studies fitted``): (curve model, clips, failure share, per-iteration noise sigma, k),
+#: T = 10 iterations. ``"common"``: every clip's norm follows one curve, ``x_i g(t) exp(sigma e_it)`` with
+#: ``g(t) = 1 / t + 0.5`` (a power_floor curve); ``"decay"``: each clip decays at its own rate,
+#: ``x_i (1 + 4 t^-b_i) exp(sigma e_it)``, ``b_i ~ U(0.3, 2)``, so the population percentile's curve is in no
+#: family. ``x_i`` log-normal (0, 1), ``e_it`` standard normal; a failed clip is +inf at every iteration.
+#: k = 11 is the seed's (one past T); k = 20 measures the rule that prints no interval further out.
+FITTED_CELLS = (("common", 16, 0.1, 0.3, 11), ("common", 32, 0.1, 0.3, 11), ("common", 80, 0.1, 0.3, 11),
+                ("common", 256, 0.1, 0.3, 11), ("common", 1024, 0.1, 0.3, 11),
+                ("decay", 16, 0.1, 0.3, 11), ("decay", 32, 0.1, 0.3, 11), ("decay", 80, 0.1, 0.3, 11),
+                ("decay", 256, 0.1, 0.3, 11), ("decay", 1024, 0.1, 0.3, 11),
+                ("decay", 80, 0.3, 0.6, 11), ("decay", 256, 0.3, 0.6, 11),
+                ("decay", 80, 0.1, 0.3, 20), ("decay", 256, 0.1, 0.3, 20))
+
+#: Seed offset of the fitted-value cells.
+FITTED_CELL_BASE = 9500
+FITTED_ITERATIONS = 10
+FITTED_TRUTH_DRAWS = 2_000_000
+
+
+def _fitted_norms(model: str, n: int, failure_share: float, sigma: float, t: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Norms of ``n`` clips at iterations ``t`` under a curve model of :data:`FITTED_CELLS`: shape (n, t.size)."""
+    x = rng.lognormal(*LOGNORMAL, size=n)[:, None]
+    if model == "common":
+        curve = (1.0 / t + 0.5)[None, :]
+    elif model == "decay":
+        curve = 1.0 + 4.0 * t[None, :] ** (-rng.uniform(0.3, 2.0, size=n)[:, None])
+    else:
+        raise ValueError(f"unknown curve model {model!r}")
+    out = x * curve * np.exp(sigma * rng.standard_normal((n, t.size)))
+    out[rng.random(n) < failure_share] = np.inf
+    return out
+
+
+def fitted_truth(model: str, failure_share: float, sigma: float, k: float, *, seed: int) -> np.ndarray:
+    """Population percentiles (:data:`PERCENTILES`) of the norms after k iterations.
+
+    ``"common"``: analytic, ``g(k)`` times the percentile of the failure mixture of a log-normal with
+    ``sqrt(1 + sigma^2)`` (:func:`mixture_percentile`); ``"decay"``: the percentiles of
+    :data:`FITTED_TRUTH_DRAWS` seeded draws (checked against the analytic value of ``"common"`` in
+    ``tests/test_coverage_quick.py``).
+    """
+    if model == "common":
+        return (1.0 / k + 0.5) * mixture_percentile(PERCENTILES, failure_share, sigma=math.sqrt(1.0 + sigma ** 2))
+    big = _fitted_norms(model, FITTED_TRUTH_DRAWS, failure_share, sigma, np.array([float(k)]),
+                        np.random.default_rng([seed, 99]))
+    return percentiles_with_failures(big[:, 0], percentiles=PERCENTILES)
+
+
+def fitted_cell(model: str, n: int, failure_share: float, sigma: float, k: int, *, reps: int, resamples: int,
+                seed: int, cell: int) -> list[Tally]:
+    """Intervals of the fitted values at k (:func:`attacks.curves.fitted_value_ci`, what ``summarise_norm`` prints
+    as ``fitted_at_k_ci_low`` / ``_high``) against the population percentile after k iterations.
+
+    Each data set: ``n`` clips' norms over T = :data:`FITTED_ITERATIONS` iterations from the curve model, the
+    FactSheet's :func:`~attacks.curves.fit_percentile_table` and its interval. Beyond one iteration past T the
+    FactSheet prints none; those cells measure the interval it would be (``max_steps_past_t=None``), the reason
+    for the rule. ``resamples`` is unused (no resampling).
+
+    Returns
+    -------
+    list of Tally
+        One per percentile of :data:`PERCENTILES`.
+    """
+    del resamples
+    t = np.arange(1.0, FITTED_ITERATIONS + 1.0)
+    truth = fitted_truth(model, failure_share, sigma, k, seed=seed)
+    printed = k <= FITTED_ITERATIONS + 1
+    method = "order statistic moved along the fit" if printed else "not printed: order statistic moved along the fit"
+    setting = (f"{'one curve 1/t + 0.5' if model == 'common' else 'own decay per clip'}, fail {failure_share:g}, "
+               f"noise {sigma:g}, k = {k}")
+    out = [Tally(f"fitted p{int(p)} at k ({method})", n, setting) for p in PERCENTILES]
+    for r in range(reps):
+        x = _fitted_norms(model, n, failure_share, sigma, t, _rng(seed, cell, r))
+        fits = fit_percentile_table(x, percentiles=PERCENTILES, k=k)
+        lo, hi, _ = fitted_value_ci(x, fits, percentiles=PERCENTILES, confidence=CONFIDENCE,
+                                    max_steps_past_t=None if not printed else 1)
+        for i in range(PERCENTILES.size):
+            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]))
+    return out
+
+
+def fitted_study(cells: tuple, *, reps: int, resamples: int, seed: int) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`FITTED_CELLS`) by :func:`fitted_cell`, seeded by its place there."""
+    out: list[Tally] = []
+    for c in cells:
+        out += fitted_cell(*c, reps=reps, resamples=resamples, seed=seed, cell=FITTED_CELL_BASE + FITTED_CELLS.index(c))
+    return out
 
 
 #: Bias cells (``--studies bias``): (kind, clips, group factors). ``"slices"``: every clip in one of
@@ -967,12 +1064,13 @@ class Design:
     natural_cells: tuple = ((1200, 600, 1.0), (1200, 600, 0.8))
     explanation_ns: tuple = (2, 5, 10, 14, 28)
     explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
+    fitted_cells: tuple = FITTED_CELLS
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
                group_sizes=(50,), drop_cells=(), ratio_cells=(), bias_cells=BIAS_CELLS[:1],
                dprime_cells=((400, 0.14),), group_drop_cells=(), natural_cells=(), explanation_ns=(14,),
-               explanation_distributions=("gamma(2)",))
+               explanation_distributions=("gamma(2)",), fitted_cells=FITTED_CELLS[2:3])
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -989,7 +1087,7 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
         ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``,
-        ``"groupdrop"``, ``"natural"``, ``"explanation"`` (``"success"``, exact, is printed by
+        ``"groupdrop"``, ``"natural"``, ``"explanation"``, ``"fitted"`` (``"success"``, exact, is printed by
         :func:`success_rate_coverage`).
 
     Returns
@@ -1044,6 +1142,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     for i, (dist, n) in enumerate((d, n) for d in design.explanation_distributions for n in design.explanation_ns):
         if "explanation" in studies:
             out += explanation_cell(n, dist, cell=7000 + i, **kw)
+    if "fitted" in studies:
+        out += fitted_study(design.fitted_cells, **kw)
     return out
 
 
@@ -1133,7 +1233,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
     ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,dprime,success,groupdrop,natural,"
-                                         "explanation")
+                                         "explanation,fitted")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     a = ap.parse_args(argv)

@@ -186,3 +186,20 @@ def test_tiny_group_drop_cell_covers():
     assert (drop.statistic, extra.statistic) == ("group mAP drop", "extra mAP drop")
     assert len(drop.covered) == 9 and len(extra.covered) == 6  # 3 groups; 2 compared with the most resilient
     assert np.mean(drop.covered + extra.covered) >= 0.75
+
+
+def test_fitted_truth_of_the_common_curve_matches_large_draws():
+    x = cov._fitted_norms("common", 400_000, 0.1, 0.3, np.array([11.0]), np.random.default_rng(3))[:, 0]
+    mc = percentiles_with_failures(x, percentiles=PERCENTILES)
+    np.testing.assert_allclose(cov.fitted_truth("common", 0.1, 0.3, 11, seed=17), mc, rtol=2e-2)
+
+
+def test_tiny_fitted_cell_covers_and_is_seeded():
+    tallies = cov.fitted_cell("common", 80, 0.1, 0.3, 11, reps=30, resamples=0, seed=17, cell=9502)
+    by_p = {t.statistic.split(" ")[1]: t for t in tallies}
+    assert all(len(t.covered) == 30 for t in tallies)  # 80 clips bound even the 5th percentile
+    assert np.mean(by_p["p50"].covered) >= 0.85 and np.mean(by_p["p5"].covered) >= 0.85
+    again = cov.fitted_cell("common", 80, 0.1, 0.3, 11, reps=3, resamples=0, seed=17, cell=9502)
+    assert again[3].widths == by_p["p50"].widths[:3]
+    few = cov.fitted_cell("common", 32, 0.1, 0.3, 11, reps=3, resamples=0, seed=17, cell=9501)
+    assert few[0].covered == [] and few[0].reps == 3  # 32 clips: no lower bound of the 5th: no interval
