@@ -699,9 +699,9 @@ def fitted_value_ci(
             reasons.append("no fitted value at k")
             continue
         if max_steps_past_t is not None and k > t_last + max_steps_past_t:
-            reasons.append(f"k = {k:g} is more than {max_steps_past_t} iteration{'s' if max_steps_past_t != 1 else ''} past "
-                           f"T = {t_last}: the fitted "
-                           "curve's extrapolation is uncertain beyond it (no interval)")
+            reasons.append(f"no interval: k = {k:g} is more than {max_steps_past_t} "
+                           f"iteration{'s' if max_steps_past_t != 1 else ''} past T = {t_last} (the fitted "
+                           "extrapolation's own error would not be carried)")
             continue
         if k < 1 or (k <= t_last and k != int(k)):
             reasons.append(f"k = {k:g} is not an iteration that was run")
@@ -713,8 +713,8 @@ def fitted_value_ci(
             continue
         lo, hi = percentile_ci(x[:, anchor - 1], percentiles=q[i:i + 1], confidence=confidence)
         if not np.isfinite(lo[0]):
-            reasons.append(f"insufficient evidence: too few clips to bound the percentile at iteration {anchor} "
-                           "from below")
+            reasons.append(f"insufficient evidence (too few clips to bound the percentile at iteration {anchor} "
+                           "from below)")
             continue
         step = 1.0 if anchor == k else float(fit.value_at_k) / at_anchor
         low[i], high[i] = float(lo[0]) * step, float(hi[0]) * step
