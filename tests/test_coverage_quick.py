@@ -220,7 +220,7 @@ def test_tiny_accuracy_cell_measures_the_printed_intervals_and_is_seeded():
 
 
 def test_accuracy_exact_coverage_rows():
-    rows = cov.accuracy_exact_coverage(sizes=(20,), accuracies=(0.97,), pairs=((0.97, 0.9),)).splitlines()
+    rows = cov.accuracy_exact_coverage(sizes=(20,), accuracies=(0.97,), pairs=((0.97, 0.9),), lowest=(0.7,)).splitlines()
     cover = [float(r.split("|")[7].split("%")[0]) for r in rows]
     assert len(rows) == 4 and all(c >= 94.0 for c in cover)  # CP at 0.97, CP min, Newcombe at 0.97 vs 0.9, its min
     assert min(cover[:2]) >= 95.0 and "Clopper-Pearson" in rows[0] and "Newcombe" in rows[2]
