@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from factsheet.metrics import clopper_pearson_interval, finite_or_none  # noqa: F401 (re-exported: its old home)
+from factsheet.metrics import clopper_pearson_interval, finite_or_none  # also imported from here (its old home)
 
 from attacks.curves import CRITERION, FORMULAS, fit_percentile_table, fitted_value_ci, percentile_ci, \
     percentiles_with_failures
