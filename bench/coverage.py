@@ -76,8 +76,16 @@ Studies
     iterations from a known curve plus noise (:data:`FITTED_CELLS`: one curve for every clip, or a decay rate of
     its own per clip), the truth the population percentile after k iterations (analytic, or from 2 x 10^6
     draws); k = 11 as printed, k = 20 for the rule that prints no interval past T + 1.
+``accuracy``
+    The Bias section's single-label accuracy (:func:`accuracy_cell`): two groups of 20 / 50 / 200 clips,
+    each clip's top-1 class right with its group's probability (0.7, 0.9, 0.97 in both groups; 0.97
+    against 0.9, 0.9 against 0.7), through the section's own code: a group's accuracy, the paired
+    percentile bootstrap (before) and Clopper-Pearson (now), and the accuracy disparity against the
+    best group, percentile (before) and Newcombe's hybrid score interval (now), with the findings of
+    each; then the exact coverage of both new intervals, a sum over every outcome
+    (:func:`accuracy_exact_coverage`). Run on its own (``--studies accuracy``, not in the default list).
 
-These four number their cells on their own (a base per study plus the cell's place in it).
+The last five number their cells on their own (a base per study plus the cell's place in it).
 
 Run::
 
@@ -88,6 +96,7 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies fitted              # 7 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies accuracy --reps 500       # 10 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
 """
 
@@ -804,6 +813,197 @@ def success_rate_coverage(*, clips: tuple = (8, 16, 32, 80), rates: tuple = (0.5
     return "\n".join(rows)
 
 
+#: Accuracy cells (``--studies accuracy``): (clips per group, true accuracy of group a, of group b). Two
+#: groups of one column, single-label data (every clip one true class of :data:`ACCURACY_CLASSES`, like
+#: UrbanSound8K's 10): the null cells at accuracy 0.7, 0.9 and 0.97 in both groups give the group rows, and
+#: with the gap cells (0.97 against 0.9, 0.9 against 0.7) the accuracy disparity. 20 clips is the Bias
+#: section's ``min_group_size``.
+ACCURACY_CELLS = (tuple((g, p, p) for p in (0.7, 0.9, 0.97) for g in (20, 50, 200))
+                  + tuple((g, a, b) for a, b in ((0.97, 0.9), (0.9, 0.7)) for g in (20, 50, 200)))
+
+#: Seed offset of the accuracy cells (a cell's seeds: this plus its place in :data:`ACCURACY_CELLS`).
+ACCURACY_CELL_BASE = 9000
+
+#: Classes of the accuracy cells' single-label data.
+ACCURACY_CLASSES = 10
+
+
+def _accuracy_data(sizes: tuple, accuracies: tuple, rng: np.random.Generator, *,
+                   n_classes: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """One single-label data set of an accuracy cell: one-hot labels, scores and the groups.
+
+    Each clip's true class is uniform over ``n_classes``; its top-1 class is the true one with the
+    group's probability (``accuracies``), otherwise a uniform other class (standard normal scores, the
+    chosen class lifted above the clip's maximum).
+
+    Returns
+    -------
+    y : ndarray of bool, shape (n, n_classes)
+    s : ndarray, shape (n, n_classes)
+    groups : list of Group
+        One per entry of ``sizes``, consecutive blocks of clips, column ``"g"``.
+    """
+    n = int(sum(sizes))
+    label = np.repeat(np.arange(len(sizes)), sizes)
+    cls = rng.integers(0, n_classes, n)
+    right = rng.random(n) < np.asarray(accuracies, dtype=float)[label]
+    wrong = (cls + 1 + rng.integers(0, n_classes - 1, n)) % n_classes
+    s = rng.standard_normal((n, n_classes))
+    s[np.arange(n), np.where(right, cls, wrong)] = s.max(axis=1) + 1.0
+    groups = [Group(("g",), f"g{k}", label == k) for k in range(len(sizes))]
+    return np.eye(n_classes, dtype=bool)[cls], s, groups
+
+
+def accuracy_cell(group_size: int, acc_a: float, acc_b: float, *, reps: int, resamples: int, seed: int, cell: int,
+                  n_classes: int = ACCURACY_CLASSES, findings: dict | None = None) -> list[Tally]:
+    """A single-label group's accuracy and the accuracy disparity, as the Bias section prints them.
+
+    Each data set goes through the section's own code (:func:`factsheet.bias.section._replicated` without
+    the jackknife, which accuracy does not use, ``_group_rows``, ``_tested_disparities``, default
+    :class:`BiasConfig`); beside them, the paired percentile bootstrap intervals the section printed before
+    (``_metric`` of a group's accuracy replicates, the percentile interval of the difference's replicates,
+    on the same replicates). Truths: the groups' accuracies; a disparity's is the group's true accuracy
+    minus that of the reference the data chose.
+
+    Parameters
+    ----------
+    group_size : int
+        Clips per group (two groups).
+    acc_a, acc_b : float
+        True accuracy of each group.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    n_classes : int
+    findings : dict, optional
+        Filled with ``{(statistic, n, setting): [findings before, findings now, data sets]}``: the accuracy
+        disparity's findings under the percentile interval and under the printed one (the same adjusted
+        p-value; false findings in a null cell).
+
+    Returns
+    -------
+    list of Tally
+        Group accuracy (null cells only, both groups: 2 per data set) and the accuracy disparity,
+        percentile (before) then the printed method (now).
+    """
+    from factsheet.bias.section import _group_rows, _replicated, _tested_disparities
+    from factsheet.bias.stats import _interval, _metric
+    from factsheet.bias.wording import INTERVAL_METHODS
+    from factsheet.config import MetricsConfig
+    from factsheet.significance import is_finding
+
+    label = {"percentile": "percentile", "clopper_pearson": "Clopper-Pearson", "newcombe": "Newcombe"}
+    now_group = label[INTERVAL_METHODS["groups.accuracy"]]
+    now_diff = label[INTERVAL_METHODS.get("disparities[metric=accuracy]", INTERVAL_METHODS["disparities"])]
+    settings = BiasConfig()
+    truth = (acc_a, acc_b)
+    null = acc_a == acc_b
+    setting = (f"accuracy {acc_a:g} in both groups" if null else f"accuracy {acc_a:g} vs {acc_b:g}")
+    setting += f", {n_classes} classes"
+    t: dict[str, Tally] = {}
+    if null:
+        t.update({f"group accuracy ({m})": Tally(f"group accuracy ({m})", group_size, setting)
+                  for m in dict.fromkeys(("percentile", now_group))})
+    t.update({f"accuracy disparity ({m})": Tally(f"accuracy disparity ({m})", group_size, setting)
+              for m in dict.fromkeys(("percentile", now_diff))})
+    count = [0, 0, 0]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y, s, groups = _accuracy_data((group_size, group_size), truth, rng, n_classes=n_classes)
+        mc = MetricsConfig(bootstrap_resamples=resamples, confidence=CONFIDENCE,
+                           seed=seed * 1_000_003 + cell * 10_007 + r)
+        data = _replicated(y, s, groups=groups, names=[f"c{j}" for j in range(n_classes)], bootstrap=mc)
+        if null:
+            rows = _group_rows(data, settings=settings, confidence=CONFIDENCE, robustness={})
+            for gi in range(2):
+                before = _metric(data.point[gi]["accuracy"], data.reps[gi]["accuracy"], CONFIDENCE)
+                t["group accuracy (percentile)"].add(*_bounds(before), truth[gi])
+                if now_group != "percentile":
+                    t[f"group accuracy ({now_group})"].add(*_bounds(rows[gi]["metrics"]["accuracy"]), truth[gi])
+        disparities, _, _ = _tested_disparities(data, settings=settings, bootstrap=mc)
+        index = {g.name: gi for gi, g in enumerate(groups)}
+        for d in disparities:
+            if d["metric"] != "accuracy" or d["value"] is None:
+                continue
+            gi, ref = index[d["group"]], index[d["reference"]]
+            low, high = _interval(data.reps[gi]["accuracy"] - data.reps[ref]["accuracy"], CONFIDENCE)
+            before = {"ci_low": low, "ci_high": high}
+            t["accuracy disparity (percentile)"].add(*_bounds(before), truth[gi] - truth[ref])
+            if now_diff != "percentile":
+                t[f"accuracy disparity ({now_diff})"].add(*_bounds(d), truth[gi] - truth[ref])
+            count[0] += is_finding(p_adjusted=d["p_adjusted"], ci_high=high, confidence=CONFIDENCE,
+                                   tolerance=settings.tolerance)
+            count[1] += bool(d["finding"])
+            count[2] += 1
+    if findings is not None:
+        findings[("accuracy disparity", group_size, setting)] = count
+    return list(t.values())
+
+
+def accuracy_study(cells: tuple, *, reps: int, resamples: int, seed: int,
+                   findings: dict | None = None) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`ACCURACY_CELLS`) by :func:`accuracy_cell`; the seeds of a cell depend
+    on its place in :data:`ACCURACY_CELLS`, whichever run it is in."""
+    out: list[Tally] = []
+    for g, a, b in cells:
+        out += accuracy_cell(g, a, b, reps=reps, resamples=resamples, seed=seed, findings=findings,
+                             cell=ACCURACY_CELL_BASE + ACCURACY_CELLS.index((g, a, b)))
+    return out
+
+
+def accuracy_exact_coverage(*, sizes: tuple = (20, 50, 200), accuracies: tuple = (0.7, 0.9, 0.97, 0.99),
+                            pairs: tuple = ((0.9, 0.9), (0.97, 0.97), (0.97, 0.9), (0.9, 0.7), (0.99, 0.9)),
+                            lowest: tuple = (0.7, 0.5, 0.05), confidence: float = CONFIDENCE) -> str:
+    """Exact coverage of the accuracy intervals the Bias section prints, as Markdown rows.
+
+    A group's accuracy: Clopper-Pearson, the binomial probability of the outcomes ``k`` of ``n`` whose
+    interval contains the true accuracy (a sum over every outcome, as :func:`success_rate_coverage`), at
+    each of ``accuracies`` and the minimum over 199 accuracies 0.005-0.995. An accuracy disparity of two
+    disjoint groups of ``n`` clips: Newcombe's interval, the probability of the outcome pairs ``(k_a,
+    k_b)`` whose interval of ``p_a - p_b`` contains the true difference (a sum over all ``(n + 1)^2``
+    pairs), at each of ``pairs`` and the minimum over the pairs of accuracies from each of ``lowest`` to 0.99
+    in steps of 0.01. The interval is negated when the groups swap, so its coverage does not depend on which
+    group the data make the reference (of two groups).
+    """
+    from scipy.stats import binom
+
+    from factsheet.metrics import clopper_pearson_interval, newcombe_difference_interval
+
+    rows = []
+    grid = np.linspace(0.005, 0.995, 199)
+    for n in sizes:
+        lo, hi = np.array([clopper_pearson_interval(k, n, confidence=confidence) for k in range(n + 1)]).T
+        k = np.arange(n + 1)
+        for name, ps in [(f"accuracy {p:g}", [p]) for p in accuracies] + [("min over accuracies 0.005-0.995", grid)]:
+            cov = [float(binom.pmf(k, n, p)[(lo <= p) & (p <= hi)].sum()) for p in ps]
+            width = f"{float((binom.pmf(k, n, ps[0]) * (hi - lo)).sum()):.3g}" if len(ps) == 1 else "–"
+            flag = "**below 93 %**" if min(cov) < FLAG_BELOW else ""
+            rows.append(f"| group accuracy | {n} | {name} | – | Clopper-Pearson | every outcome | "
+                        f"{100 * min(cov):.1f} % (exact) | {width} | {flag} |")
+    for n in sizes:
+        iv = np.array([[newcombe_difference_interval(a, n, b, n, confidence=confidence) for b in range(n + 1)]
+                       for a in range(n + 1)])  # (n + 1, n + 1, 2): group a's outcome, group b's
+        k = np.arange(n + 1)
+
+        def coverage(pa: float, pb: float) -> tuple[float, float]:
+            w = np.outer(binom.pmf(k, n, pa), binom.pmf(k, n, pb))
+            inside = (iv[..., 0] <= pa - pb + 1e-12) & (pa - pb - 1e-12 <= iv[..., 1])
+            return float(w[inside].sum()), float((w * (iv[..., 1] - iv[..., 0])).sum())
+
+        for pa, pb in pairs:
+            cov, width = coverage(pa, pb)
+            flag = "**below 93 %**" if cov < FLAG_BELOW else ""
+            name = f"accuracy {pa:g} in both groups" if pa == pb else f"accuracy {pa:g} vs {pb:g}"
+            rows.append(f"| accuracy disparity | {n} | {name} | – | Newcombe | every outcome pair | "
+                        f"{100 * cov:.1f} % (exact) | {width:.3g} | {flag} |")
+        for first in lowest:
+            accs = np.round(np.arange(first, 0.995, 0.01), 2)
+            worst = min((coverage(pa, pb)[0], pa, pb) for pa in accs for pb in accs if pb <= pa)
+            flag = "**below 93 %**" if worst[0] < FLAG_BELOW else ""
+            rows.append(f"| accuracy disparity | {n} | min over accuracies {first:.2f}-0.99 (at {worst[1]:g} vs "
+                        f"{worst[2]:g}) | – | Newcombe | every outcome pair | {100 * worst[0]:.1f} % (exact) | – | {flag} |")
+    return "\n".join(rows)
+
+
 def group_drop_cell(group_size: int, keep_hurt: float, *, reps: int, resamples: int, seed: int, cell: int,
                     n: int = 400, keep: float = 0.7, d_group: tuple = (2.0, 2.0, 1.6), rho: float = 0.8,
                     class_d: np.ndarray | None = None, prevalence: float = 0.14) -> list[Tally]:
@@ -1065,19 +1265,22 @@ class Design:
     explanation_ns: tuple = (2, 5, 10, 14, 28)
     explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
     fitted_cells: tuple = FITTED_CELLS
+    accuracy_cells: tuple = ACCURACY_CELLS
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
                group_sizes=(50,), drop_cells=(), ratio_cells=(), bias_cells=BIAS_CELLS[:1],
                dprime_cells=((400, 0.14),), group_drop_cells=(), natural_cells=(), explanation_ns=(14,),
-               explanation_distributions=("gamma(2)",), fitted_cells=FITTED_CELLS[2:3])
+               explanation_distributions=("gamma(2)",), fitted_cells=FITTED_CELLS[2:3],
+               accuracy_cells=ACCURACY_CELLS[:1])
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
 DEMO_D = np.linspace(1.5, 3.0, 14)
 
 
-def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...]) -> list[Tally]:
+def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...],
+              findings: dict | None = None) -> list[Tally]:
     """Every cell of ``design`` for the chosen ``studies``.
 
     Parameters
@@ -1087,8 +1290,11 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
         ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``,
-        ``"groupdrop"``, ``"natural"``, ``"explanation"``, ``"fitted"`` (``"success"``, exact, is printed by
-        :func:`success_rate_coverage`).
+        ``"groupdrop"``, ``"natural"``, ``"explanation"``, ``"fitted"``, ``"accuracy"`` (:data:`ACCURACY_CELLS`, by
+        :func:`accuracy_study`; its exact coverage is printed by :func:`accuracy_exact_coverage`)
+        (``"success"``, exact, is printed by :func:`success_rate_coverage`).
+    findings : dict, optional
+        Filled by the accuracy cells (see :func:`accuracy_cell`).
 
     Returns
     -------
@@ -1144,6 +1350,8 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
             out += explanation_cell(n, dist, cell=7000 + i, **kw)
     if "fitted" in studies:
         out += fitted_study(design.fitted_cells, **kw)
+    if "accuracy" in studies:
+        out += accuracy_study(design.accuracy_cells, findings=findings, **kw)
     return out
 
 
@@ -1243,8 +1451,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
     t0 = time.perf_counter()
+    findings: dict = {}
     tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
-                        studies=tuple(a.studies.split(",")))
+                        studies=tuple(a.studies.split(",")), findings=findings)
     print(f"R = {reps} replications per cell, {resamples} bootstrap resamples, nominal {CONFIDENCE:.0%}, "
           f"seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
     flat = table(tallies)
@@ -1253,6 +1462,12 @@ def main(argv: list[str] | None = None) -> None:
     print(before_after(flat))
     if "success" in a.studies.split(","):
         print(success_rate_coverage())
+    if "accuracy" in a.studies.split(","):
+        print(accuracy_exact_coverage())
+        print()
+        for (stat, n, setting), (before, now, runs) in findings.items():
+            print(f"{stat}, {n} clips per group, {setting}: findings in {before} of {runs} data sets with the "
+                  f"percentile interval, {now} with the printed one")
 
 
 if __name__ == "__main__":
