@@ -982,8 +982,11 @@ INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
 #: quantile (:func:`order_statistic_interval`: perturbation percentiles); ``"clopper_pearson"``
 #: exact binomial interval of a proportion (:func:`clopper_pearson_interval`: success rates, a
 #: single-label group's accuracy); ``"newcombe"`` Newcombe's hybrid score interval of the difference
-#: of two independent proportions (:func:`newcombe_difference_interval`: accuracy disparities).
-INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "order_statistic", "clopper_pearson", "newcombe")
+#: of two independent proportions (:func:`newcombe_difference_interval`: accuracy disparities);
+#: ``"studentized"`` studentised bootstrap of a mean (``factsheet.explanation.stats.mean_interval``: the
+#: Explanation section's means). The schema's ``interval_methods`` enum is this tuple (a test checks).
+INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "studentized", "order_statistic", "clopper_pearson",
+                                     "newcombe")
 
 
 def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:

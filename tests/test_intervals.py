@@ -349,3 +349,18 @@ def test_newcombe_exact_coverage_near_nominal_at_small_groups(n):
             w = np.outer(stats.binom.pmf(k, n, pa), stats.binom.pmf(k, n, pb))
             worst = min(worst, w[(iv[..., 0] <= pa - pb + 1e-12) & (pa - pb - 1e-12 <= iv[..., 1])].sum())
     assert 0.94 <= worst < 0.99
+
+
+def test_interval_method_names_are_the_schemas_and_every_section_uses_them():
+    import json
+    from pathlib import Path
+
+    from attacks.robustness import INTERVAL_METHODS as ROBUSTNESS
+    from factsheet.bias.wording import INTERVAL_METHODS as BIAS
+    from factsheet.metrics import INTERVAL_METHODS
+    from factsheet.performance import INTERVAL_METHODS as PERFORMANCE
+
+    base = json.loads((Path(__file__).parents[1] / "factsheet/schema/base.json").read_text("utf-8"))
+    assert base["$defs"]["interval_methods"]["additionalProperties"]["enum"] == list(INTERVAL_METHODS)
+    for used in (ROBUSTNESS, BIAS, PERFORMANCE):
+        assert set(used.values()) <= set(INTERVAL_METHODS)
