@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_explanation.py
 
 docs: $(STAMP)
-	$(BIN)/python -c "from factsheet.sections import write_schema; write_schema('factsheet/schema/factsheet-1.1.0.schema.json')"
+	$(BIN)/python -c "from factsheet.sections import write_schema; write_schema('factsheet/schema/factsheet-1.2.0.schema.json')"
 	$(BIN)/factsheet schema --markdown > docs/schema.md.tmp
 	mv docs/schema.md.tmp docs/schema.md
 

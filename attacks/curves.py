@@ -47,6 +47,7 @@ __all__ = [
     "FAMILIES",
     "FORMULAS",
     "LOG_RESIDUAL_FLOOR",
+    "MAX_STEPS_PAST_T",
     "N_PARAMS",
     "CandidateFit",
     "SeriesFit",
@@ -54,6 +55,7 @@ __all__ = [
     "evaluate_family",
     "fit_percentile_table",
     "fit_series",
+    "fitted_value_ci",
     "percentile_ci",
     "percentiles_with_failures",
     "value_at_k_reason",
@@ -633,6 +635,91 @@ def _chosen(best: CandidateFit, fit: _RawFit, series: _LogSeries, *, k: float, t
     return SeriesFit(family=best.family, params=dict(best.params), k=k, value_at_k=value if reason is None else None,
                      rmse_log=best.rmse_log, r2_log=r2, n_points=n, t_used=t_used, reason=reason,
                      candidates=candidates)
+
+
+#: How far past the last iteration T the fitted value at k may lie and still get an interval: one
+#: iteration (the seed's k = 11 after T = 10). ``bench/coverage.py --studies fitted`` measured the
+#: interval at k = T + 1 (93.5-98.5 % at 80-1 024 clips) and at k = 2T, where the fitted step from T
+#: to k is itself uncertain (88.5-93.5 %): beyond one iteration the FactSheet prints none.
+MAX_STEPS_PAST_T: int = 1
+
+
+def fitted_value_ci(
+    norms_by_iter: ArrayLike,
+    fits: Sequence[SeriesFit],
+    *,
+    percentiles: Sequence[float] | ArrayLike,
+    confidence: float = 0.95,
+    max_steps_past_t: int | None = MAX_STEPS_PAST_T,
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Confidence intervals of the fitted values at k: the percentile's interval at iteration
+    ``a = min(k, T)`` moved along the fitted curve to k.
+
+    The fitted value at k estimates the population percentile after k iterations. Its interval is
+    the distribution-free order-statistic interval of the population percentile at iteration ``a``
+    (:func:`percentile_ci` on the clips' norms after ``a`` iterations), multiplied by the fitted
+    curve's step ``f(k) / f(a)``: the sampling uncertainty of the percentile is carried exactly, the
+    curve's shape between ``a`` and ``k`` is taken as fitted. For ``k <= T`` the step is 1 (the
+    percentile at k was observed); for ``k = T + 1`` it is the one-iteration extrapolation the seed
+    prints. Further than :data:`MAX_STEPS_PAST_T` iterations past T no interval is given: there the
+    fitted step's own error matters and the interval under-covers (``bench/coverage.py --studies
+    fitted``).
+
+    Parameters
+    ----------
+    norms_by_iter : array_like, shape (n_clips, T)
+        Norm of each clip after iterations 1..T (``+inf`` where no adversarial example was found).
+    fits : sequence of SeriesFit, length n_percentiles
+        :func:`fit_percentile_table` of the same norms and percentiles.
+    percentiles : array_like, shape (n_percentiles,)
+    confidence : float, default 0.95
+    max_steps_past_t : int or None, default :data:`MAX_STEPS_PAST_T`
+        None: an interval at any k (only for the coverage study of the rule).
+
+    Returns
+    -------
+    low, high : ndarray, shape (n_percentiles,)
+        Bounds in the unit of the norms; ``high = +inf`` where the percentile's upper bound falls on a
+        clip not fooled; NaN (both) where no interval is given.
+    reasons : list of (str or None), length n_percentiles
+        None where an interval is given, else why not.
+    """
+    x = np.asarray(norms_by_iter, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"norms_by_iter must have shape (n_clips, T), got {x.shape}")
+    q = np.atleast_1d(_check_percentiles(percentiles))
+    if len(fits) != q.size:
+        raise ValueError(f"need one fit per percentile: {len(fits)} fits for {q.size} percentiles")
+    t_last = x.shape[1]
+    low, high = np.full(q.shape, np.nan), np.full(q.shape, np.nan)
+    reasons: list[str | None] = []
+    for i, fit in enumerate(fits):
+        k = float(fit.k)
+        if fit.value_at_k is None or fit.family is None:
+            reasons.append("no fitted value at k")
+            continue
+        if max_steps_past_t is not None and k > t_last + max_steps_past_t:
+            reasons.append(f"no interval: k = {k:g} is more than {max_steps_past_t} "
+                           f"iteration{'s' if max_steps_past_t != 1 else ''} past T = {t_last} (the fitted "
+                           "extrapolation's own error would not be carried)")
+            continue
+        if k < 1 or (k <= t_last and k != int(k)):
+            reasons.append(f"k = {k:g} is not an iteration that was run")
+            continue
+        anchor = min(int(k), t_last)
+        at_anchor = float(evaluate_family(fit.family, fit.params, [float(anchor)])[0])
+        if not (math.isfinite(at_anchor) and at_anchor > 0):
+            reasons.append(f"the fitted curve is not finite and positive at iteration {anchor}")
+            continue
+        lo, hi = percentile_ci(x[:, anchor - 1], percentiles=q[i:i + 1], confidence=confidence)
+        if not np.isfinite(lo[0]):
+            reasons.append(f"insufficient evidence (too few clips to bound the percentile at iteration {anchor} "
+                           "from below)")
+            continue
+        step = 1.0 if anchor == k else float(fit.value_at_k) / at_anchor
+        low[i], high[i] = float(lo[0]) * step, float(hi[0]) * step
+        reasons.append(None)
+    return low, high, reasons
 
 
 def fit_percentile_table(

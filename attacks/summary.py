@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from factsheet.metrics import finite_or_none
+from factsheet.metrics import clopper_pearson_interval, finite_or_none  # also imported from here (its old home)
 
-from attacks.curves import CRITERION, FORMULAS, fit_percentile_table, percentile_ci, \
+from attacks.curves import CRITERION, FORMULAS, fit_percentile_table, fitted_value_ci, percentile_ci, \
     percentiles_with_failures
 
 INT16_SCALE = 32768.0
@@ -60,39 +60,6 @@ def snr_db_from_relative(rel: np.ndarray | float) -> np.ndarray | float:
         return -20.0 * np.log10(rel)
 
 
-def clopper_pearson_interval(successes: int, n: int, *,
-                             confidence: float = 0.95) -> tuple[float | None, float | None]:
-    """Clopper-Pearson ("exact") interval of a proportion: (None, None) when ``n = 0``.
-
-    Inverts two one-sided binomial tests with beta quantiles, so it covers the true proportion
-    with probability at least ``confidence`` for every proportion and every ``n``. The Wilson
-    score interval, used before, covered only 85 % at 16 clips near a success rate of 0.99
-    (the rate of most attacks), by an exact binomial sum (tests/test_intervals.py).
-
-    Parameters
-    ----------
-    successes : int
-        Clips fooled, 0 <= successes <= n.
-    n : int
-        Clips attacked.
-    confidence : float
-        Two-sided level in (0, 1).
-
-    Returns
-    -------
-    (low, high) : tuple of float, or (None, None)
-        Bounds in [0, 1]; 0 when no clip was fooled, 1 when every clip was.
-    """
-    from scipy.stats import beta
-
-    if n == 0:
-        return None, None
-    alpha = 1.0 - confidence
-    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
-    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
-    return low, high
-
-
 def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, percentiles: list[float],
                    n_bootstrap: int, confidence: float, seed: int) -> dict:
     """The per-norm block of ``robustness.hopskipjump``: percentile table, fits, success, series.
@@ -109,7 +76,8 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
     percentiles : list of float
     n_bootstrap, confidence, seed
         ``n_bootstrap = 0`` disables the percentile CIs (order-statistic intervals at
-        ``confidence``, :func:`attacks.curves.percentile_ci`; no resampling, ``seed`` unused).
+        ``confidence``, :func:`attacks.curves.percentile_ci`; no resampling, ``seed`` unused) and
+        those of the fitted values at k (:func:`attacks.curves.fitted_value_ci`).
     """
     dist = distance_matrix(records, norm=norm, iterations=iterations)
     rel = relative_perturbation(records, iterations=iterations)
@@ -120,11 +88,13 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
     if n:
         at_t = percentiles_with_failures(dist[:, -1], percentiles=q)
         rel_t = percentiles_with_failures(rel, percentiles=q)
+        fits = fit_percentile_table(dist, percentiles=q, k=k)
         if n_bootstrap > 0:
             lo, hi = percentile_ci(dist[:, -1], percentiles=q, confidence=confidence)
+            flo, fhi, freasons = fitted_value_ci(dist, fits, percentiles=q, confidence=confidence)
         else:
-            lo = hi = np.full(q.shape, np.nan)
-        fits = fit_percentile_table(dist, percentiles=q, k=k)
+            lo = hi = flo = fhi = np.full(q.shape, np.nan)
+            freasons = ["intervals off ([metrics] bootstrap_resamples = 0)"] * q.size
         series = percentiles_with_failures(dist, percentiles=q)
         for i, p in enumerate(q):
             f = fits[i]
@@ -135,6 +105,7 @@ def summarise_norm(records: list[dict], *, norm: str, iterations: int, k: int, p
                 "snr_db": finite_or_none(snr_db_from_relative(rel_t[i])),
                 "fitted_at_k": finite_or_none(f.value_at_k) if f.value_at_k is not None else None,
                 "fitted_at_k_int16": (finite_or_none(f.value_at_k * INT16_SCALE) if f.value_at_k is not None else None),
+                "fitted_at_k_ci": {"low": finite_or_none(flo[i]), "high": finite_or_none(fhi[i]), "reason": freasons[i]},
                 "fit_family": f.family, "fit_reason": f.reason, "fit": f.to_dict(),
                 "series": [finite_or_none(v) for v in series[i]],
             })
@@ -226,6 +197,13 @@ DEFINITIONS = {
     "fit": ("Each percentile's series over iterations 1..T is fitted by each candidate family in log space; the "
             "value of the chosen curve at iteration k is shown in parentheses, '---' with the reason kept when no "
             "curve is chosen or its value is not a finite positive number."),
+    "fit_ci": ("Interval of the fitted value at k (fitted_at_k_ci, interval_method 'order_statistic'): "
+               "the order-statistic interval of the percentile at iteration a = min(k, T) multiplied by the fitted "
+               "curve's step f(k) / f(a) (1 when k <= T). It carries the sampling uncertainty of the percentile and "
+               "takes the curve's shape between a and k as fitted; so it is given only up to one iteration past T "
+               "(the seed's k = 11 after 10), where its coverage was measured (bench/coverage.py --studies fitted), "
+               "and not when the percentile at a has no lower bound (insufficient evidence); "
+               "its reason says why not."),
     "fit_criterion": CRITERION,
     "fit_families": "; ".join(f"{k}: {v}" for k, v in FORMULAS.items()),
     "success_rate": ("Share of attacked clips for which an adversarial example was found within T iterations "

@@ -71,8 +71,21 @@ Studies
     The Explanation section's means over clips (:func:`factsheet.explanation.stats.mean_interval`): per-clip
     values from known distributions (:data:`EXPLANATION_DISTRIBUTIONS`) at 2-28 clips; the percentile
     bootstrap (before) and the studentised bootstrap (now, "insufficient evidence" below 5 clips).
+``fitted``
+    The fitted value at k of each percentile (:func:`attacks.curves.fitted_value_ci`): per-clip norms over T = 10
+    iterations from a known curve plus noise (:data:`FITTED_CELLS`: one curve for every clip, or a decay rate of
+    its own per clip), the truth the population percentile after k iterations (analytic, or from 2 x 10^6
+    draws); k = 11 as printed, k = 20 for the rule that prints no interval past T + 1.
+``accuracy``
+    The Bias section's single-label accuracy (:func:`accuracy_cell`): two groups of 20 / 50 / 200 clips,
+    each clip's top-1 class right with its group's probability (0.7, 0.9, 0.97 in both groups; 0.97
+    against 0.9, 0.9 against 0.7), through the section's own code: a group's accuracy, the paired
+    percentile bootstrap (before) and Clopper-Pearson (now), and the accuracy disparity against the
+    best group, percentile (before) and Newcombe's hybrid score interval (now), with the findings of
+    each; then the exact coverage of both new intervals, a sum over every outcome
+    (:func:`accuracy_exact_coverage`). Run on its own (``--studies accuracy``, not in the default list).
 
-These three number their cells on their own (a base per study plus the cell's place in it).
+The last five number their cells on their own (a base per study plus the cell's place in it).
 
 Run::
 
@@ -82,6 +95,8 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies groupdrop         # 9 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies natural           # 30-40 min: both methods, two cells
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies explanation --reps 1000   # 3 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies fitted              # 7 min
+    PYTHONPATH=. .venv/bin/python bench/coverage.py --studies accuracy --reps 500       # 10 min
     PYTHONPATH=. .venv/bin/python bench/coverage.py --before-after SAVED_OUTPUT.txt
     # chosen cells only (seeds unchanged), R = 600, every replication saved; the natural study's BCa alone
     PYTHONPATH=. .venv/bin/python bench/coverage.py --studies bias,dprime --cells 701,702,703,603 --reps 600 \
@@ -106,7 +121,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, ndtri
 
-from attacks.curves import bootstrap_percentile_ci, percentile_ci
+from attacks.curves import bootstrap_percentile_ci, fit_percentile_table, fitted_value_ci, percentile_ci, \
+    percentiles_with_failures
 from factsheet.bias.groups import Group
 from factsheet.bias.stats import group_level, group_replicates
 from factsheet.config import BiasConfig
@@ -513,6 +529,96 @@ def ratio_cell(n: int, log_ratio: float, *, reps: int, resamples: int, seed: int
     return [tally]
 
 
+#: Fitted-value cells (``--studies fitted``): (curve model, clips, failure share, per-iteration noise sigma, k),
+#: T = 10 iterations. ``"common"``: every clip's norm follows one curve, ``x_i g(t) exp(sigma e_it)`` with
+#: ``g(t) = 1 / t + 0.5`` (a power_floor curve); ``"decay"``: each clip decays at its own rate,
+#: ``x_i (1 + 4 t^-b_i) exp(sigma e_it)``, ``b_i ~ U(0.3, 2)``, so the population percentile's curve is in no
+#: family. ``x_i`` log-normal (0, 1), ``e_it`` standard normal; a failed clip is +inf at every iteration.
+#: k = 11 is the seed's (one past T); k = 20 measures the rule that prints no interval further out.
+FITTED_CELLS = (("common", 16, 0.1, 0.3, 11), ("common", 32, 0.1, 0.3, 11), ("common", 80, 0.1, 0.3, 11),
+                ("common", 256, 0.1, 0.3, 11), ("common", 1024, 0.1, 0.3, 11),
+                ("decay", 16, 0.1, 0.3, 11), ("decay", 32, 0.1, 0.3, 11), ("decay", 80, 0.1, 0.3, 11),
+                ("decay", 256, 0.1, 0.3, 11), ("decay", 1024, 0.1, 0.3, 11),
+                ("decay", 80, 0.3, 0.6, 11), ("decay", 256, 0.3, 0.6, 11),
+                ("decay", 80, 0.1, 0.3, 20), ("decay", 256, 0.1, 0.3, 20))
+
+#: Seed offset of the fitted-value cells.
+FITTED_CELL_BASE = 9500
+FITTED_ITERATIONS = 10
+FITTED_TRUTH_DRAWS = 2_000_000
+
+
+def _fitted_norms(model: str, n: int, failure_share: float, sigma: float, t: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Norms of ``n`` clips at iterations ``t`` under a curve model of :data:`FITTED_CELLS`: shape (n, t.size)."""
+    x = rng.lognormal(*LOGNORMAL, size=n)[:, None]
+    if model == "common":
+        curve = (1.0 / t + 0.5)[None, :]
+    elif model == "decay":
+        curve = 1.0 + 4.0 * t[None, :] ** (-rng.uniform(0.3, 2.0, size=n)[:, None])
+    else:
+        raise ValueError(f"unknown curve model {model!r}")
+    out = x * curve * np.exp(sigma * rng.standard_normal((n, t.size)))
+    out[rng.random(n) < failure_share] = np.inf
+    return out
+
+
+def fitted_truth(model: str, failure_share: float, sigma: float, k: float, *, seed: int) -> np.ndarray:
+    """Population percentiles (:data:`PERCENTILES`) of the norms after k iterations.
+
+    ``"common"``: analytic, ``g(k)`` times the percentile of the failure mixture of a log-normal with
+    ``sqrt(1 + sigma^2)`` (:func:`mixture_percentile`); ``"decay"``: the percentiles of
+    :data:`FITTED_TRUTH_DRAWS` seeded draws (checked against the analytic value of ``"common"`` in
+    ``tests/test_coverage_quick.py``).
+    """
+    if model == "common":
+        return (1.0 / k + 0.5) * mixture_percentile(PERCENTILES, failure_share, sigma=math.sqrt(1.0 + sigma ** 2))
+    big = _fitted_norms(model, FITTED_TRUTH_DRAWS, failure_share, sigma, np.array([float(k)]),
+                        np.random.default_rng([seed, 99]))
+    return percentiles_with_failures(big[:, 0], percentiles=PERCENTILES)
+
+
+def fitted_cell(model: str, n: int, failure_share: float, sigma: float, k: int, *, reps: int, resamples: int,
+                seed: int, cell: int) -> list[Tally]:
+    """Intervals of the fitted values at k (:func:`attacks.curves.fitted_value_ci`, what ``summarise_norm`` prints
+    as ``fitted_at_k_ci_low`` / ``_high``) against the population percentile after k iterations.
+
+    Each data set: ``n`` clips' norms over T = :data:`FITTED_ITERATIONS` iterations from the curve model, the
+    FactSheet's :func:`~attacks.curves.fit_percentile_table` and its interval. Beyond one iteration past T the
+    FactSheet prints none; those cells measure the interval it would be (``max_steps_past_t=None``), the reason
+    for the rule. ``resamples`` is unused (no resampling).
+
+    Returns
+    -------
+    list of Tally
+        One per percentile of :data:`PERCENTILES`.
+    """
+    del resamples
+    t = np.arange(1.0, FITTED_ITERATIONS + 1.0)
+    truth = fitted_truth(model, failure_share, sigma, k, seed=seed)
+    printed = k <= FITTED_ITERATIONS + 1
+    method = "order statistic moved along the fit" if printed else "not printed: order statistic moved along the fit"
+    setting = (f"{'one curve 1/t + 0.5' if model == 'common' else 'own decay per clip'}, fail {failure_share:g}, "
+               f"noise {sigma:g}, k = {k}")
+    out = [Tally(f"fitted p{int(p)} at k ({method})", n, setting) for p in PERCENTILES]
+    for r in range(reps):
+        x = _fitted_norms(model, n, failure_share, sigma, t, _rng(seed, cell, r))
+        fits = fit_percentile_table(x, percentiles=PERCENTILES, k=k)
+        lo, hi, _ = fitted_value_ci(x, fits, percentiles=PERCENTILES, confidence=CONFIDENCE,
+                                    max_steps_past_t=None if not printed else 1)
+        for i in range(PERCENTILES.size):
+            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]))
+    return out
+
+
+def fitted_study(cells: tuple, *, reps: int, resamples: int, seed: int) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`FITTED_CELLS`) by :func:`fitted_cell`, seeded by its place there."""
+    out: list[Tally] = []
+    for c in cells:
+        out += fitted_cell(*c, reps=reps, resamples=resamples, seed=seed, cell=FITTED_CELL_BASE + FITTED_CELLS.index(c))
+    return out
+
+
 #: Bias cells (``--studies bias``): (kind, clips, group factors). ``"slices"``: every clip in one of
 #: three equal random slices (the Conditions columns n_events / snr_bucket: ci_quick's 174-218 clips
 #: per slice at 600, the demo's about 400 at 1200), the third slice's positives with 0.7 of the
@@ -803,6 +909,197 @@ def success_rate_coverage(*, clips: tuple = (8, 16, 32, 80), rates: tuple = (0.5
     return "\n".join(rows)
 
 
+#: Accuracy cells (``--studies accuracy``): (clips per group, true accuracy of group a, of group b). Two
+#: groups of one column, single-label data (every clip one true class of :data:`ACCURACY_CLASSES`, like
+#: UrbanSound8K's 10): the null cells at accuracy 0.7, 0.9 and 0.97 in both groups give the group rows, and
+#: with the gap cells (0.97 against 0.9, 0.9 against 0.7) the accuracy disparity. 20 clips is the Bias
+#: section's ``min_group_size``.
+ACCURACY_CELLS = (tuple((g, p, p) for p in (0.7, 0.9, 0.97) for g in (20, 50, 200))
+                  + tuple((g, a, b) for a, b in ((0.97, 0.9), (0.9, 0.7)) for g in (20, 50, 200)))
+
+#: Seed offset of the accuracy cells (a cell's seeds: this plus its place in :data:`ACCURACY_CELLS`).
+ACCURACY_CELL_BASE = 9000
+
+#: Classes of the accuracy cells' single-label data.
+ACCURACY_CLASSES = 10
+
+
+def _accuracy_data(sizes: tuple, accuracies: tuple, rng: np.random.Generator, *,
+                   n_classes: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """One single-label data set of an accuracy cell: one-hot labels, scores and the groups.
+
+    Each clip's true class is uniform over ``n_classes``; its top-1 class is the true one with the
+    group's probability (``accuracies``), otherwise a uniform other class (standard normal scores, the
+    chosen class lifted above the clip's maximum).
+
+    Returns
+    -------
+    y : ndarray of bool, shape (n, n_classes)
+    s : ndarray, shape (n, n_classes)
+    groups : list of Group
+        One per entry of ``sizes``, consecutive blocks of clips, column ``"g"``.
+    """
+    n = int(sum(sizes))
+    label = np.repeat(np.arange(len(sizes)), sizes)
+    cls = rng.integers(0, n_classes, n)
+    right = rng.random(n) < np.asarray(accuracies, dtype=float)[label]
+    wrong = (cls + 1 + rng.integers(0, n_classes - 1, n)) % n_classes
+    s = rng.standard_normal((n, n_classes))
+    s[np.arange(n), np.where(right, cls, wrong)] = s.max(axis=1) + 1.0
+    groups = [Group(("g",), f"g{k}", label == k) for k in range(len(sizes))]
+    return np.eye(n_classes, dtype=bool)[cls], s, groups
+
+
+def accuracy_cell(group_size: int, acc_a: float, acc_b: float, *, reps: int, resamples: int, seed: int, cell: int,
+                  n_classes: int = ACCURACY_CLASSES, findings: dict | None = None) -> list[Tally]:
+    """A single-label group's accuracy and the accuracy disparity, as the Bias section prints them.
+
+    Each data set goes through the section's own code (:func:`factsheet.bias.section._replicated` without
+    the jackknife, which accuracy does not use, ``_group_rows``, ``_tested_disparities``, default
+    :class:`BiasConfig`); beside them, the paired percentile bootstrap intervals the section printed before
+    (``_metric`` of a group's accuracy replicates, the percentile interval of the difference's replicates,
+    on the same replicates). Truths: the groups' accuracies; a disparity's is the group's true accuracy
+    minus that of the reference the data chose.
+
+    Parameters
+    ----------
+    group_size : int
+        Clips per group (two groups).
+    acc_a, acc_b : float
+        True accuracy of each group.
+    reps, resamples, seed, cell : int
+        As for :func:`tagging_cell`.
+    n_classes : int
+    findings : dict, optional
+        Filled with ``{(statistic, n, setting): [findings before, findings now, data sets]}``: the accuracy
+        disparity's findings under the percentile interval and under the printed one (the same adjusted
+        p-value; false findings in a null cell).
+
+    Returns
+    -------
+    list of Tally
+        Group accuracy (null cells only, both groups: 2 per data set) and the accuracy disparity,
+        percentile (before) then the printed method (now).
+    """
+    from factsheet.bias.section import _group_rows, _replicated, _tested_disparities
+    from factsheet.bias.stats import _interval, _metric
+    from factsheet.bias.wording import INTERVAL_METHODS
+    from factsheet.config import MetricsConfig
+    from factsheet.significance import is_finding
+
+    label = {"percentile": "percentile", "clopper_pearson": "Clopper-Pearson", "newcombe": "Newcombe"}
+    now_group = label[INTERVAL_METHODS["groups.accuracy"]]
+    now_diff = label[INTERVAL_METHODS.get("disparities[metric=accuracy]", INTERVAL_METHODS["disparities"])]
+    settings = BiasConfig()
+    truth = (acc_a, acc_b)
+    null = acc_a == acc_b
+    setting = (f"accuracy {acc_a:g} in both groups" if null else f"accuracy {acc_a:g} vs {acc_b:g}")
+    setting += f", {n_classes} classes"
+    t: dict[str, Tally] = {}
+    if null:
+        t.update({f"group accuracy ({m})": Tally(f"group accuracy ({m})", group_size, setting)
+                  for m in dict.fromkeys(("percentile", now_group))})
+    t.update({f"accuracy disparity ({m})": Tally(f"accuracy disparity ({m})", group_size, setting)
+              for m in dict.fromkeys(("percentile", now_diff))})
+    count = [0, 0, 0]
+    for r in range(reps):
+        rng = _rng(seed, cell, r)
+        y, s, groups = _accuracy_data((group_size, group_size), truth, rng, n_classes=n_classes)
+        mc = MetricsConfig(bootstrap_resamples=resamples, confidence=CONFIDENCE,
+                           seed=seed * 1_000_003 + cell * 10_007 + r)
+        data = _replicated(y, s, groups=groups, names=[f"c{j}" for j in range(n_classes)], bootstrap=mc)
+        if null:
+            rows = _group_rows(data, settings=settings, confidence=CONFIDENCE, robustness={})
+            for gi in range(2):
+                before = _metric(data.point[gi]["accuracy"], data.reps[gi]["accuracy"], CONFIDENCE)
+                t["group accuracy (percentile)"].add(*_bounds(before), truth[gi])
+                if now_group != "percentile":
+                    t[f"group accuracy ({now_group})"].add(*_bounds(rows[gi]["metrics"]["accuracy"]), truth[gi])
+        disparities, _, _ = _tested_disparities(data, settings=settings, bootstrap=mc)
+        index = {g.name: gi for gi, g in enumerate(groups)}
+        for d in disparities:
+            if d["metric"] != "accuracy" or d["value"] is None:
+                continue
+            gi, ref = index[d["group"]], index[d["reference"]]
+            low, high = _interval(data.reps[gi]["accuracy"] - data.reps[ref]["accuracy"], CONFIDENCE)
+            before = {"ci_low": low, "ci_high": high}
+            t["accuracy disparity (percentile)"].add(*_bounds(before), truth[gi] - truth[ref])
+            if now_diff != "percentile":
+                t[f"accuracy disparity ({now_diff})"].add(*_bounds(d), truth[gi] - truth[ref])
+            count[0] += is_finding(p_adjusted=d["p_adjusted"], ci_high=high, confidence=CONFIDENCE,
+                                   tolerance=settings.tolerance)
+            count[1] += bool(d["finding"])
+            count[2] += 1
+    if findings is not None:
+        findings[("accuracy disparity", group_size, setting)] = count
+    return list(t.values())
+
+
+def accuracy_study(cells: tuple, *, reps: int, resamples: int, seed: int,
+                   findings: dict | None = None) -> list[Tally]:
+    """Every cell of ``cells`` (:data:`ACCURACY_CELLS`) by :func:`accuracy_cell`; the seeds of a cell depend
+    on its place in :data:`ACCURACY_CELLS`, whichever run it is in."""
+    out: list[Tally] = []
+    for g, a, b in cells:
+        out += accuracy_cell(g, a, b, reps=reps, resamples=resamples, seed=seed, findings=findings,
+                             cell=ACCURACY_CELL_BASE + ACCURACY_CELLS.index((g, a, b)))
+    return out
+
+
+def accuracy_exact_coverage(*, sizes: tuple = (20, 50, 200), accuracies: tuple = (0.7, 0.9, 0.97, 0.99),
+                            pairs: tuple = ((0.9, 0.9), (0.97, 0.97), (0.97, 0.9), (0.9, 0.7), (0.99, 0.9)),
+                            lowest: tuple = (0.7, 0.5, 0.05), confidence: float = CONFIDENCE) -> str:
+    """Exact coverage of the accuracy intervals the Bias section prints, as Markdown rows.
+
+    A group's accuracy: Clopper-Pearson, the binomial probability of the outcomes ``k`` of ``n`` whose
+    interval contains the true accuracy (a sum over every outcome, as :func:`success_rate_coverage`), at
+    each of ``accuracies`` and the minimum over 199 accuracies 0.005-0.995. An accuracy disparity of two
+    disjoint groups of ``n`` clips: Newcombe's interval, the probability of the outcome pairs ``(k_a,
+    k_b)`` whose interval of ``p_a - p_b`` contains the true difference (a sum over all ``(n + 1)^2``
+    pairs), at each of ``pairs`` and the minimum over the pairs of accuracies from each of ``lowest`` to 0.99
+    in steps of 0.01. The interval is negated when the groups swap, so its coverage does not depend on which
+    group the data make the reference (of two groups).
+    """
+    from scipy.stats import binom
+
+    from factsheet.metrics import clopper_pearson_interval, newcombe_difference_interval
+
+    rows = []
+    grid = np.linspace(0.005, 0.995, 199)
+    for n in sizes:
+        lo, hi = np.array([clopper_pearson_interval(k, n, confidence=confidence) for k in range(n + 1)]).T
+        k = np.arange(n + 1)
+        for name, ps in [(f"accuracy {p:g}", [p]) for p in accuracies] + [("min over accuracies 0.005-0.995", grid)]:
+            cov = [float(binom.pmf(k, n, p)[(lo <= p) & (p <= hi)].sum()) for p in ps]
+            width = f"{float((binom.pmf(k, n, ps[0]) * (hi - lo)).sum()):.3g}" if len(ps) == 1 else "–"
+            flag = "**below 93 %**" if min(cov) < FLAG_BELOW else ""
+            rows.append(f"| group accuracy | {n} | {name} | – | Clopper-Pearson | every outcome | "
+                        f"{100 * min(cov):.1f} % (exact) | {width} | {flag} |")
+    for n in sizes:
+        iv = np.array([[newcombe_difference_interval(a, n, b, n, confidence=confidence) for b in range(n + 1)]
+                       for a in range(n + 1)])  # (n + 1, n + 1, 2): group a's outcome, group b's
+        k = np.arange(n + 1)
+
+        def coverage(pa: float, pb: float) -> tuple[float, float]:
+            w = np.outer(binom.pmf(k, n, pa), binom.pmf(k, n, pb))
+            inside = (iv[..., 0] <= pa - pb + 1e-12) & (pa - pb - 1e-12 <= iv[..., 1])
+            return float(w[inside].sum()), float((w * (iv[..., 1] - iv[..., 0])).sum())
+
+        for pa, pb in pairs:
+            cov, width = coverage(pa, pb)
+            flag = "**below 93 %**" if cov < FLAG_BELOW else ""
+            name = f"accuracy {pa:g} in both groups" if pa == pb else f"accuracy {pa:g} vs {pb:g}"
+            rows.append(f"| accuracy disparity | {n} | {name} | – | Newcombe | every outcome pair | "
+                        f"{100 * cov:.1f} % (exact) | {width:.3g} | {flag} |")
+        for first in lowest:
+            accs = np.round(np.arange(first, 0.995, 0.01), 2)
+            worst = min((coverage(pa, pb)[0], pa, pb) for pa in accs for pb in accs if pb <= pa)
+            flag = "**below 93 %**" if worst[0] < FLAG_BELOW else ""
+            rows.append(f"| accuracy disparity | {n} | min over accuracies {first:.2f}-0.99 (at {worst[1]:g} vs "
+                        f"{worst[2]:g}) | – | Newcombe | every outcome pair | {100 * worst[0]:.1f} % (exact) | – | {flag} |")
+    return "\n".join(rows)
+
+
 def group_drop_cell(group_size: int, keep_hurt: float, *, reps: int, resamples: int, seed: int, cell: int,
                     n: int = 400, keep: float = 0.7, d_group: tuple = (2.0, 2.0, 1.6), rho: float = 0.8,
                     class_d: np.ndarray | None = None, prevalence: float = 0.14) -> list[Tally]:
@@ -1069,12 +1366,15 @@ class Design:
     natural_cells: tuple = ((1200, 600, 1.0), (1200, 600, 0.8))
     explanation_ns: tuple = (2, 5, 10, 14, 28)
     explanation_distributions: tuple = tuple(EXPLANATION_DISTRIBUTIONS)
+    fitted_cells: tuple = FITTED_CELLS
+    accuracy_cells: tuple = ACCURACY_CELLS
 
 
 QUICK = Design(clips=(400,), prevalences=(0.1,), demo_cells=(), attacked=(64,), failure_shares=(0.1,),
                group_sizes=(50,), drop_cells=(), ratio_cells=(), bias_cells=BIAS_CELLS[:1],
                dprime_cells=((400, 0.14),), group_drop_cells=(), natural_cells=(), explanation_ns=(14,),
-               explanation_distributions=("gamma(2)",))
+               explanation_distributions=("gamma(2)",), fitted_cells=FITTED_CELLS[2:3],
+               accuracy_cells=ACCURACY_CELLS[:1])
 
 #: Per-class separations of the demo-like cells: 14 classes, AUC 0.86 to 0.98 (the demo's mean AUC
 #: is 0.94, its classes have 147-200 positives of 1200 clips, about 14 %).
@@ -1086,7 +1386,7 @@ PARTIAL_STUDIES = ("bias", "dprime", "natural")
 
 
 def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: tuple[str, ...],
-              cells: frozenset[int] | None = None, first_rep: int = 0,
+              findings: dict | None = None, cells: frozenset[int] | None = None, first_rep: int = 0,
               natural_methods: tuple[str, ...] = ("percentile", "bca"), candidates: bool = False) -> list[Tally]:
     """Every cell of ``design`` for the chosen ``studies``.
 
@@ -1097,8 +1397,11 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     studies : tuple of str
         Among ``"tagging"`` (with the demo-like cells), ``"demo"`` (those alone), ``"percentile"``,
         ``"disparity"``, ``"drop"``, ``"ratio"``, ``"bias"`` (:data:`BIAS_CELLS`, by :func:`bias_study`), ``"dprime"``,
-        ``"groupdrop"``, ``"natural"``, ``"explanation"`` (``"success"``, exact, is printed by
-        :func:`success_rate_coverage`).
+        ``"groupdrop"``, ``"natural"``, ``"explanation"``, ``"fitted"``, ``"accuracy"`` (:data:`ACCURACY_CELLS`, by
+        :func:`accuracy_study`; its exact coverage is printed by :func:`accuracy_exact_coverage`)
+        (``"success"``, exact, is printed by :func:`success_rate_coverage`).
+    findings : dict, optional
+        Filled by the accuracy cells (see :func:`accuracy_cell`).
     cells : frozenset of int, optional
         Only the cells with these numbers (the ``cell`` argument of the cell functions: 701 the Bias study's
         second cell, 603 the d' study's fourth, 6001 the natural study's second, ...); ``None``: every cell of
@@ -1170,6 +1473,12 @@ def run_study(design: Design, *, reps: int, resamples: int, seed: int, studies: 
     for i, (dist, n) in enumerate((d, n) for d in design.explanation_distributions for n in design.explanation_ns):
         if "explanation" in studies and chosen(7000 + i):
             out += explanation_cell(n, dist, cell=7000 + i, **kw)
+    if "fitted" in studies:
+        out += fitted_study(tuple(c for c in design.fitted_cells
+                                  if chosen(FITTED_CELL_BASE + FITTED_CELLS.index(c))), **kw)
+    if "accuracy" in studies:
+        out += accuracy_study(tuple(c for c in design.accuracy_cells
+                                    if chosen(ACCURACY_CELL_BASE + ACCURACY_CELLS.index(c))), findings=findings, **kw)
     return out
 
 
@@ -1317,7 +1626,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--quick", action="store_true", help="one cell per study, 20 replications, 200 resamples")
     ap.add_argument("--studies", default="tagging,percentile,disparity,drop,ratio,dprime,success,groupdrop,natural,"
-                                         "explanation")
+                                         "explanation,fitted")
     ap.add_argument("--before-after", metavar="FILE", help="only print the before / after table of a saved run's "
                                                             "output")
     ap.add_argument("--cells", help="only these cell numbers, comma-separated (e.g. 701,603,6001; seeds unchanged)")
@@ -1343,8 +1652,9 @@ def main(argv: list[str] | None = None) -> None:
     reps, resamples = (20, 200) if a.quick else (a.reps, a.resamples)
     cells = frozenset(int(c) for c in a.cells.split(",")) if a.cells else None
     t0 = time.perf_counter()
+    findings: dict = {}
     tallies = run_study(QUICK if a.quick else Design(), reps=reps, resamples=resamples, seed=a.seed,
-                        studies=tuple(a.studies.split(",")), cells=cells, first_rep=a.first_rep,
+                        studies=tuple(a.studies.split(",")), findings=findings, cells=cells, first_rep=a.first_rep,
                         natural_methods=tuple(a.natural_methods.split(",")), candidates=a.candidates)
     print(f"R = {reps} replications per cell (from {a.first_rep}), {resamples} bootstrap resamples, nominal "
           f"{CONFIDENCE:.0%}, seed {a.seed}, {time.perf_counter() - t0:.0f} s\n")
@@ -1354,10 +1664,16 @@ def main(argv: list[str] | None = None) -> None:
     print(flat)
     print()
     print(before_after(flat))
-    print()
-    print(diagnostics(tallies))
     if "success" in a.studies.split(","):
         print(success_rate_coverage())
+    if "accuracy" in a.studies.split(","):
+        print(accuracy_exact_coverage())
+        print()
+        for (stat, n, setting), (before, now, runs) in findings.items():
+            print(f"{stat}, {n} clips per group, {setting}: findings in {before} of {runs} data sets with the "
+                  f"percentile interval, {now} with the printed one")
+    print()
+    print(diagnostics(tallies))
 
 
 if __name__ == "__main__":

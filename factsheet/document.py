@@ -19,7 +19,7 @@ from typing import Any
 
 from factsheet.errors import InputError, read_input_text
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 NOT_EVALUATED = "Not evaluated in this run."
 
 

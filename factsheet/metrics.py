@@ -46,9 +46,11 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_tagging_ci",
     "bootstrap_tagging_replicates",
+    "clopper_pearson_interval",
     "d_prime",
     "finite_or_none",
     "is_single_label",
+    "newcombe_difference_interval",
     "order_statistic_interval",
     "order_statistic_ranks",
     "percentile_interval",
@@ -57,6 +59,7 @@ __all__ = [
     "sorted_percentiles",
     "tagging_metrics",
     "tagging_jackknife",
+    "wilson_interval",
 ]
 
 #: Fewest positive (and negative) clips of every evaluable class for a performance interval: with
@@ -977,8 +980,13 @@ INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
 #: mean AUC, d'); ``"percentile"`` percentile bootstrap (:func:`percentile_interval`: group
 #: metrics, disparities, drops); ``"order_statistic"`` distribution-free binomial interval of a
 #: quantile (:func:`order_statistic_interval`: perturbation percentiles); ``"clopper_pearson"``
-#: exact binomial interval of a proportion (success rates).
-INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "order_statistic", "clopper_pearson")
+#: exact binomial interval of a proportion (:func:`clopper_pearson_interval`: success rates, a
+#: single-label group's accuracy); ``"newcombe"`` Newcombe's hybrid score interval of the difference
+#: of two independent proportions (:func:`newcombe_difference_interval`: accuracy disparities);
+#: ``"studentized"`` studentised bootstrap of a mean (``factsheet.explanation.stats.mean_interval``: the
+#: Explanation section's means). The schema's ``interval_methods`` enum is this tuple (a test checks).
+INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "studentized", "order_statistic", "clopper_pearson",
+                                     "newcombe")
 
 
 def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
@@ -1199,6 +1207,114 @@ def order_statistic_interval(values: object, *, percentiles: object, confidence:
     padded = np.concatenate([np.full((1,) + x.shape[1:], -np.inf), np.sort(x, axis=0),
                              np.full((1,) + x.shape[1:], np.inf)])
     return padded[lo_rank], padded[hi_rank]
+
+
+def clopper_pearson_interval(successes: int, n: int, *,
+                             confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Clopper-Pearson ("exact") interval of a proportion: (None, None) when ``n = 0``.
+
+    Inverts two one-sided binomial tests with beta quantiles, so it covers the true proportion
+    with probability at least ``confidence`` for every proportion and every ``n``. Used for the
+    Robustness section's success rates (the Wilson score interval, used before, covered only 85 %
+    at 16 clips near a success rate of 0.99, by an exact binomial sum) and for a single-label
+    group's accuracy in the Bias section (the percentile bootstrap, used before, has zero width
+    at 20 of 20 clips right; ``bench/coverage.py --studies accuracy``).
+
+    Parameters
+    ----------
+    successes : int
+        Successes (clips fooled, clips classified right), 0 <= successes <= n.
+    n : int
+        Trials (clips).
+    confidence : float
+        Two-sided level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float, or (None, None)
+        Bounds in [0, 1]; 0 when there is no success, 1 when every trial is one.
+    """
+    from scipy.stats import beta
+
+    if n == 0:
+        return None, None
+    alpha = 1.0 - confidence
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (no continuity correction), the building block of
+    :func:`newcombe_difference_interval`.
+
+    The proportions ``p`` with ``|k/n - p| <= z sqrt(p (1 - p) / n)``, ``z = Phi^-1((1 + confidence) / 2)``:
+    ``(c -+ h) / (1 + z^2 / n)`` with ``c = k/n + z^2 / (2n)`` and
+    ``h = z sqrt(k/n (1 - k/n) / n + z^2 / (4 n^2))``.
+
+    Parameters
+    ----------
+    successes : int
+        0 <= successes <= n.
+    n : int
+        Trials, >= 1.
+    confidence : float
+        Two-sided level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        In [0, 1].
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = float(ndtri(0.5 + confidence / 2.0))
+    p = successes / n
+    centre = p + z * z / (2.0 * n)
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    scale = 1.0 + z * z / n
+    # the bounds are exactly 0 (1) at k = 0 (k = n); rounding could give -1e-17
+    return max(0.0, (centre - half) / scale), min(1.0, (centre + half) / scale)
+
+
+def newcombe_difference_interval(successes_a: int, n_a: int, successes_b: int, n_b: int, *,
+                                 confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Newcombe's hybrid score interval of the difference of two independent proportions ``p_a - p_b``
+    (Newcombe 1998, Statistics in Medicine 17: 873-890, method 10).
+
+    With the Wilson intervals ``(l_a, u_a)`` and ``(l_b, u_b)`` of the two proportions
+    (:func:`wilson_interval`) and ``d = k_a / n_a - k_b / n_b``::
+
+        low  = d - sqrt((k_a/n_a - l_a)^2 + (u_b - k_b/n_b)^2)
+        high = d + sqrt((u_a - k_a/n_a)^2 + (k_b/n_b - l_b)^2)
+
+    Unlike a bootstrap of the difference, it keeps its width when both proportions are 0 or 1 (20 of
+    20 clips right in both groups), and it covers near the nominal level at 20-200 trials per group
+    (its exact coverage, a sum over every pair of outcomes: ``bench/coverage.py --studies accuracy``).
+    Swapping the groups negates the interval.
+
+    Parameters
+    ----------
+    successes_a, n_a : int
+        Successes and trials of the first group (``n_a >= 1``).
+    successes_b, n_b : int
+        The same for the second group.
+    confidence : float
+        Two-sided level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float, or (None, None)
+        Bounds of ``p_a - p_b`` in [-1, 1]; (None, None) when a group has no trial.
+    """
+    if n_a == 0 or n_b == 0:
+        return None, None
+    la, ua = wilson_interval(successes_a, n_a, confidence=confidence)
+    lb, ub = wilson_interval(successes_b, n_b, confidence=confidence)
+    pa, pb = successes_a / n_a, successes_b / n_b
+    d = pa - pb
+    return (max(-1.0, d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2)),
+            min(1.0, d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)))
 
 
 def bca_interval(

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from factsheet.bias import Group, column_describes_class, evaluate_bias, group_replicates
@@ -306,15 +307,73 @@ def test_single_label_accuracy_per_group_and_disparity():
     sec, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(m), metadata=meta, settings=st,
                               bootstrap=MetricsConfig(bootstrap_resamples=300))
     by = {g["group"]: g for g in sec["groups"]}
+    right = {}
     for name in ("p", "q"):
         mask = (accent == name)
-        want = (s[mask].argmax(1) == cls[mask]).mean()
+        right[name] = (int((s[mask].argmax(1) == cls[mask]).sum()), int(mask.sum()))
+        want = right[name][0] / right[name][1]
         assert by[name]["metrics"]["accuracy"]["value"] == pytest.approx(want)
         lo, hi = by[name]["metrics"]["accuracy"]["ci_low"], by[name]["metrics"]["accuracy"]["ci_high"]
-        assert lo < want < hi
+        exact = binomtest(*right[name]).proportion_ci(confidence_level=0.95, method="exact")  # Clopper-Pearson
+        assert (lo, hi) == pytest.approx((exact.low, exact.high), abs=1e-12) and lo < want < hi
         assert by[name]["metrics"]["macro_f1"]["value"] is not None
+    assert sec["interval_methods"]["groups.accuracy"] == "clopper_pearson"
+    assert sec["interval_methods"]["disparities[metric=accuracy]"] == "newcombe"
     acc = [d for d in sec["disparities"] if d["metric"] == "accuracy"]
     assert acc and acc[0]["group"] == "q" and acc[0]["finding"]
+    want = _newcombe_by_hand(*right["q"], *right["p"])  # group q minus the reference p
+    assert (acc[0]["ci_low"], acc[0]["ci_high"]) == pytest.approx(want, abs=1e-12)
+
+
+def _newcombe_by_hand(ka, na, kb, nb):
+    """Newcombe's hybrid score interval of ka/na - kb/nb from scipy's Wilson intervals."""
+    wa = binomtest(ka, na).proportion_ci(confidence_level=0.95, method="wilson")
+    wb = binomtest(kb, nb).proportion_ci(confidence_level=0.95, method="wilson")
+    pa, pb = ka / na, kb / nb
+    return pa - pb - np.hypot(pa - wa.low, wb.high - pb), pa - pb + np.hypot(wa.high - pa, pb - wb.low)
+
+
+def _single_label(seed, *, sizes, accuracies, m=10):
+    """Single-label clips of groups 'g0', 'g1', ... (column 'site'): each clip's top-1 class right with its
+    group's probability."""
+    rng = np.random.default_rng(seed)
+    site = np.repeat([f"g{k}" for k in range(len(sizes))], sizes)
+    n = len(site)
+    cls = rng.integers(0, m, n)
+    right = rng.random(n) < np.repeat(accuracies, sizes)
+    s = rng.normal(size=(n, m))
+    s[np.arange(n), np.where(right, cls, (cls + 1 + rng.integers(0, m - 1, n)) % m)] = s.max(1) + 1
+    meta = pd.DataFrame({"clip_id": [str(i) for i in range(n)], "site": site})
+    return np.eye(m, dtype=np.uint8)[cls], s, meta
+
+
+def _accuracy_rows(y, s, meta):
+    sec, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels(y.shape[1]), metadata=meta,
+                           settings=BiasConfig(columns=("site",), condition_columns=()),
+                           bootstrap=MetricsConfig(bootstrap_resamples=300))
+    return sec, [d for d in sec["disparities"] if d["metric"] == "accuracy"]
+
+
+def test_accuracy_at_n_of_n_keeps_its_width_and_a_planted_gap_at_small_groups_is_found():
+    """20 of 20 right: the percentile bootstrap printed [1, 1]; Clopper-Pearson [0.832, 1]. A gap of 20/20
+    against 10/20 is a finding; with Newcombe's interval the difference's interval no longer has zero width
+    when both groups are perfect."""
+    y, s, meta = _single_label(0, sizes=(20, 20), accuracies=(1.0, 0.5))
+    sec, acc = _accuracy_rows(y, s, meta)
+    g0 = next(g for g in sec["groups"] if g["group"] == "g0")["metrics"]["accuracy"]
+    assert g0["value"] == 1.0 and g0["ci_high"] == 1.0
+    assert g0["ci_low"] == pytest.approx(0.025 ** (1 / 20))  # Clopper-Pearson at n of n: (alpha / 2)^(1 / n)
+    assert acc[0]["group"] == "g1" and acc[0]["finding"] and acc[0]["ci_high"] < 0
+    _, same = _accuracy_rows(*_single_label(0, sizes=(20, 20), accuracies=(1.0, 1.0)))
+    assert same[0]["difference"] == 0 and same[0]["ci_low"] < -0.1 < 0.1 < same[0]["ci_high"]
+    assert not same[0]["finding"]
+
+
+def test_accuracy_null_has_no_findings():
+    """Equal accuracy (0.9) in three groups of 20 / 50 / 200 clips: no finding on any of 8 seeds."""
+    for seed in range(8):
+        _, acc = _accuracy_rows(*_single_label(seed, sizes=(20, 50, 200), accuracies=(0.9, 0.9, 0.9)))
+        assert len(acc) == 2 and not any(d["finding"] for d in acc)
 
 
 def test_group_plot_draws_an_interval_that_excludes_its_point():

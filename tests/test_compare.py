@@ -70,7 +70,7 @@ def sheet(which: int) -> dict:
                                   [False, True][which])]}
     if which == 1:
         bias["disparities"].append(_disp("teen", -0.01, -0.05, 0.03, False))
-    return {"schema_version": "1.1.0", "title": ["Old <model>", "New model"][which],
+    return {"schema_version": "1.2.0", "title": ["Old <model>", "New model"][which],
             "model": {"name": ["old <b>model</b>", "new model"][which], "sha256": ["a", "c"][which] * 64},
             "dataset": {"name": "eval", "n_clips": 100, "sha256": "b" * 64},
             "performance": perf, "robustness": {"status": "evaluated", "hopskipjump": hsj}, "bias": bias,

@@ -126,6 +126,16 @@ def test_esc50_table_mapping_keeps_single_label_metrics(trees):
     assert sl["accuracy"] == pytest.approx(accuracy_score(truth, np.argmax(scores, axis=1)), abs=1e-12)
     assert [c["label"] for c in sl["per_class"]] == names and len(outputs) == 14
     assert {g["columns"][0] for g in doc["bias"]["groups"]} >= {"fold", "esc10"}
+    methods = doc["bias"]["interval_methods"]  # the single-label accuracy intervals, named and printed
+    assert (methods["groups.accuracy"], methods["disparities[metric=accuracy]"]) == ("clopper_pearson", "newcombe")
+    from scipy.stats import binomtest
+
+    for g in doc["bias"]["groups"]:  # Clopper-Pearson of k of n right: 6 of 6 no longer prints [1, 1]
+        acc = g["metrics"]["accuracy"]
+        want = binomtest(round(acc["value"] * g["n"]), g["n"]).proportion_ci(method="exact")
+        assert (acc["ci_low"], acc["ci_high"]) == pytest.approx((want.low, want.high), abs=1e-12)
+    tied = [d for d in doc["bias"]["disparities"] if d["metric"] == "accuracy" and d["value"] == 1.0]
+    assert tied and all(d["ci_low"] < -0.3 and d["ci_high"] > 0.3 for d in tied)  # Newcombe at 6/6 vs 6/6
 
 
 def test_urbansound8k_partial_mapping_counts_pure_negatives(trees):

@@ -188,6 +188,44 @@ def test_tiny_group_drop_cell_covers():
     assert np.mean(drop.covered + extra.covered) >= 0.75
 
 
+def test_fitted_truth_of_the_common_curve_matches_large_draws():
+    x = cov._fitted_norms("common", 400_000, 0.1, 0.3, np.array([11.0]), np.random.default_rng(3))[:, 0]
+    mc = percentiles_with_failures(x, percentiles=PERCENTILES)
+    np.testing.assert_allclose(cov.fitted_truth("common", 0.1, 0.3, 11, seed=17), mc, rtol=2e-2)
+
+
+def test_tiny_fitted_cell_covers_and_is_seeded():
+    tallies = cov.fitted_cell("common", 80, 0.1, 0.3, 11, reps=20, resamples=0, seed=17, cell=9502)
+    by_p = {t.statistic.split(" ")[1]: t for t in tallies}
+    assert all(len(t.covered) == 20 for t in tallies)  # 80 clips bound even the 5th percentile
+    assert np.mean(by_p["p50"].covered) >= 0.85 and np.mean(by_p["p5"].covered) >= 0.85
+    again = cov.fitted_cell("common", 80, 0.1, 0.3, 11, reps=3, resamples=0, seed=17, cell=9502)
+    assert again[3].widths == by_p["p50"].widths[:3]
+    few = cov.fitted_cell("common", 32, 0.1, 0.3, 11, reps=3, resamples=0, seed=17, cell=9501)
+    assert few[0].covered == [] and few[0].reps == 3  # 32 clips: no lower bound of the 5th: no interval
+
+
+def test_tiny_accuracy_cell_measures_the_printed_intervals_and_is_seeded():
+    """Single-label groups of 20 clips at accuracy 0.97: the percentile bootstrap the Bias section printed
+    collapses to [1, 1] whenever a group has 20 of 20 right (54 % of groups); Clopper-Pearson does not."""
+    kw = {"resamples": 200, "seed": 17, "cell": cov.ACCURACY_CELL_BASE + cov.ACCURACY_CELLS.index((20, 0.97, 0.97))}
+    by = {t.statistic: t for t in cov.accuracy_cell(20, 0.97, 0.97, reps=30, **kw)}
+    pct, cp = by["group accuracy (percentile)"], by["group accuracy (Clopper-Pearson)"]
+    assert pct.reps == cp.reps == 60 and len(cp.covered) == 60  # both groups of every data set
+    assert np.mean(pct.covered) < 0.7 and np.mean(cp.covered) >= 0.9
+    assert np.mean(by["accuracy disparity (Newcombe)"].covered) >= 0.9
+    again = {t.statistic: t for t in cov.accuracy_cell(20, 0.97, 0.97, reps=2, **kw)}
+    assert again["group accuracy (Clopper-Pearson)"].widths == cp.widths[:4]
+    assert again["accuracy disparity (percentile)"].widths == by["accuracy disparity (percentile)"].widths[:2]
+
+
+def test_accuracy_exact_coverage_rows():
+    rows = cov.accuracy_exact_coverage(sizes=(20,), accuracies=(0.97,), pairs=((0.97, 0.9),), lowest=(0.7,)).splitlines()
+    cover = [float(r.split("|")[7].split("%")[0]) for r in rows]
+    assert len(rows) == 4 and all(c >= 94.0 for c in cover)  # CP at 0.97, CP min, Newcombe at 0.97 vs 0.9, its min
+    assert min(cover[:2]) >= 95.0 and "Clopper-Pearson" in rows[0] and "Newcombe" in rows[2]
+
+
 def test_chosen_cells_run_alone_in_parts_with_the_same_data_sets(tmp_path):
     kw = {"resamples": 60, "seed": 17, "studies": ("dprime", "bias"), "cells": frozenset({603})}
     whole = cov.run_study(cov.Design(), reps=4, **kw)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from attacks.curves import (CRITERION, FAMILIES, FORMULAS, N_PARAMS, SeriesFit, bootstrap_percentile_ci,
-                            evaluate_family, fit_percentile_table, fit_series, percentiles_with_failures,
-                            value_at_k_reason)
+                            evaluate_family, fit_percentile_table, fit_series, fitted_value_ci, percentile_ci,
+                            percentiles_with_failures, value_at_k_reason)
+from factsheet.metrics import order_statistic_ranks
 
 SEED_PERCENTILES = (5, 10, 15, 25, 50)
 T = np.arange(1.0, 11.0)  # the seed: 10 iterations, curve evaluated at 11
@@ -372,3 +373,76 @@ def test_non_convergence_is_a_reason_not_an_exception(monkeypatch):
     assert [c.converged for c in fit.candidates] == [False, False, False]
     assert all(c.message.startswith("Optimal parameters not found") for c in fit.candidates)
     json.dumps(fit.to_dict(), allow_nan=False)
+
+
+# --------------------------------------------------------------------------------------
+# fitted_value_ci
+# --------------------------------------------------------------------------------------
+
+
+def _clip_norms(n_clips: int, *, seed: int, fail: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    norms = rng.lognormal(0.0, 1.0, size=(n_clips, 1)) * (1.0 / T + 0.5) * np.exp(
+        0.3 * rng.standard_normal((n_clips, T.size)))
+    norms[:fail] = np.inf
+    return norms
+
+
+def _hand_curve(fit, t: float) -> float:
+    """The chosen curve at t, written out from FORMULAS (not evaluate_family)."""
+    p = fit.params
+    if fit.family == "power_floor":
+        return p["a"] / t ** p["b"] + p["c"]
+    if fit.family == "exp_floor":
+        return p["a"] / math.exp(p["b"] * t) + p["c"]
+    return math.exp(p["p"]) * t ** p["q"]
+
+
+def test_fitted_interval_is_the_order_statistic_interval_at_t_moved_along_the_curve():
+    norms = _clip_norms(80, seed=3, fail=8)
+    fits = fit_percentile_table(norms, percentiles=SEED_PERCENTILES, k=11)
+    low, high, reasons = fitted_value_ci(norms, fits, percentiles=SEED_PERCENTILES, confidence=0.95)
+    for i, (f, p) in enumerate(zip(fits, SEED_PERCENTILES)):  # 80 clips bound even the 5th (72 needed)
+        lo_rank, hi_rank = order_statistic_ranks(80, percentiles=[p], confidence=0.95)
+        last = np.sort(norms[:, -1])
+        step = f.value_at_k / _hand_curve(f, 10.0)
+        assert reasons[i] is None
+        assert low[i] == pytest.approx(last[lo_rank[0] - 1] * step, rel=1e-12)
+        assert high[i] == pytest.approx(last[hi_rank[0] - 1] * step, rel=1e-12)
+        assert low[i] <= f.value_at_k <= high[i]
+
+
+def test_fitted_interval_inside_the_run_is_the_percentile_interval_of_that_iteration():
+    norms = _clip_norms(120, seed=4)
+    fits = fit_percentile_table(norms, percentiles=[25, 50], k=6)
+    low, high, reasons = fitted_value_ci(norms, fits, percentiles=[25, 50])
+    lo6, hi6 = percentile_ci(norms[:, 5], percentiles=[25, 50])
+    assert reasons == [None, None]
+    np.testing.assert_array_equal(low, lo6)
+    np.testing.assert_array_equal(high, hi6)
+
+
+def test_fitted_interval_refusals():
+    norms = _clip_norms(32, seed=5)
+    fits = fit_percentile_table(norms, percentiles=[5, 50], k=11)
+    low, high, reasons = fitted_value_ci(norms, fits, percentiles=[5, 50])
+    assert np.isnan(low[0]) and np.isnan(high[0]) and reasons[0].startswith("insufficient evidence")
+    assert reasons[1] is None and np.isfinite(low[1])
+    far = fit_percentile_table(norms, percentiles=[50], k=20)  # more than one iteration past T = 10
+    low, high, reasons = fitted_value_ci(norms, far, percentiles=[50])
+    assert np.isnan(low[0]) and "more than 1 iteration past T = 10" in reasons[0]
+    low, high, reasons = fitted_value_ci(norms, far, percentiles=[50], max_steps_past_t=None)
+    assert reasons == [None] and low[0] < far[0].value_at_k < high[0]
+    few = norms.copy()
+    few[:, :7] = np.inf  # three finite points: no curve, no interval
+    nofit = fit_percentile_table(few, percentiles=[50], k=11)
+    assert fitted_value_ci(few, nofit, percentiles=[50])[2] == ["no fitted value at k"]
+    with pytest.raises(ValueError):
+        fitted_value_ci(norms, fits, percentiles=[50])
+
+
+def test_fitted_interval_upper_bound_on_a_failed_clip_is_infinite():
+    norms = _clip_norms(40, seed=6, fail=18)  # 45 % not fooled: the median's upper rank falls on a failure
+    fits = fit_percentile_table(norms, percentiles=[25, 50], k=11)
+    low, high, reasons = fitted_value_ci(norms, fits, percentiles=[25, 50])
+    assert reasons[1] is None and np.isfinite(low[1]) and np.isinf(high[1])

@@ -53,7 +53,7 @@ def test_writes_every_output(small_run):
 def test_json_validates_and_has_key_paths(small_run):
     doc = load(small_run[1])
     validate(doc)
-    assert doc["schema_version"] == "1.1.0"
+    assert doc["schema_version"] == "1.2.0"
     for key in ("model", "dataset", "bias", "robustness", "domain_shift", "explanation", "provenance"):
         assert key in doc
     perf = doc["performance"]

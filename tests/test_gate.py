@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _pct_row(p, value, lo, hi, snr):
     return {"percentile": p, "value": value, "value_int16": None if value is None else value * 32768,
-            "ci_low": lo, "ci_high": hi, "snr_db": snr, "fitted_at_k": None, "fitted_at_k_int16": None,
-            "fit_family": None, "fit_reason": None, "fit": {}, "series": []}
+            "ci_low": lo, "ci_high": hi, "snr_db": snr, "fitted_at_k": 0.9 * value, "fitted_at_k_int16": None,
+            "fitted_at_k_ci": {"low": 0.9 * lo, "high": 0.9 * hi, "reason": None},
+            "fit_family": "power_floor", "fit_reason": None, "fit": {}, "series": []}
 
 
 def _metric(value, lo, hi):
@@ -81,7 +82,7 @@ def make_sheet() -> dict:
         disp(["snr_bucket"], "0-10 dB", "20-30 dB", -0.02, -0.06, 0.03, False),
     ]
     return {
-        "schema_version": "1.1.0", "title": "FactSheet: test model",
+        "schema_version": "1.2.0", "title": "FactSheet: test model",
         "model": {"name": "test model", "sha256": "a" * 64},
         "dataset": {"name": "synthetic-eval", "n_clips": 200, "sha256": "b" * 64},
         "performance": {"status": "evaluated", "n_clips": 200, "mAP": 0.70, "mean_auc": 0.89, "d_prime": 1.9,
@@ -257,6 +258,7 @@ def test_missing_path_error_names_file_gate_and_key_in_subprocess(tmp_path, shee
     ("performance.mean_auc", "upper", 0.92),
     ("robustness.hopskipjump.l2.percentiles[percentile=50].value", "lower", 4.0),       # sibling ci_low
     ("robustness.hopskipjump.l2.success_rate", "lower", 0.91),                          # <key>_ci
+    ("robustness.hopskipjump.l2.percentiles[percentile=50].fitted_at_k", "lower", 3.6),  # fitted_at_k_ci
     ("robustness.hopskipjump.l2.by_group[group=none].median_snr_db", "upper", 12.7),    # median_snr_db_ci
     ("bias.groups[group=male].metrics.mAP.value", "lower", 0.74),                       # {value, ci_low, ci_high}
     ("bias.disparities[group=female].difference", "upper", -0.10),                      # difference + ci_low/high

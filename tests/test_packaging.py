@@ -25,7 +25,7 @@ def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for need in ("factsheet/_templates/factsheet.html.j2", "factsheet/_templates/factsheet.md.j2",
                  "factsheet/_templates/sections/performance.md.j2", "factsheet/_templates/_macros.html.j2",
-                 "factsheet/schema/factsheet-1.1.0.schema.json", "factsheet/schema/sections/bias.json",
+                 "factsheet/schema/factsheet-1.2.0.schema.json", "factsheet/schema/sections/bias.json",
                  "factsheet/sections/conditions.py", "factsheet/models/default/demo_classifier.keras",
                  "factsheet/models/default/demo_classifier.json",
                  "factsheet/models/default/class_labels_indices.csv", "attacks/__init__.py",
@@ -45,4 +45,4 @@ def test_installed_wheel_finds_templates_and_schema(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     tdir, schema_id = proc.stdout.split()
     assert Path(tdir) == target / "factsheet" / "_templates"
-    assert schema_id == "urn:audio-factsheet:factsheet:1.1.0"
+    assert schema_id == "urn:audio-factsheet:factsheet:1.2.0"

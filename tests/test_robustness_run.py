@@ -69,6 +69,7 @@ def test_json_paths_and_schema(one_worker):
         for row in b["percentiles"]:
             assert {"percentile", "value", "ci_low", "ci_high", "fitted_at_k", "fit_family", "fit_reason"} <= row.keys()
             assert (row["fitted_at_k"] is None) == (row["fit_reason"] is not None)
+            assert (row["fitted_at_k_ci"]["low"] is None) == (row["fitted_at_k_ci"]["reason"] is not None)
         for c in b["clips"]:
             assert len(c["l2"]) == 4 and c["queries"] > 0
             if c["success"]:
@@ -77,6 +78,7 @@ def test_json_paths_and_schema(one_worker):
     assert (one_worker / "out" / "plots" / "robustness_curves.svg").is_file()
     html = (one_worker / "out" / "factsheet.html").read_text()
     assert "th Percentile" in html and "fitted curve evaluated at 5 iterations" in html
+    assert "CI of fitted (16-bit PCM)" in html
     assert (one_worker / "out" / "attack_runs.sqlite").is_file()
 
 

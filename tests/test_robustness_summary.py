@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from attacks.curves import percentiles_with_failures
+from attacks.curves import evaluate_family, fit_percentile_table, percentiles_with_failures
 from attacks.runner import make_tasks, select_clips
 from factsheet.config import RobustnessConfig
 from attacks.summary import distance_matrix, group_robustness, summarise_norm, clopper_pearson_interval
@@ -88,6 +88,18 @@ def test_summary_matches_direct_computation():
         assert r["fitted_at_k"] is not None and r["fit_family"] is not None
         # a decreasing power-law series: the value at k = T + 1 lies a little below the last point
         assert 0.8 * r["value"] < r["fitted_at_k"] < r["value"] * 1.01
+    # the fitted value's interval: the row's interval at T times the curve's step from T to k (attacks.curves)
+    fits = fit_percentile_table(d, percentiles=[5, 25, 50], k=7)
+    assert block["percentiles"][0]["fitted_at_k_ci"]["low"] is None
+    assert block["percentiles"][0]["fitted_at_k_ci"]["reason"].startswith("insufficient evidence")
+    for r, f in zip(block["percentiles"][1:], fits[1:]):
+        step = f.value_at_k / float(evaluate_family(f.family, f.params, [6.0])[0])
+        assert r["fitted_at_k_ci"]["reason"] is None
+        assert r["fitted_at_k_ci"]["low"] == pytest.approx(r["ci_low"] * step, rel=1e-12)
+        assert r["fitted_at_k_ci"]["high"] == pytest.approx(r["ci_high"] * step, rel=1e-12)
+    off = summarise_norm(recs, norm="l2", iterations=6, k=7, percentiles=[50], n_bootstrap=0, confidence=0.95,
+                         seed=0)["percentiles"][0]
+    assert off["fitted_at_k_ci"]["low"] is None and "bootstrap_resamples = 0" in off["fitted_at_k_ci"]["reason"]
     # SNR row: -20 log10 of the percentile of ||delta|| / ||x|| (here ||x|| = 10 by construction)
     rel = np.array([10 ** (-(r["iterate_snr_db"][-1]) / 20) if r["success"] else np.inf for r in recs])
     assert block["percentiles"][1]["snr_db"] == pytest.approx(

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_shipped_schema_is_the_assembled_one():
-    """``factsheet/schema/factsheet-1.1.0.schema.json`` is generated (``make docs``) from the fragments."""
+    """``factsheet/schema/factsheet-1.2.0.schema.json`` is generated (``make docs``) from the fragments."""
     assert load_schema() == assemble_schema()
-    shipped = json.loads((ROOT / "factsheet/schema/factsheet-1.1.0.schema.json").read_text("utf-8"))
+    shipped = json.loads((ROOT / "factsheet/schema/factsheet-1.2.0.schema.json").read_text("utf-8"))
     fields = [s.field for s in SECTIONS if s.field is not None]
     assert list(shipped["properties"]) == ["schema_version", "title"] + fields + ["outputs"]
     assert shipped["required"] == ["schema_version", "title"] + [s.field for s in SECTIONS if s.field and s.required]

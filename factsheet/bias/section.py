@@ -13,7 +13,7 @@ from factsheet.bias.stats import _bca_metric, _disparities, _metric, group_level
 from factsheet.bias.wording import DEFINITIONS, INTERVAL_METHODS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
-from factsheet.metrics import finite_or_none
+from factsheet.metrics import clopper_pearson_interval, finite_or_none
 from factsheet.significance import ADJUST, is_finding
 
 
@@ -101,7 +101,8 @@ class _Replicated:
         Class display names.
     groups : list of Group
     point, reps : dict
-        :func:`~factsheet.bias.stats.group_replicates`'s point values and replicates by group index.
+        :func:`~factsheet.bias.stats.group_replicates`'s point values and replicates by group index;
+        single-label, each group's point values also hold ``n_correct``, its clips whose top-1 class is right.
     single_label : bool
         Every clip has exactly one true label (then each group's accuracy is measured too).
     jack : dict or None
@@ -129,6 +130,9 @@ def _replicated(y: np.ndarray, y_score: np.ndarray, *, groups: list, names: list
     res = group_replicates(y_true=y, y_score=y_score, groups=groups, n_bootstrap=bootstrap.bootstrap_resamples,
                            seed=bootstrap.seed, clip_values=clip_values,
                            jackknife=jackknife and bootstrap.bootstrap_resamples > 0)
+    if single:  # the counts behind each group's accuracy, for its exact interval and Newcombe's difference
+        for gi, g in enumerate(groups):
+            res["point"][gi]["n_correct"] = int(clip_values["accuracy"][np.asarray(g.mask, dtype=bool)].sum())
     return _Replicated(y=y, top1=top1, names=names, groups=groups, point=res["point"], reps=res["reps"],
                        single_label=single, jack=res.get("jack"))
 
@@ -149,8 +153,9 @@ def _group_rows(data: _Replicated, *, settings: BiasConfig, confidence: float, r
         else:  # BCa: the percentile interval under-covers a weaker group's mAP (bench/coverage.py --studies bias)
             jack = group_level_jackknife(data.jack[gi], classes)
             metrics = {k: _bca_metric(v, r, jack[k], confidence) for k, (v, r) in level.items()}
-        if data.single_label:
-            metrics["accuracy"] = _metric(data.point[gi]["accuracy"], data.reps[gi]["accuracy"], confidence)
+        if data.single_label:  # k of n right: the exact binomial interval (the percentile one collapses at n of n)
+            low, high = clopper_pearson_interval(data.point[gi]["n_correct"], n, confidence=confidence)
+            metrics["accuracy"] = {"value": finite_or_none(data.point[gi]["accuracy"]), "ci_low": low, "ci_high": high}
             if n < settings.min_group_size:
                 metrics["accuracy"].update(ci_low=None, ci_high=None)
             rep = single_label_report(np.argmax(data.y[g.mask], axis=1), data.top1[g.mask],

@@ -11,7 +11,8 @@ from factsheet.bias.groups import Group
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet import metrics as _metrics
 from factsheet.metrics import (_block_weights, _count_blocks, _count_plan, _CountPlan, _jackknife_blocks, _Ranked,
-                               _rank_blocks, _run_blocks, bca_interval, finite_or_none, percentile_interval)
+                               _rank_blocks, _run_blocks, bca_interval, finite_or_none, newcombe_difference_interval,
+                               percentile_interval)
 from factsheet.significance import DIFFERENCE_INTERVAL, benjamini_hochberg, holm, normal_p_value
 
 
@@ -362,22 +363,35 @@ class _Compared:
 
 @dataclass(frozen=True)
 class _Side:
-    """One group of a comparison: its name, value, bootstrap replicates (shape (B,)) and size."""
+    """One group of a comparison: its name, value, bootstrap replicates (shape (B,)) and size; for a
+    proportion (accuracy), ``successes`` of ``n`` (the value is their ratio)."""
 
     name: str
     value: float
     reps: np.ndarray
     n: int
+    successes: int | None = None
 
 
 def _disparity(*, compared: _Compared, group: _Side, reference: _Side, settings: BiasConfig,
                bootstrap: MetricsConfig) -> dict:
-    """A group against the reference group: difference, ratio, interval of the difference, p-value."""
+    """A group against the reference group: difference, ratio, interval of the difference, p-value.
+
+    The interval is the percentile interval of the paired replicates of the difference, except for two
+    proportions (both sides with ``successes``: accuracy), which get Newcombe's hybrid score interval
+    (:func:`factsheet.metrics.newcombe_difference_interval`; the groups of a column are disjoint, so the
+    proportions are independent): the percentile interval under-covered a gap between accuracies near 0.9-0.97
+    (``bench/coverage.py --studies accuracy``). The p-value comes from the replicates either way, and only
+    when their interval is defined.
+    """
     diff = group.reps - reference.reps
     ok = np.isfinite(diff)
     lo, hi = _interval(diff, bootstrap.confidence)
     difference = group.value - reference.value
     p = _p_value(difference, diff[ok], tolerance=settings.tolerance) if lo is not None else None
+    if lo is not None and group.successes is not None and reference.successes is not None:
+        lo, hi = newcombe_difference_interval(group.successes, group.n, reference.successes, reference.n,
+                                              confidence=bootstrap.confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = group.value / reference.value if reference.value else float("nan")
     return {"metric": compared.metric, "class": compared.cls, "columns": list(compared.columns), "group": group.name,
@@ -416,7 +430,8 @@ def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap:
 
             vals = {gi: point[gi]["accuracy"] for gi in ok if np.isfinite(point[gi]["accuracy"])}
             out += _compare_to_best(_Compared("accuracy", None, spec), vals=vals, idx=idx, sizes=sizes, groups=groups,
-                                    pair=pair_acc, settings=settings, bootstrap=bootstrap)
+                                    pair=pair_acc, settings=settings, bootstrap=bootstrap,
+                                    successes={gi: point[gi]["n_correct"] for gi in idx})
         for j, cname in enumerate(names):
             if not attributes.get((spec, j), False):
                 continue
@@ -434,13 +449,16 @@ def _disparities(*, groups, point, reps, names, settings: BiasConfig, bootstrap:
     return out
 
 
-def _compare_to_best(compared: _Compared, *, vals, idx, sizes, groups, pair, settings, bootstrap) -> list[dict]:
+def _compare_to_best(compared: _Compared, *, vals, idx, sizes, groups, pair, settings, bootstrap,
+                     successes: dict | None = None) -> list[dict]:
     """Every group against the best one (``vals``: each group's own value), plus as
     ``{"family_only": True}`` rows the p-values of every other pair: the reference is chosen
     after looking, so the correction must cover all pairs of the column, not only those reported.
 
     ``pair(a, b) -> (value_a, value_b, replicates_a, replicates_b, n_classes)`` compares two
     groups on common ground (for group means: the classes both have enough positives of).
+    ``successes`` (group index -> count, of ``sizes``): the value is a proportion (accuracy), whose
+    difference gets Newcombe's interval (:func:`_disparity`).
     """
     if not vals:
         return []
@@ -457,8 +475,9 @@ def _compare_to_best(compared: _Compared, *, vals, idx, sizes, groups, pair, set
                          "ci_low": None, "ci_high": None, "p_value": None, "p_adjusted": None, "finding": False,
                          "insufficient_evidence": True, "n": int(sizes[gi]), "n_reference": int(sizes[ref])})
             continue
-        row = _disparity(compared=compared, group=_Side(groups[gi].name, va, ra, sizes[gi]),
-                         reference=_Side(groups[ref].name, vr, rr, sizes[ref]), settings=settings,
+        count = successes or {}
+        row = _disparity(compared=compared, group=_Side(groups[gi].name, va, ra, sizes[gi], count.get(gi)),
+                         reference=_Side(groups[ref].name, vr, rr, sizes[ref], count.get(ref)), settings=settings,
                          bootstrap=bootstrap)
         row["n_classes"] = int(k)
         rows.append(row)

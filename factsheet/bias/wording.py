@@ -6,8 +6,9 @@ from factsheet.config import BiasConfig, MetricsConfig
 
 
 #: The interval method of each interval of the section (``interval_methods`` in the JSON).
-INTERVAL_METHODS = {"groups": "bca", "groups.accuracy": "percentile", "class_groups": "bca",
-                    "disparities": "percentile", "groups.robustness": "order_statistic"}
+INTERVAL_METHODS = {"groups": "bca", "groups.accuracy": "clopper_pearson", "class_groups": "bca",
+                    "disparities": "percentile", "disparities[metric=accuracy]": "newcombe",
+                    "groups.robustness": "order_statistic"}
 
 DEFINITIONS = {
     "group_metric": ("A group's AP (AUC) for class c ranks the group's clips that contain c (its positives) against "
@@ -28,8 +29,13 @@ DEFINITIONS = {
            "and so do a class's AP and AUC in a group (class_groups); none (insufficient evidence) when fewer than "
            "10 or than half of the replicates are finite, when the estimate lies outside the central range of its "
            "own replicates, for a group under min_group_size clips and for a class cell under min_positives "
-           "positives. Disparities and a group's accuracy get the percentile interval (interval_method "
-           "'percentile'). The groups' robustness medians (from the Robustness section) use order statistics."),
+           "positives. Disparities get the percentile interval of their paired replicates (interval_method "
+           "'percentile'), except accuracy disparities. Single-label data: a group's accuracy (k of its n clips "
+           "right) gets the Clopper-Pearson interval (exact binomial, 'clopper_pearson'), and an accuracy "
+           "disparity Newcombe's hybrid score interval of the difference of two independent proportions "
+           "('newcombe': the two groups' Wilson score intervals combined); the percentile interval has zero width "
+           "at n of n right and under-covered accuracies near 0.9-0.97. Their p-values still come from the paired "
+           "replicates. The groups' robustness medians (from the Robustness section) use order statistics."),
     "finding": ("A disparity is a finding when the group is worse than the reference by more than the tolerance with "
                 "confidence: its interval lies entirely below -tolerance AND the two-sided p-value of "
                 "H0: |difference| <= tolerance (normal approximation, the bootstrap standard deviation of the "

@@ -56,15 +56,16 @@ def glossary(doc: dict) -> dict:
     ]
     if any("accuracy" in g["metrics"] for g in bias.get("groups") or []):
         keys["bias_groups"].append(term("accuracy [CI]", UNITLESS, "Share of the group's clips whose top-1 "
-                                                                   "class is their one true class; paired "
-                                                                   "percentile bootstrap interval."))
+                                                                   "class is their one true class; Clopper-Pearson "
+                                                                   "(exact binomial) interval."))
     keys["bias_groups"].append(term("Median L2 SNR of attacked clips (dB)", "dB",
                                     "As in the Robustness section, over the group's attacked clips (n of them)."))
     keys["bias_disparities"] = [
         term("Value", "metric's unit", "The group's value of the metric (over the classes both groups share)."),
         term("Difference [CI]", "metric's unit", f"Group minus reference, the reference being the best group "
                                                  f"of the column(s); {conf} paired percentile bootstrap "
-                                                 "interval."),
+                                                 "interval (accuracy: Newcombe's hybrid score interval of the "
+                                                 "difference of two proportions)."),
         term("Ratio", "unitless", "Group value divided by reference value."),
         term("Adj. p", PROBABILITY, f"p-value of H0 |difference| <= {bs['tolerance']} after "
                                     f"{bs['correction']} correction over {bs['n_tests']} tests."),

@@ -100,6 +100,11 @@ def glossary(doc: dict) -> dict:
             term("SNR (dB)", "dB", f"-20 log10 of that percentile of ||x_adv - x||_2 / ||x||_2 {after}: clip "
                                    "power over perturbation power; lower means a louder perturbation was needed."),
             term("Fitted at k (16-bit PCM)", PCM, f"The chosen fitted curve evaluated at k = {k} iterations."),
+            term(f"{rci} of fitted (16-bit PCM)", PCM,
+                 f"The percentile's order-statistic interval at iteration {min(k, t)} moved along the fitted curve to "
+                 f"k = {k} (multiplied by f({k}) / f({min(k, t)})): the percentile's sampling uncertainty, the "
+                 "curve's shape taken as fitted; none more than one iteration past T or where the percentile has "
+                 "no lower bound (the reason is given)."),
             term("Curve family / reason", "log RMSE, log R^2 (unitless)",
                  "Family chosen by AICc among power_floor, exp_floor and loglog_line, or why none was; goodness "
                  "of fit in log space."),
