@@ -984,9 +984,11 @@ INFINITE_RULES: tuple[str, ...] = ("drop", "keep")
 #: single-label group's accuracy); ``"newcombe"`` Newcombe's hybrid score interval of the difference
 #: of two independent proportions (:func:`newcombe_difference_interval`: accuracy disparities);
 #: ``"studentized"`` studentised bootstrap of a mean (``factsheet.explanation.stats.mean_interval``: the
-#: Explanation section's means). The schema's ``interval_methods`` enum is this tuple (a test checks).
-INTERVAL_METHODS: tuple[str, ...] = ("bca", "percentile", "studentized", "order_statistic", "clopper_pearson",
-                                     "newcombe")
+#: Explanation section's means); ``"bca_expanded"`` BCa taken at Hesterberg's expanded level
+#: (:func:`expanded_confidence`) for the fewest positives of a class the number rests on (the Bias
+#: section's group rows and class cells, the natural shift). The schema's ``interval_methods`` enum is this tuple (a test checks).
+INTERVAL_METHODS: tuple[str, ...] = ("bca", "bca_expanded", "percentile", "studentized", "order_statistic",
+                                     "clopper_pearson", "newcombe")
 
 
 def sorted_percentiles(sorted_values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:

@@ -117,12 +117,12 @@ def test_tiny_bias_cell_measures_the_printed_intervals_and_is_seeded():
     kw = {"resamples": 100, "seed": 17, "cell": 700, "class_d": cov.DEMO_D[::3]}  # 5 classes: fewer truths to integrate
     tallies = cov.bias_cell("slices", 300, (1.0, 1.0, 0.7), reps=6, **kw)
     by = {t.statistic: t for t in tallies}
-    now, before = by["group mAP, weaker slice (BCa)"], by["group mAP, weaker slice (percentile)"]
+    now, before = by["group mAP, weaker slice (BCa expanded)"], by["group mAP, weaker slice (percentile)"]
     assert now.reps == before.reps == 6 and len(before.covered) == 6 and len(now.covered) >= 4
     assert np.mean(now.covered) >= 0.75 and now.widths != before.widths  # BCa moves the bounds
-    assert by["class AP, weaker slice, class 0 (BCa)"].reps == 6
+    assert by["class AP, weaker slice, class 0 (BCa expanded)"].reps == 6
     again = cov.bias_cell("slices", 300, (1.0, 1.0, 0.7), reps=2, **kw)
-    assert {t.statistic: t for t in again}["group mAP, weaker slice (BCa)"].widths == now.widths[:2]
+    assert {t.statistic: t for t in again}["group mAP, weaker slice (BCa expanded)"].widths == now.widths[:2]
 
 
 def test_tiny_explanation_cell_studentized_covers_and_refuses_two_clips():
@@ -174,10 +174,10 @@ def test_tiny_natural_cell_covers_and_is_seeded():
     tallies = cov.natural_cell(240, 160, 0.8, reps=3, resamples=60, seed=17, cell=6001)
     names = ["natural source mAP", "natural source mean AUC", "natural target mAP", "natural target matched mAP",
              "natural target mean AUC", "natural gap mAP", "natural gap matched mAP", "natural gap mean AUC"]
-    assert [t.statistic for t in tallies] == [f"{n} ({m})" for m in ("percentile", "BCa") for n in names]
+    assert [t.statistic for t in tallies] == [f"{n} ({m})" for m in ("percentile", "BCa expanded") for n in names]
     covered = [c for t in tallies for c in t.covered]
     assert len(covered) == 48 and np.mean(covered) >= 0.75
-    again = cov.natural_cell(240, 160, 0.8, reps=1, resamples=60, seed=17, cell=6001, methods=("bca",), first_rep=2)
+    again = cov.natural_cell(240, 160, 0.8, reps=1, resamples=60, seed=17, cell=6001, methods=("bca_expanded",), first_rep=2)
     assert [t.widths for t in again] == [t.widths[2:] for t in tallies[8:]]  # replication 2 alone, same interval
 
 

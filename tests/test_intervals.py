@@ -239,7 +239,11 @@ def test_bias_group_rows_print_bca_of_the_paired_replicates():
     labels = [ClassLabel(index=i, mid=f"/x/{i}", display_name=f"c{i}", category="cat") for i in range(3)]
     section, _ = evaluate_bias(y_true=y, y_score=s, class_labels=labels, metadata=meta,
                                settings=BiasConfig(columns=("g",), condition_columns=()), bootstrap=boot)
-    assert section["interval_methods"]["groups"] == "bca"
+    assert section["interval_methods"]["groups"] == "bca_expanded"
+
+    def expanded(n):  # Hesterberg's expanded level, by hand from scipy's t and normal distributions
+        return 2.0 * stats.norm.cdf(np.sqrt(n / (n - 1.0)) * stats.t.ppf(0.975, n - 1.0)) - 1.0
+
     res = group_replicates(y_true=y, y_score=s, groups=groups, n_bootstrap=300, seed=5, jackknife=True)
     rows = {r["group"]: r for r in section["groups"]}
     assert [r["group"] for r in section["groups"]] == ["g0", "g1", "g2", "tiny"]  # the same groups, same order
@@ -247,15 +251,16 @@ def test_bias_group_rows_print_bca_of_the_paired_replicates():
         classes = res["point"][gi]["n_pos"] >= 10
         level, jack = group_level(res["point"][gi], res["reps"][gi], classes), group_level_jackknife(res["jack"][gi],
                                                                                                     classes)
+        fewest = int(res["point"][gi]["n_pos"][classes].min())
         for k in ("mAP", "mean_auc", "d_prime"):
-            iv = bca_interval(level[k][1], estimate=float(level[k][0]), jackknife=jack[k], confidence=0.95)
+            iv = bca_interval(level[k][1], estimate=float(level[k][0]), jackknife=jack[k], confidence=expanded(fewest))
             assert iv.defined and (rows[g.name]["metrics"][k]["ci_low"], rows[g.name]["metrics"][k]["ci_high"]) == (
                 iv.low, iv.high)
     tiny = rows["tiny"]
     assert tiny["insufficient_evidence"]
     assert all(m["ci_low"] is None and m["ci_high"] is None for m in tiny["metrics"].values())
     cells = section["class_groups"]
-    assert section["interval_methods"]["class_groups"] == "bca"
+    assert section["interval_methods"]["class_groups"] == "bca_expanded"
     index = {g.name: gi for gi, g in enumerate(groups)}
     shown = [c for c in cells if not c["insufficient_evidence"]]
     assert shown
@@ -263,7 +268,7 @@ def test_bias_group_rows_print_bca_of_the_paired_replicates():
         gi, j = index[c["group"]], int(c["class"][1:])
         for k in ("ap", "auc"):
             iv = bca_interval(res["reps"][gi][k][:, j], estimate=float(res["point"][gi][k][j]),
-                              jackknife=res["jack"][gi][k][:, j], confidence=0.95)
+                              jackknife=res["jack"][gi][k][:, j], confidence=expanded(c["n_positives"]))
             assert (c[k]["ci_low"], c[k]["ci_high"]) == ((iv.low, iv.high) if iv.defined else (None, None))
     for c in cells:  # below min_positives, or in a group too small: the value without an interval
         thin = c["insufficient_evidence"]

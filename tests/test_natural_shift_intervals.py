@@ -81,7 +81,7 @@ def test_shift_numbers_bca_uses_these_jackknives():
     ys, ss, yt, st = _sets(4)
     seeds = {"source": 3, "target": 4}
     bca = shift_numbers(y_source=ys, s_source=ss, y_target=yt, s_target=st, n_resamples=300, confidence=0.9,
-                        seeds=seeds)["metrics"]
+                        seeds=seeds, method="bca")["metrics"]
     pct = shift_numbers(y_source=ys, s_source=ss, y_target=yt, s_target=st, n_resamples=300, confidence=0.9,
                         seeds=seeds, method="percentile")["metrics"]
     from factsheet.metrics import bootstrap_tagging_replicates
@@ -98,3 +98,15 @@ def test_shift_numbers_bca_uses_these_jackknives():
     with pytest.raises(ValueError, match="method"):
         shift_numbers(y_source=ys, s_source=ss, y_target=yt, s_target=st, n_resamples=10, confidence=0.9,
                       seeds=seeds, method="t")
+    # what the FactSheet prints (the default, 'bca_expanded'): the same BCa at Hesterberg's expanded level for the
+    # fewest positives of a class on either side, the level by hand from scipy's t and normal distributions
+    from scipy import stats
+
+    n = int(min(ys.sum(0).min(), yt.sum(0).min()))
+    level = 2.0 * stats.norm.cdf(np.sqrt(n / (n - 1.0)) * stats.t.ppf(0.95, n - 1.0)) - 1.0
+    printed = shift_numbers(y_source=ys, s_source=ss, y_target=yt, s_target=st, n_resamples=300, confidence=0.9,
+                            seeds=seeds)["metrics"]
+    iv = bca_interval(rt - rs, estimate=vt - vs, jackknife=jack, confidence=level)
+    assert (printed["mean_auc"]["gap"]["ci_low"], printed["mean_auc"]["gap"]["ci_high"]) == pytest.approx(
+        (iv.low, iv.high), abs=1e-12)
+    assert printed["mean_auc"]["gap"]["ci_low"] < bca["mean_auc"]["gap"]["ci_low"]  # wider

@@ -77,7 +77,7 @@ def evaluate_domain_shift(*, waveforms: np.ndarray, labels: np.ndarray, clean_sc
         "status": "evaluated", "text": prose,
         "definitions": {**(DEFINITIONS if blocks or not natural_shift else {}),
                         **(NATURAL_DEFINITIONS if natural_shift else {})},
-        "interval_methods": {"corruptions.cells": "bca", "natural_shift": "bca",
+        "interval_methods": {"corruptions.cells": "bca", "natural_shift": "bca_expanded",
                              "groups": "percentile"},
         "settings": {"corruptions": list(settings.run_corruptions()),
                      "severities": [int(s) for s in settings.severities],
