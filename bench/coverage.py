@@ -608,7 +608,8 @@ def fitted_cell(model: str, n: int, failure_share: float, sigma: float, k: int, 
         lo, hi, _ = fitted_value_ci(x, fits, percentiles=PERCENTILES, confidence=CONFIDENCE,
                                     max_steps_past_t=None if not printed else 1)
         for i in range(PERCENTILES.size):
-            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]))
+            v = fits[i].value_at_k
+            out[i].add(float(lo[i]), float(hi[i]), float(truth[i]), float("nan") if v is None else float(v))
     return out
 
 
@@ -1508,21 +1509,28 @@ def table(tallies: list[Tally]) -> str:
     for i, t in enumerate(tallies):
         first.setdefault(t.statistic, i)
     for t in sorted(tallies, key=lambda t: first[t.statistic]):  # stable: each statistic's cells in run order
-        k = len(t.covered or [])
-        if k == 0:
+        cov = _coverage(t)
+        if cov is None:
             lines.append(f"| {t.statistic} | {t.n} | {t.setting} | 0/{t.reps} | – | – | no interval |")
             continue
-        p = float(np.mean(t.covered))
-        se = math.sqrt(p * (1.0 - p) / k)
-        w = np.asarray(t.widths)
-        fin = np.isfinite(w)
-        width = f"{w[fin].mean():.3g}" if fin.any() else "inf"
-        if not fin.all():
-            width += f" ({int((~fin).sum())} inf)"
-        flag = "**below 93 %**" if p < FLAG_BELOW else ""
-        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {k}/{t.reps} | {100 * p:.1f} ± {100 * se:.1f} % "
-                     f"| {width} | {flag} |")
+        flag = "**below 93 %**" if cov[1] < FLAG_BELOW else ""
+        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {cov[0]} | {cov[2]} | {cov[3]} | {flag} |")
     return "\n".join(lines)
+
+
+def _coverage(t: Tally) -> tuple[str, float, str, str] | None:
+    """``(intervals "k/R", coverage p, "p ± MC s.e. %", mean finite width with the count of infinite ones)`` of a
+    cell, or None when no data set got an interval."""
+    k = len(t.covered or [])
+    if k == 0:
+        return None
+    p = float(np.mean(t.covered))
+    w = np.asarray(t.widths)
+    fin = np.isfinite(w)
+    width = f"{w[fin].mean():.3g}" if fin.any() else "inf"
+    if not fin.all():
+        width += f" ({int((~fin).sum())} inf)"
+    return f"{k}/{t.reps}", p, f"{100 * p:.1f} ± {100 * math.sqrt(p * (1.0 - p) / k):.1f} %", width
 
 
 def diagnostics(tallies: list[Tally]) -> str:
@@ -1542,14 +1550,11 @@ def diagnostics(tallies: list[Tally]) -> str:
     lines = ["| statistic | n | setting | intervals | coverage ± MC s.e. | mean width | mean(est - truth) | bias / sd "
              "| misses below / above |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for t in tallies:
-        k = len(t.covered or [])
-        if k == 0:
+        cov = _coverage(t)
+        if cov is None:
             continue
-        p = float(np.mean(t.covered))
         mean, ratio, below, above = t.estimator_bias()
-        w = np.asarray(t.widths)
-        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {k}/{t.reps} | {100 * p:.1f} ± "
-                     f"{100 * math.sqrt(p * (1 - p) / k):.1f} % | {w[np.isfinite(w)].mean():.3g} | {mean:+.4f} "
+        lines.append(f"| {t.statistic} | {t.n} | {t.setting} | {cov[0]} | {cov[2]} | {cov[3]} | {mean:+.4f} "
                      f"| {ratio:+.2f} | {below} / {above} |")
     return "\n".join(lines)
 
