@@ -1391,6 +1391,11 @@ def bca_interval(
                               confidence=float(confidence), defined=True)
 
 
+#: The largest level :func:`expanded_confidence` returns (reached below 3 observations at 0.95, where the
+#: expanded quantile rounds the level to 1.0): an interval at it spans its replicates' extremes.
+EXPANDED_LEVEL_CAP: float = 1.0 - 1e-9
+
+
 def expanded_confidence(confidence: float, *, n: int) -> float:
     """The confidence level whose normal quantile is Hesterberg's expanded one for ``n`` observations.
 
@@ -1409,20 +1414,23 @@ def expanded_confidence(confidence: float, *, n: int) -> float:
     confidence : float
         Nominal level, in (0, 1).
     n : int
-        Observations the statistic rests on (at least 2).
+        Observations the statistic rests on (at least 1; 1 gives :data:`EXPANDED_LEVEL_CAP`).
 
     Returns
     -------
     float
-        ``2 Phi(sqrt(n / (n - 1)) t_{n-1}((1 + confidence) / 2)) - 1``, above ``confidence``; it tends to
+        ``2 Phi(sqrt(n / (n - 1)) t_{n-1}((1 + confidence) / 2)) - 1``, at most :data:`EXPANDED_LEVEL_CAP`
+        (in float64 the formula gives exactly 1 at n = 2, which no interval accepts), above ``confidence``; it tends to
         ``confidence`` as ``n`` grows (for 0.95: 0.9568 at n = 56, 0.9633 at 28, 0.9829 at 10).
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    if n < 2:
-        raise ValueError(f"need at least 2 observations, got n={n!r}")
+    if n < 1:
+        raise ValueError(f"need at least 1 observation, got n={n!r}")
+    if n == 1:  # no t quantile (0 degrees of freedom): as wide as the cap allows
+        return EXPANDED_LEVEL_CAP
     z = math.sqrt(n / (n - 1.0)) * float(stdtrit(n - 1.0, (1.0 + confidence) / 2.0))
-    return float(2.0 * ndtr(z) - 1.0)
+    return float(min(2.0 * ndtr(z) - 1.0, EXPANDED_LEVEL_CAP))
 
 
 # --------------------------------------------------------------------------------------

@@ -376,14 +376,16 @@ def test_expanded_confidence_is_hesterbergs_quantile():
 
     from factsheet.metrics import expanded_confidence
 
-    for n in (2, 10, 28, 56, 400):
+    for n in (2, 3, 10, 28, 56, 400):
         z = np.sqrt(n / (n - 1)) * stats.t.ppf(0.975, df=n - 1)  # Hesterberg (2015), section 3.3
-        assert expanded_confidence(0.95, n=n) == pytest.approx(2 * stats.norm.cdf(z) - 1, abs=1e-12)
+        want = min(2 * stats.norm.cdf(z) - 1, 1.0 - 1e-9)  # capped: at n = 2 the formula rounds to 1 in float64
+        assert expanded_confidence(0.95, n=n) == pytest.approx(want, abs=1e-12)
         if n >= 10:  # at n = 2 the level is 1 - 1e-19: no quantile to read back in float64
             assert stats.norm.ppf(0.5 + expanded_confidence(0.9, n=n) / 2) == pytest.approx(
                 np.sqrt(n / (n - 1)) * stats.t.ppf(0.95, df=n - 1), rel=1e-9)
     assert 0.95 < expanded_confidence(0.95, n=10**6) < 0.95 + 1e-5
-    with pytest.raises(ValueError, match="at least 2"):
-        expanded_confidence(0.95, n=1)
+    assert expanded_confidence(0.95, n=1) == expanded_confidence(0.95, n=2) == 1.0 - 1e-9
+    with pytest.raises(ValueError, match="at least 1"):
+        expanded_confidence(0.95, n=0)
     with pytest.raises(ValueError, match="confidence"):
         expanded_confidence(1.0, n=10)

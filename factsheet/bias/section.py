@@ -206,10 +206,10 @@ def _class_metric(value, reps: np.ndarray, jack: np.ndarray | None, *, confidenc
 
 def _expanded_level(confidence: float, *, n: int) -> float:
     """The level at which a group row's or class cell's BCa interval is taken: Hesterberg's expanded level
-    (:func:`factsheet.metrics.expanded_confidence`) for ``n`` positives, the nominal one without any."""
+    (:func:`factsheet.metrics.expanded_confidence`) for ``n`` positives, the nominal one without any (no class)."""
     from factsheet.metrics import expanded_confidence
 
-    return expanded_confidence(confidence, n=n) if n >= 2 else confidence
+    return expanded_confidence(confidence, n=n) if n >= 1 else confidence
 
 
 def _tested_disparities(data: _Replicated, *, settings: BiasConfig, bootstrap: MetricsConfig,

@@ -315,7 +315,7 @@ def shift_numbers(*, y_source: np.ndarray, s_source: np.ndarray, y_target: np.nd
     ys, yt = np.asarray(y_source).astype(bool), np.asarray(y_target).astype(bool)
     if method == "bca_expanded":
         fewest = int(min(ys.sum(0).min(), yt.sum(0).min())) if ys.shape[1] else 0
-        confidence = expanded_confidence(confidence, n=fewest) if fewest >= 2 else confidence
+        confidence = expanded_confidence(confidence, n=fewest) if fewest >= 1 else confidence
         method = "bca"
     w = prevalence_weights(positives_target=yt.sum(0), negatives_target=(~yt).sum(0), positives_source=ys.sum(0),
                            negatives_source=(~ys).sum(0))
