@@ -122,8 +122,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, ndtri
 
-from attacks.curves import bootstrap_percentile_ci, fit_percentile_table, fitted_value_ci, percentile_ci, \
-    percentiles_with_failures
+from attacks.curves import (MAX_STEPS_PAST_T, bootstrap_percentile_ci, fit_percentile_table, fitted_value_ci,
+                           percentile_ci, percentiles_with_failures)
 from factsheet.bias.groups import Group
 from factsheet.bias.stats import group_level, group_replicates
 from factsheet.config import BiasConfig
@@ -597,7 +597,7 @@ def fitted_cell(model: str, n: int, failure_share: float, sigma: float, k: int, 
     del resamples
     t = np.arange(1.0, FITTED_ITERATIONS + 1.0)
     truth = fitted_truth(model, failure_share, sigma, k, seed=seed)
-    printed = k <= FITTED_ITERATIONS + 1
+    printed = k <= FITTED_ITERATIONS + MAX_STEPS_PAST_T
     method = "order statistic moved along the fit" if printed else "not printed: order statistic moved along the fit"
     setting = (f"{'one curve 1/t + 0.5' if model == 'common' else 'own decay per clip'}, fail {failure_share:g}, "
                f"noise {sigma:g}, k = {k}")
@@ -606,7 +606,7 @@ def fitted_cell(model: str, n: int, failure_share: float, sigma: float, k: int, 
         x = _fitted_norms(model, n, failure_share, sigma, t, _rng(seed, cell, r))
         fits = fit_percentile_table(x, percentiles=PERCENTILES, k=k)
         lo, hi, _ = fitted_value_ci(x, fits, percentiles=PERCENTILES, confidence=CONFIDENCE,
-                                    max_steps_past_t=None if not printed else 1)
+                                    max_steps_past_t=MAX_STEPS_PAST_T if printed else None)
         for i in range(PERCENTILES.size):
             v = fits[i].value_at_k
             out[i].add(float(lo[i]), float(hi[i]), float(truth[i]), float("nan") if v is None else float(v))

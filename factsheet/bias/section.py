@@ -13,7 +13,7 @@ from factsheet.bias.stats import _bca_metric, _disparities, _metric, group_level
 from factsheet.bias.wording import DEFINITIONS, INTERVAL_METHODS, _finding_sentences
 from factsheet.config import BiasConfig, MetricsConfig
 from factsheet.datasets.base import ClassLabel
-from factsheet.metrics import clopper_pearson_interval, finite_or_none
+from factsheet.metrics import clopper_pearson_interval, expanded_confidence, finite_or_none
 from factsheet.significance import ADJUST, is_finding
 
 
@@ -207,8 +207,6 @@ def _class_metric(value, reps: np.ndarray, jack: np.ndarray | None, *, confidenc
 def _expanded_level(confidence: float, *, n: int) -> float:
     """The level at which a group row's or class cell's BCa interval is taken: Hesterberg's expanded level
     (:func:`factsheet.metrics.expanded_confidence`) for ``n`` positives, the nominal one without any (no class)."""
-    from factsheet.metrics import expanded_confidence
-
     return expanded_confidence(confidence, n=n) if n >= 1 else confidence
 
 
